@@ -1,0 +1,287 @@
+// The pure core: one call per event, (enrollment, event, context) -> (enrollment', effects).
+// No I/O, no wall clock: `ctx.now` is the only time. Timers are derived: an active enrollment with a
+// `dueAt` has exactly one timer, so cancelling every scheduled action (U8) is clearing `dueAt`.
+import { completesFollowUp } from '../model/outcomes';
+import { findNode, follow, sameFollowUp } from '../model/validate';
+import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../model/types';
+import { addDelay, isValidZone, localDate, nextDayOpen, nextOpen, parseInstant } from '../time/time';
+import type { Context, Effect, Enrollment, MachineEvent, Step } from './types';
+
+const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
+
+export function zoneOf(ctx: Context): string {
+  const own = ctx.record?.data.Time_Zone;
+  if (typeof own === 'string' && isValidZone(own)) return own;
+  return ctx.def.timezone ?? ctx.timezone;
+}
+
+export function actionKey(e: Pick<Enrollment, 'id' | 'run'>, nodeId: string): string {
+  return `${e.id}:${e.run}:${nodeId}`;
+}
+
+export function senderOf(node: FollowUpNode, ctx: Pick<Context, 'defaultSender'>): string {
+  return node.sender ?? ctx.defaultSender;
+}
+
+/** The F12 counter an email of `node` counts against: its sender on the local day. */
+export function capKey(node: FollowUpNode, ctx: Context): string {
+  return `${senderOf(node, ctx)}|${localDate(ctx.now, zoneOf(ctx))}`;
+}
+
+const log = (event: string, reason: string, data?: Record<string, unknown>): Effect => ({ type: 'log', event, reason, data });
+const reject = (rule: string, reason: string): Effect => ({ type: 'reject', rule, reason });
+
+export function transition(state: Enrollment | null, event: MachineEvent, ctx: Context): Step {
+  const fx: Effect[] = [];
+  const next = step(state, event, ctx, fx);
+  return { next: next && next !== state ? { ...next, updatedAt: ctx.now } : next, effects: fx };
+}
+
+function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]): Enrollment | null {
+  if (ev.type === 'enroll') return enroll(s, ev, ctx, fx);
+  if (!s) {
+    fx.push(reject('D4', 'no such enrollment'));
+    return null;
+  }
+  switch (ev.type) {
+    case 'reenroll':
+      return reenroll(s, ev.mode, ev.version, ev.by, ctx, fx);
+    case 'timer':
+      return timer(s, ctx, fx);
+    case 'outcome':
+      return outcome(s, ev.key, ev.outcome, ctx, fx);
+    case 'recordChanged': {
+      if (s.status !== 'active') return s;
+      const why = exitReason(s, ctx);
+      return why ? stop(s, 'stopped', why, fx) : s;
+    }
+    case 'converted':
+      return s.status === 'active' ? stop(s, 'stopped', 'converted (E8)', fx) : s;
+    case 'unenroll':
+      if (s.status !== 'active') {
+        fx.push(reject('U5', `enrollment is already ${s.status}`));
+        return s;
+      }
+      return stop(s, 'stopped', ev.reason, fx);
+    case 'deactivated':
+      if (s.status !== 'active' || s.wait === 'halted') return s;
+      fx.push(log('halted', 'cadence deactivated (V3): scheduled actions dropped', { position: s.position, dueAt: s.dueAt }));
+      return { ...s, wait: 'halted', dueAt: null, reason: 'cadence deactivated' };
+    case 'activated':
+      // V3: what was halted never runs later; the enrollment can be resumed on purpose (R1).
+      return s.status === 'active' && s.wait === 'halted' ? stop(s, 'stopped', 'halted by deactivation (V3)', fx) : s;
+    case 'published':
+      return published(s, ev.next, ev.version, ctx, fx);
+    case 'cannotRun':
+      if (s.status !== 'active' || s.last?.key !== ev.key) {
+        fx.push(log('ignored', `dispatch failure for ${ev.key} after the enrollment moved on (D3)`, { error: ev.reason }));
+        return s;
+      }
+      return stop(s, 'failed', `${ev.reason} (F9)`, fx);
+  }
+}
+
+function enroll(s: Enrollment | null, ev: Extract<MachineEvent, { type: 'enroll' }>, ctx: Context, fx: Effect[]): Enrollment | null {
+  if (s) {
+    fx.push(reject('E1', `already enrolled (${s.status}); re-enroll to resume or restart`));
+    return s;
+  }
+  const rec = ctx.record;
+  if (!rec) {
+    fx.push(reject('D4', 'unknown record'));
+    return null;
+  }
+  if (rec.module !== ctx.def.module) {
+    fx.push(reject('C1', `record is in ${rec.module}, the cadence is for ${ctx.def.module}`));
+    return null;
+  }
+  if (ctx.criteria.exit) {
+    fx.push(reject('E3', 'matches the un-enrollment criteria'));
+    return null;
+  }
+  const startedAt = Math.max(ev.startAt ?? ctx.now, ctx.now);
+  const fresh: Enrollment = {
+    id: ev.id, cadenceId: ctx.def.id, version: ev.version, recordId: rec.id, module: rec.module,
+    status: 'active', run: 1, position: null, wait: null, dueAt: null, startedAt, enrolledBy: ev.by,
+    reason: 'enrolled', updatedAt: ctx.now, last: null, exitChecks: [], executed: 0,
+  };
+  fx.push(log('enrolled', ev.by === 'automation' ? 'matched the view (E2)' : `enrolled by ${ev.by} (E1)`, { version: ev.version, startAt: startedAt }));
+  return enter(fresh, follow(ctx.def, TRIGGER), ctx, fx);
+}
+
+function reenroll(s: Enrollment, mode: 'resume' | 'restart', version: number, by: string, ctx: Context, fx: Effect[]): Enrollment {
+  if (s.status === 'active') {
+    fx.push(reject('R1', 'enrollment is still active'));
+    return s;
+  }
+  if (mode === 'resume') {
+    if (s.status === 'completed') {
+      fx.push(reject('R2', 'a completed enrollment can only be restarted'));
+      return s;
+    }
+    if (s.status === 'failed') {
+      fx.push(reject('R3', 'a failed enrollment can only be restarted'));
+      return s;
+    }
+    if (!findNode(ctx.def, s.position)) {
+      fx.push(reject('R4', `the follow-up where it stopped ("${s.position}") no longer exists: restart instead`));
+      return s;
+    }
+  }
+  if (ctx.criteria.exit) {
+    fx.push(reject('E3', 'matches the un-enrollment criteria'));
+    return s;
+  }
+  const base: Enrollment = { ...s, status: 'active', run: s.run + 1, version, enrolledBy: by, reason: mode === 'resume' ? 'resumed' : 'restarted', wait: null, dueAt: null };
+  if (mode === 'restart') {
+    fx.push(log('restarted', `re-enrolled by ${by} from the first follow-up (R1)`, { version }));
+    return enter({ ...base, startedAt: ctx.now, last: null, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
+  }
+  fx.push(log('resumed', `re-enrolled by ${by} at "${s.position}"; its delay counts from now (R1)`, { version }));
+  const node = findNode(ctx.def, s.position)!;
+  if (node.type === 'followUp') return schedule(base, node, ctx, fx, ctx.now);
+  if (node.type === 'outcomeBranch') return waitAtBranch(base, node, ctx, ctx.now);
+  return enter(base, node.id, ctx, fx);
+}
+
+/** Walks from `nodeId` through un-enroll checks to the next thing to wait for, or completes (F10). */
+function enter(s: Enrollment, nodeId: string | undefined, ctx: Context, fx: Effect[]): Enrollment {
+  for (let hops = 0; hops <= ctx.def.nodes.length; hops++) {
+    const node = findNode(ctx.def, nodeId);
+    if (!node) {
+      return { ...stop(s, 'completed', 'last follow-up done (F10)', fx), position: null };
+    }
+    if (node.type === 'followUp') return schedule(s, node, ctx, fx);
+    if (node.type === 'outcomeBranch') return waitAtBranch(s, node, ctx, s.last?.at ?? ctx.now);
+    // Un-enroll check: leave now if the record matches, otherwise its criteria guard the rest of the path.
+    fx.push(log('criteria', `un-enroll check "${node.name ?? node.id}"`, { node: node.id, matched: !!ctx.criteria.checks[node.id] }));
+    if (ctx.criteria.checks[node.id]) {
+      fx.push({ type: 'left', nodeId: node.id });
+      return stop({ ...s, position: node.id }, 'stopped', `exit criteria of "${node.name ?? node.id}" (U3)`, fx);
+    }
+    s = { ...s, exitChecks: [...s.exitChecks, node.id] };
+    nodeId = follow(ctx.def, node.id);
+  }
+  throw new Error('cycle in cadence graph');
+}
+
+function waitAtBranch(s: Enrollment, node: OutcomeBranchNode, ctx: Context, from: number): Enrollment {
+  const dueAt = node.timeout ? Math.max(ctx.now, addDelay(from, node.timeout, zoneOf(ctx), ctx.def.sendWindow)) : null;
+  return { ...s, position: node.id, wait: 'outcome', dueAt };
+}
+
+/** F1 + F11: when the follow-up is due, from the enrollment or the previous completion, inside the window. */
+function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[], anchorOverride?: number): Enrollment {
+  let anchor = anchorOverride;
+  if (anchor === undefined) {
+    if (node.relativeTo === 'previous' && s.last) {
+      if (s.last.completedAt === null) {
+        fx.push(log('waiting', `"${node.id}" waits for "${s.last.nodeId}" to be completed (F1)`));
+        return { ...s, position: node.id, wait: 'completion', dueAt: null };
+      }
+      anchor = s.last.completedAt;
+    } else anchor = s.startedAt;
+  }
+  const zone = zoneOf(ctx);
+  const due = Math.max(addDelay(anchor, node.delay, zone, ctx.def.sendWindow), ctx.now, s.startedAt);
+  return { ...s, position: node.id, wait: 'due', dueAt: nextOpen(due, ctx.def.sendWindow, zone) };
+}
+
+/** Why the enrollment must leave now, if it must; checked before any follow-up runs (U6). */
+function exitReason(s: Enrollment, ctx: Context): string | null {
+  const u = ctx.def.unenroll;
+  if (u?.onDate) {
+    const at = parseInstant(u.onDate, ctx.def.timezone ?? ctx.timezone);
+    if (at !== undefined && at <= ctx.now) return `un-enroll date ${u.onDate} (U4)`;
+  }
+  if (ctx.criteria.exit) return 'matched the un-enrollment criteria (U3)';
+  for (const id of s.exitChecks) if (ctx.criteria.checks[id]) return `exit criteria of "${findNode(ctx.def, id)?.name ?? id}" (U3)`;
+  if (u?.onLeaveView && ctx.criteria.view === false) return 'left the view (U2)';
+  return null;
+}
+
+function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason: string, fx: Effect[]): Enrollment {
+  fx.push(log(status, reason, { position: s.position, cancelled: s.dueAt !== null ? s.position : undefined }));
+  return { ...s, status, reason, wait: null, dueAt: null };
+}
+
+function timer(s: Enrollment, ctx: Context, fx: Effect[]): Enrollment {
+  if (s.status !== 'active' || s.dueAt === null || s.dueAt > ctx.now) return s; // stale timer
+  const why = exitReason(s, ctx);
+  fx.push(log('criteria', 'checked before acting (U6)', { exit: why, view: ctx.criteria.view, clock: new Date(ctx.now).toISOString() }));
+  if (why) return stop(s, 'stopped', why, fx);
+  const node = findNode(ctx.def, s.position);
+  if (node?.type === 'outcomeBranch') {
+    fx.push(log('branch', `no matching outcome within the timeout: taking "timeout" (F5)`, { node: node.id }));
+    return enter(s, follow(ctx.def, node.id, 'timeout'), ctx, fx);
+  }
+  if (node?.type !== 'followUp') return stop(s, 'failed', `follow-up "${s.position}" is missing (F9)`, fx);
+  return runFollowUp(s, node, ctx, fx);
+}
+
+function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[]): Enrollment {
+  const zone = zoneOf(ctx);
+  const open = nextOpen(ctx.now, ctx.def.sendWindow, zone);
+  if (open > ctx.now) {
+    fx.push(log('deferred', 'outside the send window (F11)', { until: new Date(open).toISOString() }));
+    return { ...s, dueAt: open };
+  }
+  const data = ctx.record?.data ?? {};
+  const isMessage = node.channel === 'email' || node.channel === 'whatsapp';
+  if (node.templateId !== undefined && isMessage && !ctx.templates.has(node.templateId))
+    return stop(s, 'failed', `template "${node.templateId}" was deleted (F9)`, fx);
+  if (node.channel === 'email') {
+    if (ctx.record?.unsubscribed) {
+      fx.push(log('skipped', `"${node.id}": the record unsubscribed; no more emails (F8)`));
+      const skipped = { nodeId: node.id, key: actionKey(s, node.id), channel: node.channel, at: ctx.now, completedAt: ctx.now, outcomes: [] };
+      return enter({ ...s, last: skipped }, follow(ctx.def, node.id, OUT), ctx, fx);
+    }
+    if (typeof data.Email !== 'string' || !EMAIL.test(data.Email)) return stop(s, 'failed', `no valid email address for "${node.id}" (F9)`, fx);
+    const cap = ctx.def.senderDailyCap;
+    const sender = senderOf(node, ctx);
+    const used = ctx.sentToday[capKey(node, ctx)] ?? 0;
+    if (cap !== undefined && used >= cap) {
+      const until = nextDayOpen(ctx.now, ctx.def.sendWindow, zone);
+      fx.push(log('deferred', `${sender} reached its daily cap of ${cap} (F12)`, { until: new Date(until).toISOString() }));
+      return { ...s, dueAt: until };
+    }
+  }
+  if (node.channel === 'whatsapp' && typeof (data.Mobile ?? data.Phone) !== 'string') return stop(s, 'failed', `no phone number for "${node.id}" (F9)`, fx);
+  if (ctx.actionsLeft <= 0) return stop(s, 'failed', 'the cadence reached its action limit (C5)', fx);
+  const key = actionKey(s, node.id);
+  fx.push({ type: 'dispatch', action: { key, enrollmentId: s.id, cadenceId: s.cadenceId, version: s.version, recordId: s.recordId, nodeId: node.id, channel: node.channel } });
+  fx.push(log('executed', `${node.channel} follow-up "${node.name ?? node.id}"`, { key }));
+  const done = node.channel === 'email' || node.channel === 'whatsapp' ? ctx.now : null;
+  const next: Enrollment = { ...s, executed: s.executed + 1, last: { nodeId: node.id, key, channel: node.channel, at: ctx.now, completedAt: done, outcomes: [] } };
+  return enter(next, follow(ctx.def, node.id, OUT), ctx, fx);
+}
+
+function outcome(s: Enrollment, key: string, what: string, ctx: Context, fx: Effect[]): Enrollment {
+  if (s.status !== 'active' || s.last?.key !== key) {
+    fx.push(log('outcome', `${what} for ${key} recorded; the enrollment ${s.status === 'active' ? 'moved on' : 'ended'} (D3)`, { key, outcome: what }));
+    return s;
+  }
+  const last = { ...s.last, outcomes: [...s.last.outcomes, what] };
+  if (last.completedAt === null && completesFollowUp(last.channel, what)) last.completedAt = ctx.now;
+  let next: Enrollment = { ...s, last };
+  fx.push(log('outcome', `${what} on "${last.nodeId}"`, { key, outcome: what }));
+  if (ctx.def.unenroll?.outcomes?.includes(what)) return stop(next, 'stopped', `outcome "${what}" (U1)`, fx);
+  const node = findNode(ctx.def, s.position);
+  if (s.wait === 'completion' && node?.type === 'followUp' && last.completedAt !== null) return schedule(next, node, ctx, fx);
+  if (s.wait === 'outcome' && node?.type === 'outcomeBranch' && node.outcomes.includes(what)) {
+    // F3: the first matching outcome decides; later ones find the enrollment moved on.
+    fx.push(log('branch', `"${what}" decides the path at "${node.name ?? node.id}" (F3)`, { node: node.id }));
+    next = enter(next, follow(ctx.def, node.id, what), ctx, fx);
+  }
+  return next;
+}
+
+function published(s: Enrollment, nextDef: Context['def'], version: number, ctx: Context, fx: Effect[]): Enrollment {
+  if (s.status !== 'active') return s;
+  const waitingOnFollowUp = s.wait === 'due' || s.wait === 'completion' || s.wait === 'halted';
+  const node = findNode(ctx.def, s.position);
+  if (waitingOnFollowUp && node?.type === 'followUp' && !sameFollowUp(ctx.def, nextDef, node.id))
+    return stop(s, 'stopped', 'follow-up edited (V2)', fx);
+  fx.push(log('version', `version ${version} published; continues on version ${s.version} (V1)`));
+  return s;
+}

@@ -1,0 +1,235 @@
+// Publish-time validation (C4, C6, D4): every problem of a definition, each naming the node, the
+// field and the rule, so a user fixes them all in one pass.
+import { Criteria, CriteriaError } from '../criteria/criteria';
+import { isValidZone, parseInstant } from '../time/time';
+import { CadenzaError, type Problem } from './errors';
+import { ALL_OUTCOMES, OUTCOMES, STANDARD_MODULES } from './outcomes';
+import type { CadenceDefinition, CadenceNode, Delay, FollowUpNode } from './types';
+import { OUT, TIMEOUT, TRIGGER } from './types';
+
+export interface ValidateOptions {
+  /** Pre-approved WhatsApp templates (C4); when given, a WhatsApp step must use one of them. */
+  whatsappTemplates?: readonly string[];
+  criteria?: Criteria;
+}
+
+const CHANNELS = ['email', 'task', 'call', 'whatsapp'];
+const UNITS = ['minutes', 'hours', 'days', 'businessDays'];
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
+const ID = /^[A-Za-z0-9_.:-]{1,100}$/;
+const sharedCriteria = new Criteria();
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPosInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+
+export function isCustomModule(module: string): boolean {
+  return !(STANDARD_MODULES as readonly string[]).includes(module);
+}
+
+/** Returns every problem of `input` as a definition; an empty list means it can be published. */
+export function validateDefinition(input: unknown, options: ValidateOptions = {}): Problem[] {
+  const problems: Problem[] = [];
+  const add = (rule: string, field: string, message: string, node?: string) => problems.push({ rule, field, message, node });
+  const criteria = options.criteria ?? sharedCriteria;
+  const checkExpr = (rule: string, field: string, expr: unknown, node?: string) => {
+    if (typeof expr !== 'string' || !expr.trim()) return add(rule, field, 'must be a non-empty JSONata expression', node);
+    try {
+      criteria.compile(expr);
+    } catch (e) {
+      add(rule, field, e instanceof CriteriaError ? e.message : String(e), node);
+    }
+  };
+  const checkDelay = (rule: string, field: string, d: unknown, node?: string) => {
+    if (d === undefined) return;
+    if (!isObj(d) || typeof d.amount !== 'number' || !Number.isFinite(d.amount) || d.amount < 0 || d.amount > 3650)
+      return add(rule, field, 'must be {amount: 0..3650, unit}', node);
+    if (!UNITS.includes(d.unit as string)) add(rule, `${field}.unit`, `must be one of ${UNITS.join(', ')}`, node);
+  };
+
+  if (!isObj(input)) {
+    add('D4', 'definition', 'must be a JSON object');
+    return problems;
+  }
+  const def = input as Partial<CadenceDefinition> & Record<string, unknown>;
+  if (typeof def.id !== 'string' || !ID.test(def.id)) add('D4', 'id', 'must be 1-100 characters of letters, digits, _ . : -');
+  if (typeof def.name !== 'string' || !def.name.trim()) add('D4', 'name', 'must be a non-empty string');
+  if (typeof def.module !== 'string' || !/^[A-Za-z][A-Za-z0-9_]{0,60}$/.test(def.module)) add('C1', 'module', 'must name exactly one module (e.g. Leads)');
+  const module = typeof def.module === 'string' ? def.module : '';
+
+  // Trigger settings.
+  if (!isObj(def.enrollment)) add('E1', 'enrollment', 'must be {mode: "manual" | "view", view?}');
+  else {
+    const { mode, view, cap } = def.enrollment as Record<string, unknown>;
+    if (mode !== 'manual' && mode !== 'view') add('E1', 'enrollment.mode', 'must be "manual" or "view"');
+    if (mode === 'view') checkExpr('E2', 'enrollment.view', view);
+    else if (view !== undefined) checkExpr('E2', 'enrollment.view', view);
+    if (cap !== undefined) {
+      if (!isObj(cap)) add('E9', 'enrollment.cap', 'must be {perHour?, perDay?}');
+      else for (const k of ['perHour', 'perDay']) if (cap[k] !== undefined && !isPosInt(cap[k])) add('E9', `enrollment.cap.${k}`, 'must be a positive integer');
+    }
+  }
+  if (def.timezone !== undefined && !isValidZone(def.timezone)) add('F11', 'timezone', `"${def.timezone}" is not an IANA time zone`);
+  if (def.sendWindow !== undefined) {
+    const w = def.sendWindow as unknown;
+    if (!isObj(w)) add('F11', 'sendWindow', 'must be {days?, start?, end?, holidays?}');
+    else {
+      if (w.days !== undefined && (!Array.isArray(w.days) || w.days.length === 0 || !w.days.every((d) => Number.isInteger(d) && d >= 1 && d <= 7)))
+        add('F11', 'sendWindow.days', 'must be a non-empty list of ISO weekdays 1 (Mon) .. 7 (Sun)');
+      for (const k of ['start', 'end']) if (w[k] !== undefined && (typeof w[k] !== 'string' || !HHMM.test(w[k] as string))) add('F11', `sendWindow.${k}`, 'must be "HH:mm"');
+      if (typeof w.start === 'string' && typeof w.end === 'string' && w.start >= w.end) add('F11', 'sendWindow', 'start must be before end');
+      if (w.holidays !== undefined && (!Array.isArray(w.holidays) || !w.holidays.every((h) => typeof h === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(h))))
+        add('F11', 'sendWindow.holidays', 'must be a list of "YYYY-MM-DD" dates');
+    }
+  }
+  if (def.senderDailyCap !== undefined && !isPosInt(def.senderDailyCap)) add('F12', 'senderDailyCap', 'must be a positive integer');
+  if (def.unenroll !== undefined) {
+    const u = def.unenroll as unknown;
+    if (!isObj(u)) add('U2', 'unenroll', 'must be an object');
+    else {
+      if (u.onLeaveView !== undefined && typeof u.onLeaveView !== 'boolean') add('U2', 'unenroll.onLeaveView', 'must be true or false');
+      if (u.onLeaveView === true && !(isObj(def.enrollment) && def.enrollment.view)) add('U2', 'unenroll.onLeaveView', 'needs an enrollment view');
+      if (u.criteria !== undefined) checkExpr('U3', 'unenroll.criteria', u.criteria);
+      if (u.onDate !== undefined && (typeof u.onDate !== 'string' || parseInstant(u.onDate, 'UTC') === undefined)) add('U4', 'unenroll.onDate', 'must be an ISO date or date-time');
+      if (u.outcomes !== undefined && (!Array.isArray(u.outcomes) || !u.outcomes.every((o) => ALL_OUTCOMES.includes(o as string))))
+        add('U1', 'unenroll.outcomes', `must list outcomes among ${ALL_OUTCOMES.join(', ')}`);
+      if (u.companyReply !== undefined && typeof u.companyReply !== 'boolean') add('U11', 'unenroll.companyReply', 'must be true or false');
+    }
+  }
+
+  // Nodes.
+  if (!Array.isArray(def.nodes) || def.nodes.length === 0) {
+    add('C5', 'nodes', 'must be a non-empty list with at least one follow-up');
+    return problems;
+  }
+  const byId = new Map<string, CadenceNode>();
+  def.nodes.forEach((raw, i) => {
+    const field = `nodes[${i}]`;
+    if (!isObj(raw)) return add('D4', field, 'must be an object');
+    const n = raw as unknown as CadenceNode;
+    if (typeof n.id !== 'string' || !ID.test(n.id) || n.id === TRIGGER) return add('D4', `${field}.id`, 'must be a unique id (not "trigger")');
+    if (byId.has(n.id)) return add('C6', `${field}.id`, 'is used by another node', n.id);
+    byId.set(n.id, n);
+    if (n.type === 'followUp') checkFollowUp(n, module, options, add, checkDelay);
+    else if (n.type === 'outcomeBranch') {
+      if (!Array.isArray(n.outcomes) || n.outcomes.length === 0 || !n.outcomes.every((o) => typeof o === 'string'))
+        add('F2', 'outcomes', 'must list at least one outcome', n.id);
+      else if (new Set(n.outcomes).size !== n.outcomes.length) add('C6', 'outcomes', 'lists an outcome twice: each outcome leads to at most one branch', n.id);
+      checkDelay('F5', 'timeout', n.timeout, n.id);
+    } else if (n.type === 'unenrollCheck') checkExpr('U3', 'criteria', n.criteria, n.id);
+    else add('D4', `${field}.type`, 'must be "followUp", "outcomeBranch" or "unenrollCheck"', (n as { id: string }).id);
+  });
+  if (![...byId.values()].some((n) => n.type === 'followUp')) add('C5', 'nodes', 'must contain at least one follow-up');
+
+  // Edges.
+  if (!Array.isArray(def.edges)) {
+    add('C6', 'edges', 'must be a list of {from, port?, to}');
+    return problems;
+  }
+  const used = new Set<string>();
+  const incoming = new Map<string, string[]>();
+  const next = new Map<string, string[]>();
+  def.edges.forEach((raw, i) => {
+    const field = `edges[${i}]`;
+    if (!isObj(raw) || typeof raw.from !== 'string' || typeof raw.to !== 'string') return add('C6', field, 'must be {from, port?, to}');
+    const port = raw.port === undefined ? OUT : raw.port;
+    if (typeof port !== 'string') return add('C6', `${field}.port`, 'must be a string');
+    const from = raw.from === TRIGGER ? undefined : byId.get(raw.from);
+    if (raw.from !== TRIGGER && !from) return add('C6', `${field}.from`, `unknown node "${raw.from}"`);
+    if (!byId.has(raw.to)) return add('C6', `${field}.to`, `unknown node "${raw.to}"`);
+    const owner = raw.from;
+    if (from?.type === 'outcomeBranch') {
+      if (port !== TIMEOUT && !from.outcomes?.includes(port)) return add('C6', `${field}.port`, `"${port}" is not an outcome of this branch`, owner);
+      if (port === TIMEOUT && !from.timeout) return add('F5', `${field}.port`, 'a timeout path needs the branch timeout', owner);
+    } else if (port !== OUT) return add('C6', `${field}.port`, `must be "${OUT}"`, owner === TRIGGER ? undefined : owner);
+    const key = `${owner}\u0000${port}`;
+    if (used.has(key)) return add('C6', `${field}`, `port "${port}" already leads somewhere: one path per port`, owner === TRIGGER ? undefined : owner);
+    used.add(key);
+    incoming.set(raw.to, [...(incoming.get(raw.to) ?? []), owner]);
+    next.set(owner, [...(next.get(owner) ?? []), raw.to]);
+  });
+  if (!used.has(`${TRIGGER}\u0000${OUT}`)) add('C6', 'edges', 'the trigger must lead to the first node');
+
+  for (const n of byId.values()) {
+    if (n.type !== 'outcomeBranch') continue;
+    const parents = incoming.get(n.id) ?? [];
+    const parent = parents.length === 1 ? byId.get(parents[0]) : undefined;
+    if (!parent || parent.type !== 'followUp') {
+      add('F2', 'edges', 'an outcome branch must follow exactly one follow-up', n.id);
+      continue;
+    }
+    const allowed = OUTCOMES[parent.channel] ?? [];
+    for (const o of n.outcomes ?? []) if (!allowed.includes(o)) add('C6', 'outcomes', `"${o}" is not an outcome of a ${parent.channel} follow-up (${allowed.join(', ')})`, n.id);
+  }
+
+  // Reachability and cycles: the path is a tree walk from the trigger, so a cycle would re-run a follow-up.
+  const state = new Map<string, 1 | 2>();
+  const visit = (id: string): void => {
+    state.set(id, 1);
+    for (const to of next.get(id) ?? []) {
+      if (state.get(to) === 1) add('C6', 'edges', `cycle through "${to}": a follow-up may not run twice in one enrollment`, id === TRIGGER ? undefined : id);
+      else if (!state.has(to)) visit(to);
+    }
+    state.set(id, 2);
+  };
+  visit(TRIGGER);
+  for (const id of byId.keys()) if (!state.has(id)) add('C6', 'edges', 'is not reachable from the trigger', id);
+  return problems;
+}
+
+function checkFollowUp(
+  n: FollowUpNode,
+  module: string,
+  options: ValidateOptions,
+  add: (rule: string, field: string, message: string, node?: string) => void,
+  checkDelay: (rule: string, field: string, d: unknown, node?: string) => void,
+): void {
+  if (!CHANNELS.includes(n.channel)) return add('C4', 'channel', 'must be email, task, call or whatsapp', n.id);
+  if (n.channel === 'call' && isCustomModule(module)) add('C4', 'channel', `call steps are not allowed in the custom module "${module}"`, n.id);
+  if (n.channel === 'whatsapp') {
+    if (module !== 'Leads' && module !== 'Contacts') add('C4', 'channel', 'WhatsApp steps are allowed only in Leads and Contacts', n.id);
+    if (typeof n.templateId !== 'string') add('C4', 'templateId', 'a WhatsApp step needs a pre-approved template', n.id);
+    else if (options.whatsappTemplates && !options.whatsappTemplates.includes(n.templateId))
+      add('C4', 'templateId', `"${n.templateId}" is not a pre-approved WhatsApp template`, n.id);
+  }
+  checkDelay('F1', 'delay', n.delay, n.id);
+  if (n.relativeTo !== undefined && n.relativeTo !== 'enrollment' && n.relativeTo !== 'previous') add('F1', 'relativeTo', 'must be "enrollment" or "previous"', n.id);
+  if (n.template !== undefined) {
+    const t = n.template as unknown;
+    if (!isObj(t) || typeof t.body !== 'string' || (t.subject !== undefined && typeof t.subject !== 'string'))
+      add('F6', 'template', 'must be {subject?: string, body: string}', n.id);
+  }
+  if (n.templateId !== undefined && typeof n.templateId !== 'string') add('F6', 'templateId', 'must be a string', n.id);
+  if (n.channel === 'email' && !n.template && !n.templateId) add('F6', 'template', 'an email needs a template or templateId', n.id);
+  if (n.channel === 'email' && n.template && !n.template.subject) add('F6', 'template.subject', 'an email needs a subject', n.id);
+  if (n.sender !== undefined && (typeof n.sender !== 'string' || !n.sender.includes('@'))) add('F6', 'sender', 'must be an email address', n.id);
+  if (n.assignee !== undefined && (typeof n.assignee !== 'string' || !n.assignee)) add('F7', 'assignee', 'must be "owner" or a user id', n.id);
+  checkDelay('F7', 'dueIn', n.dueIn, n.id);
+}
+
+/** Throws a CadenzaError listing every problem, or returns the input typed as a definition. */
+export function assertDefinition(input: unknown, options?: ValidateOptions): CadenceDefinition {
+  const problems = validateDefinition(input, options);
+  if (problems.length) throw new CadenzaError('invalid_definition', problems[0].rule, 'The cadence definition is invalid', problems);
+  return input as CadenceDefinition;
+}
+
+export function findNode(def: CadenceDefinition, id: string | null | undefined): CadenceNode | undefined {
+  return id ? def.nodes.find((n) => n.id === id) : undefined;
+}
+
+/** Where a port leads, or undefined at the end of a path. */
+export function follow(def: CadenceDefinition, from: string, port: string = OUT): string | undefined {
+  return def.edges.find((e) => e.from === from && (e.port ?? OUT) === port)?.to;
+}
+
+/** V2: a follow-up counts as edited when anything about it (or what it leads to) differs. */
+export function sameFollowUp(a: CadenceDefinition, b: CadenceDefinition, id: string): boolean {
+  const na = findNode(a, id);
+  const nb = findNode(b, id);
+  if (!na || !nb) return false;
+  return JSON.stringify(na) === JSON.stringify(nb);
+}
+
+export function delayOf(d: Delay | undefined): Delay {
+  return d ?? { amount: 0, unit: 'minutes' };
+}

@@ -1,0 +1,126 @@
+// Rendering a due follow-up into what the host performs (F6, F7): merge fields, HTML escaping,
+// Message-ID, signed unsubscribe link. Runs in the runtime just before the outbox row is written,
+// so the outbox holds exactly what will be sent, and a retry re-sends the same bytes.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { ActionRef, RecordSnapshot } from '../machine/types';
+import type { FollowUpNode, Template } from '../model/types';
+
+const HTML: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML[c]);
+
+function lookup(data: unknown, path: string): unknown {
+  let v: unknown = data;
+  for (const part of path.split('.')) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+/** `{{First_Name}}`, `{{Owner.Signature}}`; `{{{Field}}}` inserts unescaped (trusted template content only). */
+export function merge(text: string, data: Record<string, unknown>, html: boolean): string {
+  return text.replace(/\{\{(\{)?\s*([A-Za-z0-9_.$-]+)\s*\}?\}\}/g, (_m, raw: string | undefined, path: string) => {
+    const v = lookup(data, path);
+    const s = v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return html && !raw ? escapeHtml(s) : s;
+  });
+}
+
+export function sign(payload: string, secret: string): string {
+  return createHmac('sha256', secret).update(payload).digest('base64url');
+}
+
+/** A token that names an action and cannot be forged or altered without the secret. */
+export function signedToken(payload: Record<string, string>, secret: string): string {
+  const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  return `${body}.${sign(body, secret)}`;
+}
+
+export function verifyToken(token: string, secret: string): Record<string, string> | null {
+  const [body, mac] = token.split('.');
+  if (!body || !mac) return null;
+  const want = Buffer.from(sign(body, secret));
+  const got = Buffer.from(mac);
+  if (want.length !== got.length || !timingSafeEqual(want, got)) return null;
+  try {
+    return JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export function messageIdFor(key: string, domain: string): string {
+  return `<cadenza.${createHash('sha256').update(key).digest('hex').slice(0, 32)}@${domain}>`;
+}
+
+export interface RenderOptions {
+  templates: Readonly<Record<string, Template>>;
+  defaultSender: string;
+  secret: string;
+  baseUrl: string;
+  users?: Readonly<Record<string, { name?: string; email?: string; signature?: string }>>;
+}
+
+export interface EmailPayload {
+  to: string;
+  from: string;
+  subject: string;
+  html: string;
+  text: string;
+  messageId: string;
+  unsubscribeUrl: string;
+  headers: Record<string, string>;
+}
+
+export interface ActivityPayload {
+  assignee: string;
+  subject: string;
+  description: string;
+  dueAt: number;
+  notify: true;
+}
+
+export interface WhatsAppPayload {
+  to: string;
+  templateId: string;
+  params: Record<string, unknown>;
+}
+
+/** The merge data: the record's fields, plus `Owner` resolved from the user directory. */
+function mergeData(record: RecordSnapshot, opts: RenderOptions): Record<string, unknown> {
+  const ownerId = typeof record.data.Owner === 'string' ? record.data.Owner : undefined;
+  const owner = ownerId ? { id: ownerId, ...(opts.users?.[ownerId] ?? {}) } : record.data.Owner;
+  return { ...record.data, Owner: owner, Record_Id: record.id };
+}
+
+export function render(
+  action: ActionRef,
+  node: FollowUpNode,
+  record: RecordSnapshot,
+  opts: RenderOptions,
+  dueAt: number,
+): EmailPayload | ActivityPayload | WhatsAppPayload {
+  const tpl = node.template ?? (node.templateId ? opts.templates[node.templateId] : undefined) ?? { body: '' };
+  const data = mergeData(record, opts);
+  if (node.channel === 'email') {
+    const from = node.sender ?? opts.defaultSender;
+    const domain = from.split('@')[1] ?? 'cadenza.local';
+    const unsubscribeUrl = `${opts.baseUrl.replace(/\/$/, '')}/cadenza/unsubscribe/${signedToken({ k: action.key, r: record.id, m: record.module }, opts.secret)}`;
+    const body = merge(tpl.body, data, true);
+    const html = `${body}<p style="font-size:12px;color:#888"><a href="${escapeHtml(unsubscribeUrl)}">Unsubscribe</a></p>`;
+    return {
+      to: String(record.data.Email), from, subject: merge(tpl.subject ?? '', data, false),
+      html, text: `${merge(tpl.body, data, false).replace(/<[^>]+>/g, '')}\n\nUnsubscribe: ${unsubscribeUrl}`,
+      messageId: messageIdFor(action.key, domain), unsubscribeUrl,
+      headers: { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click', 'X-Cadenza-Key': action.key },
+    };
+  }
+  if (node.channel === 'whatsapp') {
+    return { to: String(record.data.Mobile ?? record.data.Phone), templateId: node.templateId ?? '', params: data };
+  }
+  const assignee = !node.assignee || node.assignee === 'owner' ? String(record.data.Owner ?? 'owner') : node.assignee;
+  return {
+    assignee, subject: merge(tpl.subject ?? node.name ?? `${node.channel === 'call' ? 'Call' : 'Task'}: ${record.id}`, data, false),
+    description: merge(tpl.body, data, false), dueAt, notify: true,
+  };
+}

@@ -1,0 +1,755 @@
+// The runtime: everything with I/O around the pure machine. Each change is read -> transition ->
+// one store commit (state + timer + outbox + audit) -> dispatch from the outbox. A commit that finds
+// the enrollment changed underneath it is retried from a fresh read, so several workers may share one
+// store without ever running a follow-up twice (D2).
+import { randomBytes } from 'node:crypto';
+import { Criteria, CriteriaError } from '../criteria/criteria';
+import { actionKey, capKey, transition, zoneOf } from '../machine/machine';
+import type { ActionRef, Context, CriteriaResults, Effect, Enrollment, MachineEvent, RecordSnapshot } from '../machine/types';
+import { CadenzaError } from '../model/errors';
+import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes';
+import type { CadenceDefinition, FollowUpNode, Template } from '../model/types';
+import { assertDefinition, findNode } from '../model/validate';
+import { render, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
+import type { AuditRow, CadenceRow, CounterBump, OutboxRow, Store, StoredEnrollment } from '../store/store';
+import { bucketStart, nextBucket, parseInstant } from '../time/time';
+import { systemClock, type Clock } from './clock';
+import { moduleLimits, type LimitSettings } from './limits';
+import { actorId, AUTOMATION, requirePermission, type Actor } from './permissions';
+
+export interface RuntimeOptions {
+  store: Store;
+  clock?: Clock;
+  /** Default zone for cadences and records that name none. */
+  timezone?: string;
+  defaultSender?: string;
+  /** Signs unsubscribe and tracking links. Give a stable secret in production, or links die on restart. */
+  secret?: string;
+  /** Public base URL for links in emails. */
+  baseUrl?: string;
+  templates?: Record<string, Template>;
+  whatsappTemplates?: string[];
+  users?: Record<string, { name?: string; email?: string; signature?: string }>;
+  limits?: LimitSettings;
+  retry?: { maxAttempts?: number; baseMs?: number; maxMs?: number };
+  batchSize?: number;
+  leaseMs?: number;
+  /** How often time-dependent views and criteria are re-evaluated (E7). */
+  recheckMs?: number;
+  maxRecordBytes?: number;
+}
+
+/** What a host receives for a due follow-up: the action, the record, and the rendered content. */
+export interface DispatchedAction extends ActionRef {
+  idempotencyKey: string;
+  module: string;
+  attempt: number;
+  record: Record<string, unknown>;
+  email?: EmailPayload;
+  activity?: ActivityPayload;
+  whatsapp?: WhatsAppPayload;
+}
+
+export type DispatchHandler = (action: DispatchedAction) => Promise<void> | void;
+
+/** Thrown by a host handler when the follow-up can never run (bad address, deleted activity): F9. */
+export class CannotRunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CannotRunError';
+  }
+}
+
+export interface EnrollAnswer {
+  recordId: string;
+  status: 'enrolled' | 'skipped';
+  reason?: string;
+  rule?: string;
+  enrollmentId?: string;
+  startAt?: number;
+}
+
+export interface RuntimeEvent {
+  type: 'changed' | 'left' | 'dispatched' | 'dispatchFailed';
+  enrollment?: Enrollment;
+  nodeId?: string;
+  key?: string;
+  error?: string;
+}
+
+interface StepResult {
+  state: Enrollment | null;
+  effects: Effect[];
+}
+
+const MAX_CONFLICTS = 20;
+
+export class Runtime {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly criteria = new Criteria();
+  private readonly opts: Required<Pick<RuntimeOptions, 'timezone' | 'defaultSender' | 'secret' | 'baseUrl' | 'batchSize' | 'leaseMs' | 'recheckMs' | 'maxRecordBytes'>> & RuntimeOptions;
+  private readonly versions = new Map<string, CadenceDefinition>();
+  private handler: DispatchHandler | null = null;
+  private readonly listeners = new Set<(e: RuntimeEvent) => void>();
+  private loop: NodeJS.Timeout | null = null;
+  private ticking: Promise<unknown> | null = null;
+
+  constructor(options: RuntimeOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.opts = {
+      timezone: 'UTC', defaultSender: 'cadenza@localhost', baseUrl: 'http://localhost:1880', batchSize: 200,
+      leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...options,
+      secret: options.secret ?? randomBytes(32).toString('hex'),
+    };
+  }
+
+  async init(): Promise<this> {
+    await this.store.migrate();
+    return this;
+  }
+
+  /** The host's performer of due actions. It gets an idempotency key; throwing retries with backoff. */
+  onDispatch(handler: DispatchHandler): void {
+    this.handler = handler;
+  }
+
+  subscribe(fn: (e: RuntimeEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(e: RuntimeEvent) {
+    for (const fn of this.listeners) fn(e);
+  }
+
+  // Cadences: create, edit, clone, publish, deactivate (C1-C3, V1-V3) ---------------------------------
+
+  async createCadence(input: unknown, actor: Actor): Promise<CadenceRow> {
+    requirePermission(actor, 'manage');
+    const def = assertDefinition(input, { whatsappTemplates: this.opts.whatsappTemplates });
+    if (await this.store.getCadence(def.id)) throw new CadenzaError('exists', 'C2', `cadence "${def.id}" already exists: edit its draft instead`);
+    const created = (await this.store.listCadences(def.module)).length;
+    const limit = moduleLimits(this.opts.limits).created;
+    if (created >= limit) throw new CadenzaError('limit', 'C3', `module ${def.module} already has ${created} cadences (limit ${limit})`);
+    const now = this.clock.now();
+    const row: CadenceRow = { id: def.id, module: def.module, name: def.name, status: 'draft', draft: def, activeVersion: null, createdAt: now, updatedAt: now };
+    await this.store.putCadence(row);
+    await this.audit({ cadenceId: def.id, actor, event: 'created', reason: `cadence created in ${def.module}` });
+    return row;
+  }
+
+  /** C2: edits the draft; the active version keeps running until the draft is published. */
+  async updateDraft(id: string, input: unknown, actor: Actor): Promise<CadenceRow> {
+    requirePermission(actor, 'manage');
+    const row = await this.requireCadence(id);
+    const def = assertDefinition(input, { whatsappTemplates: this.opts.whatsappTemplates });
+    if (def.id !== id) throw new CadenzaError('invalid_definition', 'D4', `definition id "${def.id}" does not match cadence "${id}"`);
+    if (def.module !== row.module) throw new CadenzaError('invalid_definition', 'C1', `a cadence belongs to one module: ${row.module}, not ${def.module}`);
+    const next = { ...row, name: def.name, draft: def, updatedAt: this.clock.now() };
+    await this.store.putCadence(next);
+    await this.audit({ cadenceId: id, actor, event: 'edited', reason: 'draft saved' });
+    return next;
+  }
+
+  /** C1: clone within the module only. */
+  async cloneCadence(id: string, newId: string, actor: Actor, module?: string): Promise<CadenceRow> {
+    const row = await this.requireCadence(id);
+    if (module !== undefined && module !== row.module) throw new CadenzaError('cross_module', 'C1', `a cadence of ${row.module} cannot be cloned into ${module}`);
+    const source = row.draft ?? (row.activeVersion ? await this.definition(id, row.activeVersion) : undefined);
+    return this.createCadence({ ...source, id: newId, name: `${source?.name ?? id} (copy)` }, actor);
+  }
+
+  /** E2: how many known records the draft's view would enroll now ("review your custom view count"). */
+  async previewEnrollment(id: string): Promise<{ matching: number; skippedByExit: number; alreadyEnrolled: number }> {
+    const row = await this.requireCadence(id);
+    const def = row.draft ?? (await this.definition(id, row.activeVersion!));
+    const out = { matching: 0, skippedByExit: 0, alreadyEnrolled: 0 };
+    if (def.enrollment.mode !== 'view') return out;
+    await this.eachRecord(def.module, async (rec) => {
+      const c = await this.evaluate(def, rec);
+      if (!c.view) return;
+      if (await this.store.findEnrollment(id, rec.id)) out.alreadyEnrolled++;
+      else if (c.exit) out.skippedByExit++;
+      else out.matching++;
+    });
+    return out;
+  }
+
+  /** C2, V1, V2: the draft becomes a new immutable version; enrollments waiting on an edited follow-up stop. */
+  async publish(id: string, actor: Actor): Promise<{ version: number; stopped: number; enrolled: number }> {
+    requirePermission(actor, 'manage');
+    const row = await this.requireCadence(id);
+    if (!row.draft) throw new CadenzaError('no_draft', 'C2', `cadence "${id}" has no draft to publish`);
+    const def = assertDefinition(row.draft, { whatsappTemplates: this.opts.whatsappTemplates });
+    if (row.status !== 'active') await this.checkActiveLimit(row.module);
+    const version = (row.activeVersion ?? 0) + 1;
+    const now = this.clock.now();
+    await this.store.addVersion(id, version, def, now, actorId(actor));
+    await this.store.putCadence({ ...row, status: 'active', activeVersion: version, draft: null, updatedAt: now });
+    await this.audit({ cadenceId: id, actor, event: 'published', reason: `version ${version} published` });
+    let stopped = 0;
+    if (row.activeVersion) {
+      await this.eachEnrollment(id, 'active', async (e) => {
+        const r = await this.apply(e.enrollment.id, { type: 'published', next: def, version, by: actorId(actor) }, actor);
+        if (r.state?.status === 'stopped') stopped++;
+      });
+    }
+    await this.scheduleCadenceTimers(def);
+    const enrolled = await this.enrollMatching(def);
+    return { version, stopped, enrolled };
+  }
+
+  /** V3: halts every scheduled action of the cadence; un-enrollment still happens while inactive (U7). */
+  async deactivate(id: string, actor: Actor): Promise<void> {
+    requirePermission(actor, 'manage');
+    const row = await this.requireCadence(id);
+    if (row.status !== 'active') throw new CadenzaError('not_active', 'V3', `cadence "${id}" is ${row.status}`);
+    await this.store.putCadence({ ...row, status: 'inactive', updatedAt: this.clock.now() });
+    await this.store.deleteTimer(`e7:${id}`);
+    await this.audit({ cadenceId: id, actor, event: 'deactivated', reason: 'cadence deactivated (V3)' });
+    await this.eachEnrollment(id, 'active', (e) => this.apply(e.enrollment.id, { type: 'deactivated', by: actorId(actor) }, actor));
+  }
+
+  /** V3: halted actions never run later; newly matching records enroll again. */
+  async activate(id: string, actor: Actor): Promise<{ enrolled: number }> {
+    requirePermission(actor, 'manage');
+    const row = await this.requireCadence(id);
+    if (row.status === 'active') return { enrolled: 0 };
+    if (!row.activeVersion) throw new CadenzaError('no_version', 'C2', `cadence "${id}" was never published`);
+    await this.checkActiveLimit(row.module);
+    await this.store.putCadence({ ...row, status: 'active', updatedAt: this.clock.now() });
+    await this.audit({ cadenceId: id, actor, event: 'activated', reason: 'cadence activated (V3)' });
+    await this.eachEnrollment(id, 'active', (e) => this.apply(e.enrollment.id, { type: 'activated', by: actorId(actor) }, actor));
+    const def = await this.definition(id, row.activeVersion);
+    await this.scheduleCadenceTimers(def);
+    return { enrolled: await this.enrollMatching(def) };
+  }
+
+  // Records (E2, E7, E8, F8) ---------------------------------------------------------------------------
+
+  /** Saves the latest snapshot of a record and reacts: un-enroll on criteria (U2, U3), enroll into views (E2). */
+  async upsertRecord(module: string, input: unknown, actor: Actor = AUTOMATION): Promise<EnrollAnswer[]> {
+    const rec = this.checkRecord(module, input);
+    const prev = await this.store.getRecord(module, rec.id);
+    const snapshot: RecordSnapshot = { ...rec, unsubscribed: rec.unsubscribed || !!prev?.unsubscribed };
+    await this.store.putRecord(snapshot, this.clock.now());
+    return this.react(snapshot, actor);
+  }
+
+  /** F8: no more emails from any cadence; calls and tasks continue. */
+  async unsubscribe(module: string, id: string, actor: Actor = AUTOMATION): Promise<void> {
+    const rec = await this.requireRecord(module, id);
+    await this.store.putRecord({ ...rec, unsubscribed: true }, this.clock.now());
+    await this.audit({ recordId: id, actor, event: 'unsubscribed', reason: 'record unsubscribed from emails (F8)' });
+  }
+
+  /** E8: a converted lead leaves all its cadences. */
+  async convertRecord(module: string, id: string, actor: Actor = AUTOMATION): Promise<number> {
+    await this.requireRecord(module, id);
+    let n = 0;
+    for (const e of await this.store.listEnrollments({ recordId: id, status: 'active' })) {
+      if (e.enrollment.module !== module) continue;
+      await this.apply(e.enrollment.id, { type: 'converted' }, actor);
+      n++;
+    }
+    return n;
+  }
+
+  private async react(rec: RecordSnapshot, actor: Actor): Promise<EnrollAnswer[]> {
+    const mine = await this.store.listEnrollments({ recordId: rec.id });
+    for (const e of mine) if (e.enrollment.status === 'active' && e.enrollment.module === rec.module) await this.apply(e.enrollment.id, { type: 'recordChanged' }, actor);
+    const answers: EnrollAnswer[] = [];
+    const enrolledIn = new Set(mine.filter((e) => e.enrollment.module === rec.module).map((e) => e.enrollment.cadenceId));
+    for (const c of await this.store.listCadences(rec.module)) {
+      // E6: any enrollment, even a stopped one, blocks automatic enrollment; only a manual re-enroll brings it back.
+      if (c.status !== 'active' || !c.activeVersion || enrolledIn.has(c.id)) continue;
+      const def = await this.definition(c.id, c.activeVersion);
+      if (def.enrollment.mode !== 'view') continue;
+      const criteria = await this.evaluate(def, rec);
+      if (criteria.view) answers.push(await this.enrollOne(def, c.activeVersion, rec, AUTOMATION, criteria));
+    }
+    return answers;
+  }
+
+  // Enrollment (E1, E3, E9, R1-R5, U5) -------------------------------------------------------------------
+
+  /** E1: one record or many; each gets an answer. Records may be given whole (they are saved first) or by id. */
+  async enroll(cadenceId: string, records: readonly unknown[], actor: Actor): Promise<EnrollAnswer[]> {
+    requirePermission(actor, 'enroll');
+    const row = await this.requireCadence(cadenceId);
+    if (row.status !== 'active' || !row.activeVersion) throw new CadenzaError('not_active', 'E1', `cadence "${cadenceId}" is not active: publish it first`);
+    if (!Array.isArray(records)) throw new CadenzaError('invalid_records', 'D4', 'records must be a list');
+    const def = await this.definition(cadenceId, row.activeVersion);
+    const answers: EnrollAnswer[] = [];
+    for (const item of records) {
+      let rec: RecordSnapshot | undefined;
+      try {
+        if (typeof item === 'string') rec = await this.store.getRecord(def.module, item);
+        else {
+          const checked = this.checkRecord(def.module, item);
+          const prev = await this.store.getRecord(def.module, checked.id);
+          rec = { ...checked, unsubscribed: checked.unsubscribed || !!prev?.unsubscribed };
+          await this.store.putRecord(rec, this.clock.now());
+        }
+      } catch (e) {
+        answers.push({ recordId: recordIdOf(item), status: 'skipped', reason: (e as Error).message, rule: (e as CadenzaError).rule ?? 'D4' });
+        continue;
+      }
+      if (!rec) answers.push({ recordId: String(item), status: 'skipped', reason: `unknown ${def.module} record`, rule: 'D4' });
+      else answers.push(await this.enrollOne(def, row.activeVersion, rec, actorId(actor)));
+    }
+    return answers;
+  }
+
+  private async enrollOne(def: CadenceDefinition, version: number, rec: RecordSnapshot, by: string, known?: CriteriaResults): Promise<EnrollAnswer> {
+    const criteria = known ?? (await this.evaluate(def, rec));
+    const id = `${def.id}:${rec.id}`;
+    for (let i = 0; i < MAX_CONFLICTS; i++) {
+      if (await this.store.getEnrollment(id)) return { recordId: rec.id, status: 'skipped', reason: 'already enrolled; re-enroll to resume or restart', rule: 'E1' };
+      const { startAt, counters } = await this.pace(def);
+      const ctx = await this.context(def, rec, criteria, null);
+      const { next, effects } = transition(null, { type: 'enroll', id, version, by, startAt }, ctx);
+      const rejected = effects.find((f) => f.type === 'reject');
+      if (!next || rejected) return { recordId: rec.id, status: 'skipped', reason: rejected?.type === 'reject' ? rejected.reason : 'refused', rule: rejected?.type === 'reject' ? rejected.rule : 'E1' };
+      if (await this.commit(null, next, effects, def, rec, by, ctx, counters)) return { recordId: rec.id, status: 'enrolled', enrollmentId: id, startAt: next.startedAt };
+    }
+    throw new CadenzaError('conflict', 'D2', `could not enroll ${rec.id}: too many concurrent changes`);
+  }
+
+  /** E9: the first hour/day bucket with room under the cadence's enrollment cap. */
+  private async pace(def: CadenceDefinition): Promise<{ startAt?: number; counters: CounterBump[] }> {
+    const cap = def.enrollment.cap;
+    if (!cap?.perHour && !cap?.perDay) return { counters: [] };
+    const zone = def.timezone ?? this.opts.timezone;
+    let t = this.clock.now();
+    for (let i = 0; i < 100_000; i++) {
+      const h = `${def.id}|h|${bucketStart(t, 'hour', zone)}`;
+      const d = `${def.id}|d|${bucketStart(t, 'day', zone)}`;
+      if (cap.perHour && (await this.store.counter('enroll', h)) >= cap.perHour) t = nextBucket(t, 'hour', zone);
+      else if (cap.perDay && (await this.store.counter('enroll', d)) >= cap.perDay) t = nextBucket(t, 'day', zone);
+      else {
+        const counters: CounterBump[] = [];
+        if (cap.perHour) counters.push({ scope: 'enroll', key: h, max: cap.perHour });
+        if (cap.perDay) counters.push({ scope: 'enroll', key: d, max: cap.perDay });
+        return { startAt: t, counters };
+      }
+    }
+    throw new CadenzaError('cap', 'E9', 'enrollment queue is longer than the pacing horizon');
+  }
+
+  /** R1-R5: resume where it stopped, or restart from the first follow-up, on the active version. */
+  async reenroll(cadenceId: string, recordId: string, mode: 'resume' | 'restart', actor: Actor): Promise<EnrollAnswer> {
+    requirePermission(actor, 'enroll', 'R5');
+    if (mode !== 'resume' && mode !== 'restart') throw new CadenzaError('invalid_mode', 'R1', 'mode must be "resume" or "restart"');
+    const row = await this.requireCadence(cadenceId);
+    if (row.status !== 'active' || !row.activeVersion) throw new CadenzaError('not_active', 'E1', `cadence "${cadenceId}" is not active`);
+    const cur = await this.store.findEnrollment(cadenceId, recordId);
+    if (!cur) return { recordId, status: 'skipped', reason: 'never enrolled: enroll instead', rule: 'R1' };
+    const r = await this.apply(cur.enrollment.id, { type: 'reenroll', mode, version: row.activeVersion, by: actorId(actor) }, actor);
+    const rej = r.effects.find((f) => f.type === 'reject');
+    if (rej?.type === 'reject') return { recordId, status: 'skipped', reason: rej.reason, rule: rej.rule };
+    return { recordId, status: 'enrolled', enrollmentId: cur.enrollment.id };
+  }
+
+  /** U5: a user un-enrolls a record; every scheduled action of it is cancelled (U8). */
+  async unenroll(cadenceId: string, recordId: string, actor: Actor, reason = 'un-enrolled manually (U5)'): Promise<Enrollment> {
+    requirePermission(actor, 'unenroll');
+    const cur = await this.store.findEnrollment(cadenceId, recordId);
+    if (!cur) throw new CadenzaError('not_enrolled', 'U5', `record "${recordId}" is not enrolled in "${cadenceId}"`);
+    const r = await this.apply(cur.enrollment.id, { type: 'unenroll', by: actorId(actor), reason }, actor);
+    const rej = r.effects.find((f) => f.type === 'reject');
+    if (rej?.type === 'reject') throw new CadenzaError('not_active', rej.rule, rej.reason);
+    return r.state!;
+  }
+
+  // Outcomes (F2, F3, F5, U1, U10, U11, D3) ----------------------------------------------------------------
+
+  /**
+   * Records a response to a dispatched follow-up, by its idempotency key. A reply message, when given,
+   * is classified first, so an out-of-office becomes `auto-replied` (U10).
+   */
+  async recordOutcome(input: { key: string; outcome: string; message?: InboundMessage }, actor: Actor = AUTOMATION): Promise<{ outcome: string; applied: boolean }> {
+    if (!input || typeof input.key !== 'string') throw new CadenzaError('invalid_outcome', 'D4', 'outcome.key must be the action\'s idempotency key');
+    const sent = await this.store.getOutbox(input.key);
+    if (!sent) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${input.key}"`);
+    const allowed = OUTCOMES[sent.channel as keyof typeof OUTCOMES] ?? [];
+    let outcome = input.outcome;
+    if (outcome === 'replied' && input.message) outcome = classifyReply(input.message);
+    if (!allowed.includes(outcome)) throw new CadenzaError('invalid_outcome', 'D4', `"${outcome}" is not an outcome of a ${sent.channel} follow-up (${allowed.join(', ')})`);
+    await this.store.addOutcome(input.key, sent.cadenceId, sent.nodeId, outcome, this.clock.now());
+    const before = (await this.store.getEnrollment(sent.enrollmentId))?.enrollment;
+    const r = await this.apply(sent.enrollmentId, { type: 'outcome', key: input.key, outcome, by: actorId(actor) }, actor);
+    const applied = !!r.state && r.state !== before && JSON.stringify(r.state.last?.outcomes) !== JSON.stringify(before?.last?.outcomes);
+    if (outcome === 'replied' && r.state) await this.colleaguesReplied(r.state, actor);
+    return { outcome, applied };
+  }
+
+  /** U11: a reply from one person un-enrolls everyone from the same company in the cadence. */
+  private async colleaguesReplied(e: Enrollment, actor: Actor): Promise<void> {
+    const def = await this.definition(e.cadenceId, e.version);
+    if (!def.unenroll?.companyReply) return;
+    const rec = await this.store.getRecord(e.module, e.recordId);
+    const company = rec && companyOf(rec);
+    if (!company) return;
+    await this.eachEnrollment(e.cadenceId, 'active', async (other) => {
+      if (other.enrollment.id === e.id) return;
+      const r = await this.store.getRecord(other.enrollment.module, other.enrollment.recordId);
+      if (r && companyOf(r) === company) await this.apply(other.enrollment.id, { type: 'unenroll', by: AUTOMATION, reason: `${rec!.id} from the same company replied (U11)` }, actor);
+    });
+  }
+
+  // The scheduler ----------------------------------------------------------------------------------------
+
+  /** One pass: fire due timers, then dispatch the outbox. Returns what it did. */
+  async tick(): Promise<{ timers: number; dispatched: number; failed: number }> {
+    const now = this.clock.now();
+    let timers = 0;
+    for (;;) {
+      const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs);
+      for (const t of due) {
+        timers++;
+        await this.fire(t.id, t.kind, t.cadenceId);
+      }
+      if (due.length < this.opts.batchSize) break;
+    }
+    const { dispatched, failed } = await this.drainOutbox();
+    return { timers, dispatched, failed };
+  }
+
+  private async fire(timerId: string, kind: string, cadenceId: string): Promise<void> {
+    if (kind === 'enrollment') {
+      const id = timerId.slice(2);
+      const r = await this.apply(id, { type: 'timer' }, AUTOMATION);
+      // A timer that decided nothing (stale lease) is re-armed from the state, never left locked.
+      if (r.state && !r.effects.length) {
+        if (r.state.status === 'active' && r.state.dueAt !== null) await this.store.setTimer({ id: timerId, kind: 'enrollment', cadenceId, dueAt: r.state.dueAt, priority: 1 });
+        else await this.store.deleteTimer(timerId);
+      }
+      return;
+    }
+    const row = await this.store.getCadence(cadenceId);
+    if (!row?.activeVersion) return this.store.deleteTimer(timerId);
+    const def = await this.definition(cadenceId, row.activeVersion);
+    if (kind === 'unenrollDate') {
+      // U4 + U7: runs whether or not the cadence is active.
+      await this.store.deleteTimer(timerId);
+      await this.eachEnrollment(cadenceId, 'active', (e) => this.apply(e.enrollment.id, { type: 'unenroll', by: AUTOMATION, reason: `un-enroll date ${def.unenroll!.onDate} (U4)` }, AUTOMATION));
+    } else if (kind === 'viewRecheck') {
+      // E7: time-dependent criteria are re-read as the clock moves, not only when a record changes.
+      await this.store.setTimer({ id: timerId, kind: 'viewRecheck', cadenceId, dueAt: this.clock.now() + this.opts.recheckMs, priority: 2 });
+      if (row.status !== 'active') return;
+      await this.eachRecord(def.module, async (rec) => {
+        await this.react(rec, AUTOMATION);
+      });
+    }
+  }
+
+  private async drainOutbox(): Promise<{ dispatched: number; failed: number }> {
+    let dispatched = 0;
+    let failed = 0;
+    for (;;) {
+      const now = this.clock.now();
+      const rows = await this.store.claimOutbox(now, this.opts.batchSize, now + this.opts.leaseMs);
+      for (const row of rows) (await this.dispatch(row)) ? dispatched++ : failed++;
+      if (rows.length < this.opts.batchSize) return { dispatched, failed };
+    }
+  }
+
+  private async dispatch(row: OutboxRow): Promise<boolean> {
+    const now = this.clock.now();
+    const action = { ...(row.payload as DispatchedAction), attempt: row.attempts };
+    try {
+      if (!this.handler) throw new Error('no dispatch handler registered');
+      await this.handler(action);
+      await this.store.ackOutbox(row.key, this.clock.now());
+      this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
+      return true;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      const retry = { maxAttempts: 8, baseMs: 30_000, maxMs: 6 * 3_600_000, ...this.opts.retry };
+      const permanent = e instanceof CannotRunError || row.attempts >= retry.maxAttempts;
+      const wait = Math.min(retry.maxMs, retry.baseMs * 2 ** (row.attempts - 1));
+      await this.store.retryOutbox(row.key, now + wait, message, permanent);
+      this.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: message });
+      await this.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'dispatchFailed',
+        reason: permanent ? `gave up: ${message}` : `attempt ${row.attempts} failed, retry in ${Math.round(wait / 1000)}s: ${message}`, data: { key: row.key } });
+      if (permanent) await this.apply(row.enrollmentId, { type: 'cannotRun', key: row.key, reason: message }, AUTOMATION);
+      return false;
+    }
+  }
+
+  /** Runs the scheduler against the real clock, one timer for the whole loop (never one per record). */
+  start(intervalMs = 1000): void {
+    if (this.loop) return;
+    const run = async () => {
+      this.ticking = this.tick().catch((e) => this.emit({ type: 'dispatchFailed', error: String(e) }));
+      await this.ticking;
+      if (this.loop) this.loop = setTimeout(run, intervalMs);
+    };
+    this.loop = setTimeout(run, 0);
+  }
+
+  async stop(): Promise<void> {
+    if (this.loop) clearTimeout(this.loop);
+    this.loop = null;
+    await this.ticking;
+  }
+
+  /** Virtual time: moves a VirtualClock from due time to due time until `until`, ticking at each. */
+  async runUntil(until: number, clock: { set(t: number): void; now(): number }): Promise<void> {
+    for (;;) {
+      await this.tick();
+      const next = await this.store.nextDue();
+      if (next === null || next > until) break;
+      clock.set(Math.max(next, clock.now()));
+    }
+    if (clock.now() < until) clock.set(until);
+  }
+
+  // Reports (A1, A2, A3, U9) -----------------------------------------------------------------------------
+
+  async cadenceReport(id: string, actor: Actor = AUTOMATION) {
+    requirePermission(actor, 'view', 'P2');
+    const row = await this.requireCadence(id);
+    const stats = await this.store.cadenceStats(id);
+    const count = (s: string) => stats.byStatus.filter((r) => r.status === s).reduce((a, r) => a + r.n, 0);
+    const executed = Object.fromEntries(stats.executed.map((r) => [r.nodeId, r.n]));
+    const followUps = (row.activeVersion ? (await this.definition(id, row.activeVersion)).nodes : [])
+      .filter((n): n is FollowUpNode => n.type === 'followUp')
+      .map((n) => {
+        const ran = executed[n.id] ?? 0;
+        const outcomes = Object.fromEntries(stats.outcomes.filter((o) => o.nodeId === n.id).map((o) => [o.outcome, { count: o.n, rate: ran ? o.n / ran : 0 }]));
+        return { nodeId: n.id, name: n.name ?? n.id, channel: n.channel, executed: ran, outcomes };
+      });
+    return {
+      cadenceId: id, status: row.status, version: row.activeVersion,
+      enrolled: stats.byStatus.reduce((a, r) => a + r.n, 0), active: count('active'), completed: count('completed'), failed: count('failed'),
+      stopped: count('stopped'),
+      stoppedByReason: Object.fromEntries(stats.byStatus.filter((r) => r.status === 'stopped').map((r) => [r.reason, r.n])),
+      failedByReason: Object.fromEntries(stats.byStatus.filter((r) => r.status === 'failed').map((r) => [r.reason, r.n])),
+      followUps,
+    };
+  }
+
+  /** A2: every cadence a record is or was in. */
+  async recordReport(recordId: string, actor: Actor = AUTOMATION) {
+    requirePermission(actor, 'view', 'P2');
+    return (await this.store.listEnrollments({ recordId })).map(({ enrollment: e }) => ({
+      cadenceId: e.cadenceId, enrollmentId: e.id, startedAt: e.startedAt, enrolledBy: e.enrolledBy, status: e.status, reason: e.reason, position: e.position, version: e.version,
+    }));
+  }
+
+  /** A3 + U9: the ordered log of inputs and decisions of one enrollment. */
+  async why(enrollmentId: string, actor: Actor = AUTOMATION): Promise<AuditRow[]> {
+    requirePermission(actor, 'view', 'P2');
+    return this.store.listAudit({ enrollmentId });
+  }
+
+  async auditLog(filter: { recordId?: string; cadenceId?: string }, actor: Actor = AUTOMATION): Promise<AuditRow[]> {
+    requirePermission(actor, 'view', 'P2');
+    if (!filter.recordId && !filter.cadenceId) throw new CadenzaError('invalid_filter', 'D4', 'give recordId or cadenceId');
+    return this.store.listAudit(filter);
+  }
+
+  async getEnrollment(cadenceId: string, recordId: string): Promise<Enrollment | undefined> {
+    return (await this.store.findEnrollment(cadenceId, recordId))?.enrollment;
+  }
+
+  // Internals -------------------------------------------------------------------------------------------
+
+  /** Read, transition, commit; retried from a fresh read when another worker committed first. */
+  private async apply(enrollmentId: string, event: MachineEvent, actor: Actor): Promise<StepResult> {
+    for (let i = 0; i < MAX_CONFLICTS; i++) {
+      const cur = await this.store.getEnrollment(enrollmentId);
+      if (!cur) throw new CadenzaError('unknown_enrollment', 'D4', `no enrollment "${enrollmentId}"`);
+      const e = cur.enrollment;
+      const version = event.type === 'reenroll' ? event.version : e.version;
+      const def = await this.definition(e.cadenceId, version);
+      const rec = (await this.store.getRecord(e.module, e.recordId)) ?? null;
+      const criteria = rec ? await this.evaluate(def, rec) : { checks: {} };
+      const ctx = await this.context(def, rec, criteria, e);
+      const { next, effects } = transition(e, event, ctx);
+      if (!next || (next === e && effects.every((f) => f.type === 'reject'))) return { state: next, effects };
+      if (next === e && !effects.length) return { state: e, effects };
+      if (await this.commit(cur, next, effects, def, rec, actorId(actor), ctx, [])) return { state: next, effects };
+    }
+    throw new CadenzaError('conflict', 'D2', `enrollment ${enrollmentId} changed too often concurrently`);
+  }
+
+  private async commit(
+    cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
+    rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
+  ): Promise<boolean> {
+    const now = this.clock.now();
+    const outbox = [];
+    const audit: AuditRow[] = [];
+    const bumps = [...counters];
+    for (const f of effects) {
+      if (f.type === 'log') audit.push({ at: now, cadenceId: next.cadenceId, enrollmentId: next.id, recordId: next.recordId, actor, event: f.event, reason: f.reason, data: f.data ?? null });
+      if (f.type !== 'dispatch') continue;
+      const node = findNode(def, f.action.nodeId) as FollowUpNode;
+      const payload: DispatchedAction = {
+        ...f.action, idempotencyKey: f.action.key, module: next.module, attempt: 0, record: rec?.data ?? {},
+        ...this.renderFor(f.action, node, rec!, now),
+      };
+      outbox.push({ key: f.action.key, enrollmentId: next.id, cadenceId: next.cadenceId, nodeId: node.id, recordId: next.recordId, channel: node.channel, payload, availableAt: now, createdAt: now });
+      if (node.channel === 'email' && def.senderDailyCap) bumps.push({ scope: 'sender', key: capKey(node, ctx), max: def.senderDailyCap });
+      if (this.opts.limits?.actionsPerCadence) bumps.push({ scope: 'actions', key: def.id, max: this.opts.limits.actionsPerCadence });
+    }
+    const ok = await this.store.commit({ enrollment: next, expectedRev: cur ? cur.rev : null, outbox, audit, counters: bumps });
+    if (ok) {
+      this.emit({ type: 'changed', enrollment: next });
+      for (const f of effects) if (f.type === 'left') this.emit({ type: 'left', enrollment: next, nodeId: f.nodeId });
+    }
+    return ok;
+  }
+
+  private renderFor(action: ActionRef, node: FollowUpNode, rec: RecordSnapshot, now: number): Partial<DispatchedAction> {
+    const dueIn = node.dueIn ? node.dueIn : { amount: 1, unit: 'days' as const };
+    const dueAt = now + (dueIn.unit === 'minutes' ? 60_000 : dueIn.unit === 'hours' ? 3_600_000 : 86_400_000) * dueIn.amount;
+    const out = render(action, node, rec, { templates: this.opts.templates ?? {}, defaultSender: this.opts.defaultSender, secret: this.opts.secret, baseUrl: this.opts.baseUrl, users: this.opts.users }, dueAt);
+    if (node.channel === 'email') return { email: out as EmailPayload };
+    if (node.channel === 'whatsapp') return { whatsapp: out as WhatsAppPayload };
+    return { activity: out as ActivityPayload };
+  }
+
+  private async context(def: CadenceDefinition, rec: RecordSnapshot | null, criteria: CriteriaResults, e: Enrollment | null): Promise<Context> {
+    const ctx: Context = {
+      now: this.clock.now(), def, record: rec, criteria, timezone: this.opts.timezone, defaultSender: this.opts.defaultSender,
+      templates: new Set(Object.keys(this.opts.templates ?? {})), sentToday: {}, actionsLeft: Infinity,
+    };
+    const node = findNode(def, e?.position);
+    if (e?.wait === 'due' && node?.type === 'followUp') {
+      if (node.channel === 'email' && def.senderDailyCap) {
+        const key = capKey(node, ctx);
+        ctx.sentToday = { [key]: await this.store.counter('sender', key) };
+      }
+      const limit = this.opts.limits?.actionsPerCadence;
+      if (limit) ctx.actionsLeft = limit - (await this.store.counter('actions', def.id));
+    }
+    return ctx;
+  }
+
+  /** All criteria of a definition against one record, at the engine clock; errors count as "no match". */
+  private async evaluate(def: CadenceDefinition, rec: RecordSnapshot): Promise<CriteriaResults> {
+    const now = this.clock.now();
+    const test = async (expr: string | undefined) => {
+      if (!expr) return undefined;
+      try {
+        return await this.criteria.test(expr, rec.data, now);
+      } catch (e) {
+        if (e instanceof CriteriaError) return false;
+        throw e;
+      }
+    };
+    const checks: Record<string, boolean> = {};
+    for (const n of def.nodes) if (n.type === 'unenrollCheck') checks[n.id] = (await test(n.criteria)) ?? false;
+    return { view: await test(def.enrollment.view), exit: await test(def.unenroll?.criteria), checks };
+  }
+
+  private async enrollMatching(def: CadenceDefinition): Promise<number> {
+    if (def.enrollment.mode !== 'view') return 0;
+    const row = await this.requireCadence(def.id);
+    let n = 0;
+    await this.eachRecord(def.module, async (rec) => {
+      if (await this.store.findEnrollment(def.id, rec.id)) return;
+      const criteria = await this.evaluate(def, rec);
+      if (criteria.view && (await this.enrollOne(def, row.activeVersion!, rec, AUTOMATION, criteria)).status === 'enrolled') n++;
+    });
+    return n;
+  }
+
+  private async scheduleCadenceTimers(def: CadenceDefinition): Promise<void> {
+    const onDate = def.unenroll?.onDate && parseInstant(def.unenroll.onDate, def.timezone ?? this.opts.timezone);
+    if (onDate) await this.store.setTimer({ id: `u4:${def.id}`, kind: 'unenrollDate', cadenceId: def.id, dueAt: onDate, priority: 0 });
+    else await this.store.deleteTimer(`u4:${def.id}`);
+    const timed = [def.enrollment.view, def.unenroll?.criteria, ...def.nodes.map((n) => (n.type === 'unenrollCheck' ? n.criteria : undefined))]
+      .some((x) => x && Criteria.dependsOnTime(x));
+    if (timed) await this.store.setTimer({ id: `e7:${def.id}`, kind: 'viewRecheck', cadenceId: def.id, dueAt: this.clock.now() + this.opts.recheckMs, priority: 2 });
+    else await this.store.deleteTimer(`e7:${def.id}`);
+  }
+
+  async definition(cadenceId: string, version: number): Promise<CadenceDefinition> {
+    const k = `${cadenceId}@${version}`;
+    let def = this.versions.get(k);
+    if (!def) {
+      def = await this.store.getVersion(cadenceId, version);
+      if (!def) throw new CadenzaError('unknown_version', 'V1', `cadence "${cadenceId}" has no version ${version}`);
+      this.versions.set(k, def);
+    }
+    return def;
+  }
+
+  private async requireCadence(id: string): Promise<CadenceRow> {
+    if (typeof id !== 'string') throw new CadenzaError('unknown_cadence', 'D4', 'cadence id must be a string');
+    const row = await this.store.getCadence(id);
+    if (!row) throw new CadenzaError('unknown_cadence', 'D4', `unknown cadence "${id}"`);
+    return row;
+  }
+
+  private async requireRecord(module: string, id: string): Promise<RecordSnapshot> {
+    const rec = await this.store.getRecord(module, id);
+    if (!rec) throw new CadenzaError('unknown_record', 'D4', `unknown ${module} record "${id}"`);
+    return rec;
+  }
+
+  private async checkActiveLimit(module: string) {
+    const active = (await this.store.listCadences(module)).filter((c) => c.status === 'active').length;
+    const limit = moduleLimits(this.opts.limits).active;
+    if (active >= limit) throw new CadenzaError('limit', 'C3', `module ${module} already has ${active} active cadences (limit ${limit})`);
+  }
+
+  /** D4: a record needs a string or number id and an object body of bounded size. */
+  private checkRecord(module: string, input: unknown): RecordSnapshot {
+    if (typeof module !== 'string' || !module) throw new CadenzaError('invalid_record', 'D4', 'module must be a non-empty string');
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new CadenzaError('invalid_record', 'D4', 'record must be a JSON object');
+    const data = input as Record<string, unknown>;
+    const id = data.id;
+    if ((typeof id !== 'string' || !id.trim()) && typeof id !== 'number') throw new CadenzaError('invalid_record', 'D4', 'record.id is required (a non-empty string or a number)');
+    const size = Buffer.byteLength(JSON.stringify(data));
+    if (size > this.opts.maxRecordBytes) throw new CadenzaError('payload_too_large', 'D4', `record ${id} is ${size} bytes (limit ${this.opts.maxRecordBytes})`);
+    return { id: String(id), module, data, unsubscribed: data.Email_Opt_Out === true };
+  }
+
+  private async eachRecord(module: string, fn: (r: RecordSnapshot) => Promise<unknown>): Promise<void> {
+    let after: string | null = null;
+    for (;;) {
+      const page = await this.store.listRecords(module, after, 500);
+      for (const r of page) await fn(r);
+      if (page.length < 500) return;
+      after = page[page.length - 1].id;
+    }
+  }
+
+  private async eachEnrollment(cadenceId: string, status: Enrollment['status'], fn: (e: StoredEnrollment) => Promise<unknown>): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.store.listEnrollments({ cadenceId, status, after, limit: 500 });
+      for (const e of page) await fn(e);
+      if (page.length < 500) return;
+      after = page[page.length - 1].enrollment.id;
+    }
+  }
+
+  private async audit(a: { cadenceId?: string; enrollmentId?: string; recordId?: string; actor: Actor; event: string; reason: string; data?: Record<string, unknown> }) {
+    await this.store.addAudit([{ at: this.clock.now(), cadenceId: a.cadenceId ?? null, enrollmentId: a.enrollmentId ?? null, recordId: a.recordId ?? null,
+      actor: actorId(a.actor), event: a.event, reason: a.reason, data: a.data ?? null }]);
+  }
+}
+
+function recordIdOf(item: unknown): string {
+  return typeof item === 'object' && item !== null && 'id' in item ? String((item as { id: unknown }).id) : String(item);
+}
+
+/** U11: the company of a record: its account, else its email domain. */
+function companyOf(rec: RecordSnapshot): string | undefined {
+  const account = rec.data.Account_Id ?? rec.data.Account_Name ?? rec.data.Company;
+  if (typeof account === 'string' && account) return `account:${account.toLowerCase()}`;
+  const email = rec.data.Email;
+  if (typeof email === 'string' && email.includes('@')) return `domain:${email.split('@')[1].toLowerCase()}`;
+  return undefined;
+}
+
+export { actionKey, zoneOf };

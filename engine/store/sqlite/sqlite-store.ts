@@ -1,0 +1,299 @@
+// The embedded default store: Node's built-in SQLite (no native build), one file, WAL.
+// node:sqlite is synchronous, so each method below runs to completion without interleaving:
+// a method is a transaction, and no transaction ever spans an await.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { Enrollment, RecordSnapshot } from '../../machine/types';
+import type { CadenceDefinition } from '../../model/types';
+import type { AuditRow, CadenceRow, Commit, EnrollmentFilter, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store';
+
+type Row = Record<string, unknown>;
+
+export const MIGRATIONS_DIR = join(__dirname, 'migrations');
+
+export class SqliteStore implements Store {
+  readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  /** `path` is a file, or ":memory:" for the simulator. */
+  constructor(readonly path: string) {
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
+    if (path !== ':memory:') this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+  }
+
+  private q(sql: string): StatementSync {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction (writers queue on the busy timeout instead of failing late). */
+  tx<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    for (const f of files) {
+      const version = parseInt(f, 10);
+      this.tx(() => {
+        if (this.q('SELECT 1 FROM schema_migrations WHERE version = ?').get(version)) return;
+        this.db.exec(readFileSync(join(MIGRATIONS_DIR, f), 'utf8'));
+        this.q('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, Date.now());
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+
+  // Cadences ---------------------------------------------------------------------------------------
+
+  async getCadence(id: string) {
+    const r = this.q('SELECT * FROM cadences WHERE id = ?').get(id) as Row | undefined;
+    return r && cadenceRow(r);
+  }
+
+  async listCadences(module?: string) {
+    const rows = (module ? this.q('SELECT * FROM cadences WHERE module = ? ORDER BY id').all(module) : this.q('SELECT * FROM cadences ORDER BY id').all()) as Row[];
+    return rows.map(cadenceRow);
+  }
+
+  async putCadence(c: CadenceRow) {
+    this.q(`INSERT INTO cadences (id, module, name, status, draft, active_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, draft = excluded.draft,
+      active_version = excluded.active_version, updated_at = excluded.updated_at`).run(
+      c.id, c.module, c.name, c.status, c.draft ? JSON.stringify(c.draft) : null, c.activeVersion, c.createdAt, c.updatedAt);
+  }
+
+  async addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string) {
+    this.q('INSERT INTO cadence_versions (cadence_id, version, definition, published_at, published_by) VALUES (?, ?, ?, ?, ?)').run(cadenceId, version, JSON.stringify(def), at, by);
+  }
+
+  async getVersion(cadenceId: string, version: number) {
+    const r = this.q('SELECT definition FROM cadence_versions WHERE cadence_id = ? AND version = ?').get(cadenceId, version) as Row | undefined;
+    return r ? (JSON.parse(r.definition as string) as CadenceDefinition) : undefined;
+  }
+
+  // Records ----------------------------------------------------------------------------------------
+
+  async putRecord(rec: RecordSnapshot, at: number) {
+    this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (module, id) DO UPDATE SET data = excluded.data, unsubscribed = excluded.unsubscribed, updated_at = excluded.updated_at`).run(
+      rec.module, rec.id, JSON.stringify(rec.data), rec.unsubscribed ? 1 : 0, at);
+  }
+
+  async getRecord(module: string, id: string) {
+    const r = this.q('SELECT * FROM records WHERE module = ? AND id = ?').get(module, id) as Row | undefined;
+    return r && recordRow(r);
+  }
+
+  async listRecords(module: string, after: string | null, limit: number) {
+    return (this.q('SELECT * FROM records WHERE module = ? AND id > ? ORDER BY id LIMIT ?').all(module, after ?? '', limit) as Row[]).map(recordRow);
+  }
+
+  // Enrollments ------------------------------------------------------------------------------------
+
+  async getEnrollment(id: string) {
+    const r = this.q('SELECT state, rev FROM enrollments WHERE id = ?').get(id) as Row | undefined;
+    return r && stored(r);
+  }
+
+  async findEnrollment(cadenceId: string, recordId: string) {
+    const r = this.q('SELECT state, rev FROM enrollments WHERE cadence_id = ? AND record_id = ?').get(cadenceId, recordId) as Row | undefined;
+    return r && stored(r);
+  }
+
+  async listEnrollments(f: EnrollmentFilter) {
+    const where: string[] = ['id > ?'];
+    const args: (string | number)[] = [f.after ?? ''];
+    if (f.cadenceId) (where.push('cadence_id = ?'), args.push(f.cadenceId));
+    if (f.recordId) (where.push('record_id = ?'), args.push(f.recordId));
+    if (f.status) (where.push('status = ?'), args.push(f.status));
+    args.push(f.limit ?? 1000);
+    return (this.q(`SELECT state, rev FROM enrollments WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Row[]).map(stored);
+  }
+
+  async commit(c: Commit): Promise<boolean> {
+    const e = c.enrollment;
+    try {
+      return this.commitSync(c, e);
+    } catch (err) {
+      if (err instanceof CapReached) return false; // the caller re-reads the counter and defers (F12)
+      throw err;
+    }
+  }
+
+  private commitSync(c: Commit, e: Enrollment): boolean {
+    return this.tx(() => {
+      const state = JSON.stringify(e);
+      if (c.expectedRev === null) {
+        const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, state, e.startedAt, e.updatedAt);
+        if (r.changes === 0) return false;
+      } else {
+        const r = this.q('UPDATE enrollments SET status = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ? WHERE id = ? AND rev = ?').run(
+          e.status, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
+        if (r.changes === 0) return false;
+      }
+      for (const b of c.counters) {
+        const n = (this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(b.scope, b.key) as Row | undefined)?.n as number | undefined;
+        if (b.max !== undefined && (n ?? 0) >= b.max) throw new CapReached();
+        this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
+      }
+      // The enrollment's one timer follows its state: scheduled iff active with a due time (U8).
+      if (e.status === 'active' && e.dueAt !== null) this.setTimerSync({ id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
+      else this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
+      // Ended or halted: actions not yet handed to the host never will be (U8, V3).
+      if (e.status !== 'active' || e.wait === 'halted') this.q("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ? AND status = 'pending'").run(e.id);
+      for (const o of c.outbox) {
+        this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload), o.availableAt, o.createdAt);
+      }
+      this.insertAudit(c.audit);
+      return true;
+    });
+  }
+
+  // Timers -----------------------------------------------------------------------------------------
+
+  private setTimerSync(t: TimerRow) {
+    this.q(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until) VALUES (?, ?, ?, ?, ?, 0)
+      ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, priority = excluded.priority, locked_until = 0`).run(t.id, t.kind, t.cadenceId, t.dueAt, t.priority);
+  }
+
+  async setTimer(t: TimerRow) {
+    this.setTimerSync(t);
+  }
+
+  async deleteTimer(id: string) {
+    this.q('DELETE FROM timers WHERE id = ?').run(id);
+  }
+
+  async claimTimers(now: number, limit: number, leaseUntil: number) {
+    // State-guarded UPDATE … RETURNING: SQLite's shape of SKIP LOCKED (one writer at a time).
+    const rows = this.q(`UPDATE timers SET locked_until = ? WHERE id IN (
+        SELECT id FROM timers WHERE due_at <= ? AND locked_until <= ? ORDER BY due_at, priority LIMIT ?)
+      RETURNING id, kind, cadence_id, due_at, priority`).all(leaseUntil, now, now, limit) as Row[];
+    return rows
+      .map((r) => ({ id: r.id as string, kind: r.kind as TimerRow['kind'], cadenceId: r.cadence_id as string, dueAt: r.due_at as number, priority: r.priority as number }))
+      .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority);
+  }
+
+  async nextDue() {
+    const t = this.q('SELECT MIN(due_at) AS t FROM timers').get() as Row;
+    const o = this.q("SELECT MIN(available_at) AS t FROM outbox WHERE status = 'pending'").get() as Row;
+    const ts = [t.t, o.t].filter((x): x is number => typeof x === 'number');
+    return ts.length ? Math.min(...ts) : null;
+  }
+
+  // Outbox -----------------------------------------------------------------------------------------
+
+  async claimOutbox(now: number, limit: number, leaseUntil: number) {
+    const rows = this.q(`UPDATE outbox SET locked_until = ?, attempts = attempts + 1 WHERE key IN (
+        SELECT key FROM outbox WHERE status = 'pending' AND available_at <= ? AND locked_until <= ? ORDER BY available_at LIMIT ?)
+      RETURNING *`).all(leaseUntil, now, now, limit) as Row[];
+    return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
+  }
+
+  async ackOutbox(key: string, at: number) {
+    this.q("UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL WHERE key = ?").run(at, key);
+  }
+
+  async retryOutbox(key: string, availableAt: number, error: string, dead: boolean) {
+    this.q('UPDATE outbox SET status = ?, available_at = ?, locked_until = 0, last_error = ? WHERE key = ?').run(dead ? 'dead' : 'pending', availableAt, error, key);
+  }
+
+  async getOutbox(key: string) {
+    const r = this.q('SELECT * FROM outbox WHERE key = ?').get(key) as Row | undefined;
+    return r && outboxRow(r);
+  }
+
+  // Outcomes, audit, counters, reports ----------------------------------------------------------------
+
+  async addOutcome(key: string, cadenceId: string, nodeId: string, outcome: string, at: number) {
+    return this.q('INSERT INTO outcomes (key, cadence_id, node_id, outcome, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(key, cadenceId, nodeId, outcome, at).changes > 0;
+  }
+
+  private insertAudit(rows: AuditRow[]) {
+    const st = this.q('INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const a of rows) st.run(a.at, a.cadenceId, a.enrollmentId, a.recordId, a.actor, a.event, a.reason, a.data ? JSON.stringify(a.data) : null);
+  }
+
+  async addAudit(rows: AuditRow[]) {
+    this.tx(() => this.insertAudit(rows));
+  }
+
+  async listAudit(f: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }) {
+    const col = f.enrollmentId ? 'enrollment_id' : f.recordId ? 'record_id' : 'cadence_id';
+    const val = f.enrollmentId ?? f.recordId ?? f.cadenceId ?? '';
+    return (this.q(`SELECT * FROM audit WHERE ${col} = ? ORDER BY seq LIMIT ?`).all(val, f.limit ?? 10_000) as Row[]).map((r) => ({
+      seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null,
+      recordId: r.record_id as string | null, actor: r.actor as string, event: r.event as string, reason: r.reason as string,
+      data: r.data ? JSON.parse(r.data as string) : null,
+    }));
+  }
+
+  async counter(scope: string, key: string) {
+    return ((this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(scope, key) as Row | undefined)?.n as number) ?? 0;
+  }
+
+  async bumpCounter(scope: string, key: string) {
+    const r = this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1 RETURNING n').get(scope, key) as Row;
+    return r.n as number;
+  }
+
+  async cadenceStats(cadenceId: string) {
+    const byStatus = this.q(`SELECT status, CASE WHEN status IN ('stopped', 'failed') THEN json_extract(state, '$.reason') ELSE '' END AS reason, COUNT(*) AS n
+      FROM enrollments WHERE cadence_id = ? GROUP BY 1, 2 ORDER BY 1, 2`).all(cadenceId) as { status: string; reason: string; n: number }[];
+    const executed = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status IN ('done', 'pending') GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
+    const outcomes = this.q('SELECT node_id AS nodeId, outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = ? GROUP BY 1, 2 ORDER BY 1, 2').all(cadenceId) as { nodeId: string; outcome: string; n: number }[];
+    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })) };
+  }
+}
+
+export class CapReached extends Error {
+  constructor() {
+    super('counter at its cap');
+  }
+}
+
+function cadenceRow(r: Row): CadenceRow {
+  return {
+    id: r.id as string, module: r.module as string, name: r.name as string, status: r.status as CadenceRow['status'],
+    draft: r.draft ? JSON.parse(r.draft as string) : null, activeVersion: (r.active_version as number | null) ?? null,
+    createdAt: r.created_at as number, updatedAt: r.updated_at as number,
+  };
+}
+
+function recordRow(r: Row): RecordSnapshot {
+  return { id: r.id as string, module: r.module as string, data: JSON.parse(r.data as string), unsubscribed: r.unsubscribed === 1 };
+}
+
+function stored(r: Row): StoredEnrollment {
+  return { enrollment: JSON.parse(r.state as string) as Enrollment, rev: r.rev as number };
+}
+
+function outboxRow(r: Row): OutboxRow {
+  return {
+    key: r.key as string, enrollmentId: r.enrollment_id as string, cadenceId: r.cadence_id as string, nodeId: r.node_id as string,
+    recordId: r.record_id as string, channel: r.channel as string, payload: JSON.parse(r.payload as string), status: r.status as OutboxRow['status'],
+    attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number,
+  };
+}

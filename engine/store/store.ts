@@ -1,0 +1,128 @@
+// One interface in front of every backend (SQLite now, Postgres for scale-out). Methods are coarse:
+// each is one statement or one transaction, so the runtime never builds SQL and never holds a
+// transaction open across an await.
+import type { Enrollment, RecordSnapshot } from '../machine/types';
+import type { CadenceDefinition } from '../model/types';
+
+export type CadenceStatus = 'draft' | 'active' | 'inactive';
+
+export interface CadenceRow {
+  id: string;
+  module: string;
+  name: string;
+  status: CadenceStatus;
+  draft: CadenceDefinition | null;
+  activeVersion: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface TimerRow {
+  id: string;
+  kind: 'enrollment' | 'unenrollDate' | 'viewRecheck';
+  cadenceId: string;
+  dueAt: number;
+  priority: number;
+}
+
+export interface OutboxRow {
+  key: string;
+  enrollmentId: string;
+  cadenceId: string;
+  nodeId: string;
+  recordId: string;
+  channel: string;
+  payload: unknown;
+  status: 'pending' | 'done' | 'dead' | 'cancelled';
+  attempts: number;
+  availableAt: number;
+  createdAt: number;
+}
+
+export interface AuditRow {
+  seq?: number;
+  at: number;
+  cadenceId: string | null;
+  enrollmentId: string | null;
+  recordId: string | null;
+  actor: string;
+  event: string;
+  reason: string;
+  data?: Record<string, unknown> | null;
+}
+
+export interface CounterBump {
+  scope: string;
+  key: string;
+  /** Refuse the whole commit when the counter is already at this value (caps under concurrency). */
+  max?: number;
+}
+
+/** Everything one machine step changes, written in one transaction (the outbox pattern). */
+export interface Commit {
+  enrollment: Enrollment;
+  /** The rev read before the step; null to insert a new enrollment. */
+  expectedRev: number | null;
+  outbox: Omit<OutboxRow, 'status' | 'attempts'>[];
+  audit: AuditRow[];
+  counters: CounterBump[];
+}
+
+export interface EnrollmentFilter {
+  cadenceId?: string;
+  recordId?: string;
+  status?: Enrollment['status'];
+  /** Paging: ids greater than this. */
+  after?: string;
+  limit?: number;
+}
+
+export interface StoredEnrollment {
+  enrollment: Enrollment;
+  rev: number;
+}
+
+export interface Store {
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getCadence(id: string): Promise<CadenceRow | undefined>;
+  listCadences(module?: string): Promise<CadenceRow[]>;
+  putCadence(row: CadenceRow): Promise<void>;
+  addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string): Promise<void>;
+  getVersion(cadenceId: string, version: number): Promise<CadenceDefinition | undefined>;
+
+  putRecord(rec: RecordSnapshot, at: number): Promise<void>;
+  getRecord(module: string, id: string): Promise<RecordSnapshot | undefined>;
+  listRecords(module: string, after: string | null, limit: number): Promise<RecordSnapshot[]>;
+
+  getEnrollment(id: string): Promise<StoredEnrollment | undefined>;
+  findEnrollment(cadenceId: string, recordId: string): Promise<StoredEnrollment | undefined>;
+  listEnrollments(filter: EnrollmentFilter): Promise<StoredEnrollment[]>;
+  /** Applies a step atomically; false (and nothing written) when the rev moved or a capped counter is full. */
+  commit(c: Commit): Promise<boolean>;
+
+  setTimer(t: TimerRow): Promise<void>;
+  deleteTimer(id: string): Promise<void>;
+  /** Leases up to `limit` due timers in (due_at, priority) order; one indexed statement. */
+  claimTimers(now: number, limit: number, leaseUntil: number): Promise<TimerRow[]>;
+  nextDue(): Promise<number | null>;
+
+  claimOutbox(now: number, limit: number, leaseUntil: number): Promise<OutboxRow[]>;
+  ackOutbox(key: string, at: number): Promise<void>;
+  retryOutbox(key: string, availableAt: number, error: string, dead: boolean): Promise<void>;
+  getOutbox(key: string): Promise<OutboxRow | undefined>;
+
+  addOutcome(key: string, cadenceId: string, nodeId: string, outcome: string, at: number): Promise<boolean>;
+  addAudit(rows: AuditRow[]): Promise<void>;
+  listAudit(filter: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }): Promise<AuditRow[]>;
+  counter(scope: string, key: string): Promise<number>;
+  bumpCounter(scope: string, key: string): Promise<number>;
+
+  /** A1 as data: enrollment counts by status/reason, executed and outcomes per follow-up. */
+  cadenceStats(cadenceId: string): Promise<{
+    byStatus: { status: string; reason: string; n: number }[];
+    executed: { nodeId: string; n: number }[];
+    outcomes: { nodeId: string; outcome: string; n: number }[];
+  }>;
+}

@@ -1,0 +1,97 @@
+// Delays, business days and send windows, computed in a time zone with luxon. Everything takes and
+// returns epoch milliseconds: an instant is scheduled once, so a DST change can move the wall-clock
+// label of a send but never skip or repeat it (F11).
+import { DateTime, IANAZone } from 'luxon';
+import type { Delay, SendWindow } from '../model/types';
+
+export const WEEKDAYS = [1, 2, 3, 4, 5];
+const MINUTE = 60_000;
+
+export function isValidZone(zone: string): boolean {
+  return typeof zone === 'string' && IANAZone.isValidZone(zone);
+}
+
+function local(t: number, zone: string): DateTime {
+  return DateTime.fromMillis(t, { zone });
+}
+
+export function localDate(t: number, zone: string): string {
+  return local(t, zone).toISODate() as string;
+}
+
+function isWorkDay(d: DateTime, days: readonly number[], holidays: readonly string[]): boolean {
+  return days.includes(d.weekday) && !holidays.includes(d.toISODate() as string);
+}
+
+/**
+ * F1: a delay after `from`. Minutes and hours are elapsed time; days keep the local time of day
+ * across DST; business days skip weekends (or the window's days) and holidays.
+ */
+export function addDelay(from: number, delay: Delay | undefined, zone: string, window?: SendWindow): number {
+  if (!delay || delay.amount === 0) return from;
+  switch (delay.unit) {
+    case 'minutes':
+      return from + delay.amount * MINUTE;
+    case 'hours':
+      return from + delay.amount * 60 * MINUTE;
+    case 'days':
+      return local(from, zone).plus({ days: delay.amount }).toMillis();
+    case 'businessDays': {
+      const days = window?.days?.length ? window.days : WEEKDAYS;
+      const holidays = window?.holidays ?? [];
+      let d = local(from, zone);
+      for (let left = Math.ceil(delay.amount); left > 0; ) {
+        d = d.plus({ days: 1 });
+        if (isWorkDay(d, days, holidays)) left--;
+      }
+      return d.toMillis();
+    }
+  }
+}
+
+function hm(text: string | undefined, fallback: [number, number]): [number, number] {
+  if (!text) return fallback;
+  const [h, m] = text.split(':').map(Number);
+  return [h, m];
+}
+
+/**
+ * F11: the first instant at or after `t` inside the send window, in `zone`. Without a window every
+ * instant is open. Looks at most a year ahead (a window with no open day is refused at publish).
+ */
+export function nextOpen(t: number, window: SendWindow | undefined, zone: string): number {
+  if (!window) return t;
+  const days = window.days?.length ? window.days : [1, 2, 3, 4, 5, 6, 7];
+  const holidays = window.holidays ?? [];
+  const [sh, sm] = hm(window.start, [0, 0]);
+  const [eh, em] = hm(window.end, [24, 0]);
+  let day = local(t, zone).startOf('day');
+  for (let i = 0; i < 400; i++, day = day.plus({ days: 1 }).startOf('day')) {
+    if (!isWorkDay(day, days, holidays)) continue;
+    const open = day.set({ hour: sh, minute: sm }).toMillis();
+    const close = eh === 24 ? day.plus({ days: 1 }).startOf('day').toMillis() : day.set({ hour: eh, minute: em }).toMillis();
+    if (t < open) return open;
+    if (t < close) return t;
+  }
+  throw new Error('send window has no opening within a year');
+}
+
+/** F12: the window's first opening on the local day after `t` (where a capped email waits). */
+export function nextDayOpen(t: number, window: SendWindow | undefined, zone: string): number {
+  return nextOpen(local(t, zone).plus({ days: 1 }).startOf('day').toMillis(), window, zone);
+}
+
+/** Parses the un-enroll date (U4): a date means local midnight in the cadence zone. */
+export function parseInstant(text: string, zone: string): number | undefined {
+  const dt = DateTime.fromISO(text, { zone });
+  return dt.isValid ? dt.toMillis() : undefined;
+}
+
+/** Start of the hour/day bucket containing `t`, for enrollment pacing (E9). */
+export function bucketStart(t: number, size: 'hour' | 'day', zone: string): number {
+  return local(t, zone).startOf(size).toMillis();
+}
+
+export function nextBucket(t: number, size: 'hour' | 'day', zone: string): number {
+  return local(t, zone).startOf(size).plus(size === 'hour' ? { hours: 1 } : { days: 1 }).toMillis();
+}
