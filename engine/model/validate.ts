@@ -158,7 +158,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
       continue;
     }
     const allowed = OUTCOMES[parent.channel] ?? [];
-    for (const o of n.outcomes ?? []) if (!allowed.includes(o)) add('C6', 'outcomes', `"${o}" is not an outcome of a ${parent.channel} follow-up (${allowed.join(', ')})`, n.id);
+    for (const o of new Set(n.outcomes ?? [])) if (!allowed.includes(o)) add('C6', 'outcomes', `"${o}" is not an outcome of a ${parent.channel} follow-up (${allowed.join(', ')})`, n.id);
   }
 
   // Reachability and cycles: the path is a tree walk from the trigger, so a cycle would re-run a follow-up.

@@ -105,9 +105,6 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
     await rt.publish(def.id, 'simulator');
     if (def.enrollment.mode === 'manual') {
       for (const a of await rt.enroll(def.id, input.records, 'simulator')) if (a.status === 'skipped') result.skipped.push({ record: a.recordId, reason: a.reason ?? '', rule: a.rule });
-    } else {
-      const enrolled = new Set((await store.listEnrollments({ cadenceId: def.id })).map((e) => e.enrollment.recordId));
-      for (const r of input.records) if (!enrolled.has(String(r.id))) result.skipped.push({ record: String(r.id), reason: 'did not match the view or matched the un-enrollment criteria', rule: 'E3' });
     }
 
     for (;;) {
@@ -121,8 +118,20 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
     }
     clock.set(Math.max(until, clock.now()));
 
+    const enrolled = new Set<string>();
     for (const { enrollment: e } of await store.listEnrollments({ cadenceId: def.id, limit: 1_000_000 })) {
-      result.endings.push({ record: e.recordId, status: e.status, reason: e.reason, position: e.position, enrolledAt: iso(e.startedAt) });
+      enrolled.add(e.recordId);
+      const reason = e.status === 'active' ? (e.wait === 'completion' ? 'waiting for the previous task or call to be completed' : e.wait === 'outcome' ? 'waiting for an outcome' : 'scheduled') : e.reason;
+      result.endings.push({ record: e.recordId, status: e.status, reason, position: e.position, enrolledAt: iso(e.startedAt) });
+    }
+    if (def.enrollment.mode === 'view') {
+      for (const r of input.records) {
+        const rec = await store.getRecord(def.module, String(r.id));
+        if (!rec || enrolled.has(rec.id)) continue;
+        const exit = def.unenroll?.criteria ? await rt.criteria.test(def.unenroll.criteria, rec.data, clock.now()) : false;
+        const view = await rt.criteria.test(def.enrollment.view!, rec.data, clock.now());
+        result.skipped.push(view && exit ? { record: rec.id, reason: 'matches the view and the un-enrollment criteria', rule: 'E3' } : { record: rec.id, reason: 'never matched the view', rule: 'E2' });
+      }
     }
     return result;
   } finally {
@@ -134,8 +143,8 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
 export function formatSimulation(r: SimulationResult): string {
   const lines = [`Cadence ${r.cadence}: simulated ${r.start} .. ${r.until}`, '', 'Timeline'];
   const rows = [
-    ...r.timeline.map((t) => ({ at: t.at, text: `${t.record.padEnd(10)} ${t.channel.padEnd(8)} ${t.followUp.padEnd(16)} ${t.to ?? ''}${t.subject ? `  "${t.subject}"` : ''}` })),
-    ...r.events.map((e) => ({ at: e.at, text: `${e.record.padEnd(10)} ${'<-'.padEnd(8)} ${e.what}` })),
+    ...r.timeline.map((t) => ({ at: t.at + '~1', text: `${t.record.padEnd(10)} ${t.channel.padEnd(8)} ${t.followUp.padEnd(16)} ${t.to ?? ''}${t.subject ? `  "${t.subject}"` : ''}` })),
+    ...r.events.map((e) => ({ at: e.at + '~0', text: `${e.record.padEnd(10)} ${'<-'.padEnd(8)} ${e.what}` })),
   ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   for (const row of rows) lines.push(`  ${row.at.replace('T', ' ').slice(0, 16)}  ${row.text}`);
   if (!rows.length) lines.push('  (nothing sent)');

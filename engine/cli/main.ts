@@ -1,0 +1,106 @@
+// `cadenza validate <definition.json>` and `cadenza simulate <definition.json> [--records f]
+// [--outcomes f] [--changes f] [--until 30d] [--start iso] [--json]`. Exit codes: 0 ok, 1 invalid
+// input, 2 usage.
+import { readFileSync } from 'node:fs';
+import { CadenzaError, formatProblem } from '../model/errors';
+import { validateDefinition } from '../model/validate';
+import type { CadenceDefinition } from '../model/types';
+import { formatSimulation, simulate, type SimulationInput } from '../simulate/simulate';
+
+const USAGE = `Usage:
+  cadenza validate <definition.json>
+  cadenza simulate <definition.json> [--records <file>] [--outcomes <file>] [--changes <file>]
+                   [--until 30d] [--start <ISO date>] [--json]
+
+A definition file may carry a "sample" block ({records, outcomes, changes, start, until}); then
+"cadenza simulate <file>" needs no other argument.`;
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stdio: Io = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CadenzaError('unreadable', 'D4', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CadenzaError('invalid_json', 'D4', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function parseArgs(args: string[]): { positional: string[]; flags: Record<string, string | true> } {
+  const positional: string[] = [];
+  const flags: Record<string, string | true> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith('--')) positional.push(a);
+    else if (a === '--json' || a === '--help') flags[a.slice(2)] = true;
+    else {
+      const v = args[i + 1];
+      if (v === undefined || v.startsWith('--')) throw new CadenzaError('usage', 'S1', `${a} needs a value`);
+      flags[a.slice(2)] = v;
+      i++;
+    }
+  }
+  return { positional, flags };
+}
+
+/** Reads a definition file: a canonical definition with an optional sample block. */
+function loadDefinition(path: string): { definition: CadenceDefinition; sample: Partial<SimulationInput> } {
+  const raw = readJson(path);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { definition: raw as CadenceDefinition, sample: {} };
+  const { sample, ...definition } = raw as CadenceDefinition & { sample?: Partial<SimulationInput> };
+  return { definition: definition as CadenceDefinition, sample: sample ?? {} };
+}
+
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (e) {
+    io.err((e as Error).message);
+    return 2;
+  }
+  const [command, file] = parsed.positional;
+  const { flags } = parsed;
+  if (!command || flags.help || !['validate', 'simulate'].includes(command) || !file) {
+    io.err(USAGE);
+    return flags.help ? 0 : 2;
+  }
+  try {
+    const { definition, sample } = loadDefinition(file);
+    const problems = validateDefinition(definition);
+    if (command === 'validate' || problems.length) {
+      if (flags.json) io.out(JSON.stringify({ valid: problems.length === 0, problems }, null, 2));
+      else if (problems.length) {
+        io.err(`${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}`);
+        for (const p of problems) io.err('  ' + formatProblem(p));
+      } else io.out(`${file}: valid (${definition.nodes.length} nodes, module ${definition.module})`);
+      return problems.length ? 1 : 0;
+    }
+    const input: SimulationInput = {
+      definition,
+      records: (typeof flags.records === 'string' ? readJson(flags.records) : sample.records) as SimulationInput['records'],
+      outcomes: (typeof flags.outcomes === 'string' ? readJson(flags.outcomes) : sample.outcomes) as SimulationInput['outcomes'],
+      changes: (typeof flags.changes === 'string' ? readJson(flags.changes) : sample.changes) as SimulationInput['changes'],
+      start: typeof flags.start === 'string' ? flags.start : sample.start,
+      until: typeof flags.until === 'string' ? flags.until : sample.until,
+      templates: sample.templates,
+    };
+    if (!input.records) throw new CadenzaError('usage', 'S1', `no records: pass --records <file> or add "sample.records" to ${file}`);
+    const result = await simulate(input);
+    io.out(flags.json ? JSON.stringify(result, null, 2) : formatSimulation(result));
+    return 0;
+  } catch (e) {
+    io.err(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+}
