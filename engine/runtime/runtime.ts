@@ -740,7 +740,8 @@ export class Runtime {
 }
 
 function recordIdOf(item: unknown): string {
-  return typeof item === 'object' && item !== null && 'id' in item ? String((item as { id: unknown }).id) : String(item);
+  if (typeof item === 'object' && item !== null) return 'id' in item ? String((item as { id: unknown }).id) : '(missing id)';
+  return String(item);
 }
 
 /** U11: the company of a record: its account, else its email domain. */

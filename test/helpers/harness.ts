@@ -16,7 +16,7 @@ export interface Harness {
   rt: Runtime;
   clock: VirtualClock;
   store: SqliteStore;
-  sent: DispatchedAction[];
+  sent: (DispatchedAction & { at: number })[];
   dir: string;
   /** Moves virtual time forward, firing everything due on the way. */
   advance(ms: number): Promise<void>;
@@ -28,9 +28,9 @@ export async function harness(opts: Partial<RuntimeOptions> = {}, start = T0): P
   const store = new SqliteStore(join(dir, 'cadenza.db'));
   const clock = new VirtualClock(start);
   const rt = await new Runtime({ store, clock, secret: 'test-secret', ...opts }).init();
-  const sent: DispatchedAction[] = [];
+  const sent: (DispatchedAction & { at: number })[] = [];
   rt.onDispatch((a) => {
-    sent.push(a);
+    sent.push({ ...a, at: clock.now() });
   });
   return {
     rt, clock, store, sent, dir,
@@ -63,3 +63,7 @@ export async function published(h: Harness, def: CadenceDefinition): Promise<voi
 }
 
 export const lead = (id: string, over: Record<string, unknown> = {}) => ({ id, First_Name: `Ann${id}`, Email: `${id}@example.com`, Owner: 'u1', ...over });
+
+/** Which follow-ups a record got, in order. */
+export const sentTo = (h: Harness, recordId: string) => h.sent.filter((a) => a.recordId === recordId).map((a) => a.nodeId);
+export const iso = (t: number) => new Date(t).toISOString();
