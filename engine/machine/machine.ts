@@ -53,7 +53,7 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
     case 'recordChanged': {
       if (s.status !== 'active') return s;
       const why = exitReason(s, ctx);
-      return why ? stop(s, 'stopped', why, fx) : s;
+      return why ? leave(s, why, fx) : s;
     }
     case 'converted':
       return s.status === 'active' ? stop(s, 'stopped', 'converted (E8)', fx) : s;
@@ -187,17 +187,28 @@ function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[],
   return { ...s, position: node.id, wait: 'due', dueAt: nextOpen(due, ctx.def.sendWindow, zone) };
 }
 
+interface Exit {
+  reason: string;
+  /** The un-enroll check node it leaves by, for the host's "left" output. */
+  nodeId?: string;
+}
+
 /** Why the enrollment must leave now, if it must; checked before any follow-up runs (U6). */
-function exitReason(s: Enrollment, ctx: Context): string | null {
+function exitReason(s: Enrollment, ctx: Context): Exit | null {
   const u = ctx.def.unenroll;
   if (u?.onDate) {
     const at = parseInstant(u.onDate, ctx.def.timezone ?? ctx.timezone);
-    if (at !== undefined && at <= ctx.now) return `un-enroll date ${u.onDate} (U4)`;
+    if (at !== undefined && at <= ctx.now) return { reason: `un-enroll date ${u.onDate} (U4)` };
   }
-  if (ctx.criteria.exit) return 'matched the un-enrollment criteria (U3)';
-  for (const id of s.exitChecks) if (ctx.criteria.checks[id]) return `exit criteria of "${findNode(ctx.def, id)?.name ?? id}" (U3)`;
-  if (u?.onLeaveView && ctx.criteria.view === false) return 'left the view (U2)';
+  if (ctx.criteria.exit) return { reason: 'matched the un-enrollment criteria (U3)' };
+  for (const id of s.exitChecks) if (ctx.criteria.checks[id]) return { reason: `exit criteria of "${findNode(ctx.def, id)?.name ?? id}" (U3)`, nodeId: id };
+  if (u?.onLeaveView && ctx.criteria.view === false) return { reason: 'left the view (U2)' };
   return null;
+}
+
+function leave(s: Enrollment, why: Exit, fx: Effect[]): Enrollment {
+  if (why.nodeId) fx.push({ type: 'left', nodeId: why.nodeId });
+  return stop(s, 'stopped', why.reason, fx);
 }
 
 function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason: string, fx: Effect[]): Enrollment {
@@ -208,8 +219,8 @@ function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason:
 function timer(s: Enrollment, ctx: Context, fx: Effect[]): Enrollment {
   if (s.status !== 'active' || s.dueAt === null || s.dueAt > ctx.now) return s; // stale timer
   const why = exitReason(s, ctx);
-  fx.push(log('criteria', 'checked before acting (U6)', { exit: why, view: ctx.criteria.view, clock: new Date(ctx.now).toISOString() }));
-  if (why) return stop(s, 'stopped', why, fx);
+  fx.push(log('criteria', 'checked before acting (U6)', { exit: why?.reason ?? null, view: ctx.criteria.view, clock: new Date(ctx.now).toISOString() }));
+  if (why) return leave(s, why, fx);
   const node = findNode(ctx.def, s.position);
   if (node?.type === 'outcomeBranch') {
     fx.push(log('branch', `no matching outcome within the timeout: taking "timeout" (F5)`, { node: node.id }));

@@ -1,0 +1,220 @@
+// Cadences (C1-C3, C5), re-enrollment (R1-R5), versions and activation (V1-V3).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CadenceDefinition } from '../../engine/model/types';
+import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
+
+let h: Harness;
+afterEach(() => h?.close());
+
+const tpl = (s: string) => ({ subject: s, body: s });
+const three = (over: Partial<CadenceDefinition> = {}) => emailCadence({
+  nodes: [
+    { id: 'e1', type: 'followUp', channel: 'email', template: tpl('one') },
+    { id: 'e2', type: 'followUp', channel: 'email', delay: { amount: 2, unit: 'days' }, relativeTo: 'previous', template: tpl('two') },
+    { id: 'e3', type: 'followUp', channel: 'email', delay: { amount: 2, unit: 'days' }, relativeTo: 'previous', template: tpl('three') },
+  ],
+  edges: [{ from: 'trigger', to: 'e1' }, { from: 'e1', to: 'e2' }, { from: 'e2', to: 'e3' }],
+  ...over,
+});
+
+describe('cadences', () => {
+  it('C1 a cadence belongs to one module and is cloned within it, never across', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    const copy = await h.rt.cloneCadence('c1', 'c1-copy', 'admin');
+    expect(copy).toMatchObject({ module: 'Leads', status: 'draft' });
+    await expect(h.rt.cloneCadence('c1', 'c1-deals', 'admin', 'Deals')).rejects.toMatchObject({ rule: 'C1' });
+    await expect(h.rt.updateDraft('c1', emailCadence({ module: 'Contacts' }), 'admin')).rejects.toMatchObject({ rule: 'C1' });
+    expect(await h.store.getCadence('c1-deals')).toBeUndefined();
+    // A Contacts record cannot enter a Leads cadence.
+    await h.rt.upsertRecord('Contacts', lead('K'));
+    expect((await h.rt.enroll('c1', ['K'], 'rep'))[0]).toMatchObject({ status: 'skipped' });
+  });
+
+  it('C2 draft -> active <-> inactive; a draft is edited while the active version keeps running', async () => {
+    h = await harness();
+    await h.rt.createCadence(three(), 'admin');
+    expect((await h.store.getCadence('c1'))?.status).toBe('draft');
+    await h.rt.publish('c1', 'admin');
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    await h.rt.updateDraft('c1', three({ name: 'Edited', nodes: three().nodes.map((n) => (n.id === 'e2' ? { ...n, template: tpl('EDITED') } : n)) }), 'admin');
+    expect(await h.store.getCadence('c1')).toMatchObject({ status: 'active', activeVersion: 1 });
+    await h.advance(2 * DAY);
+    expect(h.sent.map((s) => s.email?.subject)).toEqual(['one', 'two']); // the draft has not run
+    await h.rt.deactivate('c1', 'admin');
+    expect((await h.store.getCadence('c1'))?.status).toBe('inactive');
+    await h.rt.activate('c1', 'admin');
+    expect((await h.store.getCadence('c1'))?.status).toBe('active');
+    await expect(h.rt.publish('nope', 'admin')).rejects.toMatchObject({ rule: 'D4' });
+  });
+
+  it('C3 creating or activating past the edition limit is refused and changes nothing', async () => {
+    h = await harness({ limits: { edition: 'standard' } });
+    for (let i = 0; i < 10; i++) await published(h, emailCadence({ id: `a${i}` }));
+    await h.rt.createCadence(emailCadence({ id: 'eleventh' }), 'admin');
+    await expect(h.rt.publish('eleventh', 'admin')).rejects.toMatchObject({ rule: 'C3' });
+    expect(await h.store.getCadence('eleventh')).toMatchObject({ status: 'draft', activeVersion: null });
+    for (let i = 11; i < 20; i++) await h.rt.createCadence(emailCadence({ id: `d${i}` }), 'admin');
+    await expect(h.rt.createCadence(emailCadence({ id: 'twenty-first' }), 'admin')).rejects.toMatchObject({ rule: 'C3', message: expect.stringMatching(/limit 20/) });
+    expect(await h.store.getCadence('twenty-first')).toBeUndefined();
+    // Another module has its own limits; add-ons raise the active limit.
+    await published(h, emailCadence({ id: 'deals-1', module: 'Deals' }));
+    const h2 = await harness({ limits: { edition: 'ultimate', addOns: 40 } });
+    try {
+      for (let i = 0; i < 70; i++) await published(h2, emailCadence({ id: `u${i}` }));
+      await expect(published(h2, emailCadence({ id: 'u70' }))).rejects.toMatchObject({ rule: 'C3' });
+    } finally {
+      await h2.close();
+    }
+  });
+
+  it('C4 a call step never dials: it creates a call activity for the assignee', async () => {
+    h = await harness();
+    await published(h, emailCadence({ nodes: [{ id: 'call', type: 'followUp', channel: 'call', template: tpl('Call {{First_Name}}') }], edges: [{ from: 'trigger', to: 'call' }] }));
+    await h.rt.enroll('c1', [lead('A', { Phone: '+1 555 0100' })], 'rep');
+    await h.advance(0);
+    expect(h.sent[0]).toMatchObject({ channel: 'call', activity: { assignee: 'u1', subject: 'Call AnnA' } });
+    expect(h.sent[0].whatsapp).toBeUndefined();
+  });
+
+  it('C5 a configurable limit on actions per cadence', async () => {
+    h = await harness({ limits: { actionsPerCadence: 3 } });
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('A'), lead('B')], 'rep');
+    await h.advance(3 * DAY);
+    expect(h.sent).toHaveLength(3);
+    const ends = [await h.rt.getEnrollment('c1', 'A'), await h.rt.getEnrollment('c1', 'B')].map((e) => e?.status).sort();
+    expect(ends).toEqual(['completed', 'failed']);
+  });
+});
+
+describe('re-enrollment', () => {
+  it('R1 a stopped enrollment resumes at the step where it stopped, its delay counting from the re-enrollment (no burst)', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    await h.rt.unenroll('c1', 'A', 'rep');
+    await h.advance(10 * DAY); // e2 and e3 would both be overdue now
+    expect(await h.rt.reenroll('c1', 'A', 'resume', 'rep')).toMatchObject({ status: 'enrolled' });
+    const resumedAt = h.clock.now();
+    await h.advance(HOUR);
+    expect(sentTo(h, 'A')).toEqual(['e1']);
+    await h.advance(5 * DAY);
+    expect(h.sent.map((s) => [s.nodeId, (s.at - resumedAt) / DAY])).toEqual([['e1', -10], ['e2', 2], ['e3', 4]]);
+  });
+
+  it('R1 restart begins again from the first follow-up, with fresh idempotency keys', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(2 * DAY);
+    await h.rt.unenroll('c1', 'A', 'rep');
+    await h.rt.reenroll('c1', 'A', 'restart', 'rep');
+    await h.advance(0);
+    expect(sentTo(h, 'A')).toEqual(['e1', 'e2', 'e1']);
+    expect(new Set(h.sent.map((s) => s.key)).size).toBe(3);
+  });
+
+  it('R2 a completed enrollment can only be restarted', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(5 * DAY);
+    expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('completed');
+    expect(await h.rt.reenroll('c1', 'A', 'resume', 'rep')).toMatchObject({ status: 'skipped', rule: 'R2' });
+    expect(await h.rt.reenroll('c1', 'A', 'restart', 'rep')).toMatchObject({ status: 'enrolled' });
+  });
+
+  it('R3 a failed enrollment can only be restarted from follow-up 1, once the cause is fixed', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A', { Email: '' })], 'rep');
+    await h.advance(0);
+    expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('failed');
+    expect(await h.rt.reenroll('c1', 'A', 'resume', 'rep')).toMatchObject({ status: 'skipped', rule: 'R3' });
+    await h.rt.upsertRecord('Leads', lead('A'));
+    await h.rt.reenroll('c1', 'A', 'restart', 'rep');
+    await h.advance(0);
+    expect(sentTo(h, 'A')).toEqual(['e1']);
+  });
+
+  it('R4 if the follow-up where it stopped no longer exists, it can only be restarted', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    await h.rt.unenroll('c1', 'A', 'rep'); // stopped waiting on e2
+    const without = three();
+    without.nodes = without.nodes.filter((n) => n.id !== 'e2');
+    without.edges = [{ from: 'trigger', to: 'e1' }, { from: 'e1', to: 'e3' }];
+    await h.rt.updateDraft('c1', without, 'admin');
+    await h.rt.publish('c1', 'admin');
+    expect(await h.rt.reenroll('c1', 'A', 'resume', 'rep')).toMatchObject({ status: 'skipped', rule: 'R4' });
+    expect(await h.rt.reenroll('c1', 'A', 'restart', 'rep')).toMatchObject({ status: 'enrolled' });
+    expect((await h.rt.getEnrollment('c1', 'A'))?.version).toBe(2);
+  });
+
+  it('R5 only actors allowed to enroll may re-enroll', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.rt.unenroll('c1', 'A', 'rep');
+    const viewer = { id: 'v', permissions: ['view' as const, 'unenroll' as const] };
+    await expect(h.rt.reenroll('c1', 'A', 'resume', viewer)).rejects.toMatchObject({ rule: 'R5', message: expect.stringMatching(/"enroll"/) });
+    expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('stopped');
+    expect(await h.rt.reenroll('c1', 'A', 'resume', { id: 'e', permissions: ['enroll'] })).toMatchObject({ status: 'enrolled' });
+  });
+});
+
+describe('versions and activation', () => {
+  it('V1 records already enrolled continue on their version; records enrolled after publishing use the new one', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('old')], 'rep');
+    await h.advance(0);
+    const v2 = three({ nodes: [...three().nodes, { id: 'e4', type: 'followUp', channel: 'email', delay: { amount: 1, unit: 'days' }, relativeTo: 'previous', template: tpl('four') }], edges: [...three().edges, { from: 'e3', to: 'e4' }] });
+    await h.rt.updateDraft('c1', v2, 'admin');
+    expect(await h.rt.publish('c1', 'admin')).toMatchObject({ version: 2, stopped: 0 });
+    await h.rt.enroll('c1', [lead('new')], 'rep');
+    await h.advance(10 * DAY);
+    expect(sentTo(h, 'old')).toEqual(['e1', 'e2', 'e3']);
+    expect(sentTo(h, 'new')).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(h.sent.filter((s) => s.recordId === 'old').map((s) => s.version)).toEqual([1, 1, 1]);
+  });
+
+  it('V2 an enrollment waiting on an edited follow-up is stopped with reason "follow-up edited", and can resume', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('waiting-e2')], 'rep');
+    await h.advance(0);
+    const edited = three({ nodes: three().nodes.map((n) => (n.id === 'e2' ? { ...n, template: tpl('two, reworded') } : n)) });
+    await h.rt.updateDraft('c1', edited, 'admin');
+    expect(await h.rt.publish('c1', 'admin')).toMatchObject({ stopped: 1 });
+    expect(await h.rt.getEnrollment('c1', 'waiting-e2')).toMatchObject({ status: 'stopped', reason: 'follow-up edited (V2)', position: 'e2' });
+    await h.advance(3 * DAY);
+    expect(sentTo(h, 'waiting-e2')).toEqual(['e1']);
+    await h.rt.reenroll('c1', 'waiting-e2', 'resume', 'rep');
+    await h.advance(3 * DAY);
+    expect(h.sent.filter((s) => s.recordId === 'waiting-e2').map((s) => s.email?.subject)).toEqual(['one', 'two, reworded']);
+  });
+
+  it('V3 deactivating halts every scheduled action; halted actions do not run on reactivation; newly matching records enroll', async () => {
+    h = await harness();
+    await published(h, three({ enrollment: { mode: 'view', view: 'Hot = true' } }));
+    await h.rt.upsertRecord('Leads', lead('A', { Hot: true }));
+    await h.advance(0);
+    await h.rt.deactivate('c1', 'admin');
+    await h.rt.upsertRecord('Leads', lead('B', { Hot: true })); // arrives while inactive
+    await h.advance(5 * DAY);
+    expect(h.sent.map((s) => `${s.recordId}/${s.nodeId}`)).toEqual(['A/e1']);
+    const { enrolled } = await h.rt.activate('c1', 'admin');
+    expect(enrolled).toBe(1);
+    await h.advance(5 * DAY);
+    expect(sentTo(h, 'A')).toEqual(['e1']);
+    expect(sentTo(h, 'B')).toEqual(['e1', 'e2', 'e3']);
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'stopped', reason: 'halted by deactivation (V3)' });
+    expect(h.sent.find((s) => s.recordId === 'B')!.at).toBe(T0 + 5 * DAY);
+  });
+});
