@@ -197,8 +197,9 @@ export class SqliteStore implements Store {
   }
 
   async nextDue() {
-    const t = this.q('SELECT MIN(due_at) AS t FROM timers').get() as Row;
-    const o = this.q("SELECT MIN(available_at) AS t FROM outbox WHERE status = 'pending'").get() as Row;
+    // A leased row is not claimable before its lease ends, so that is when it is next "due".
+    const t = this.q('SELECT MIN(MAX(due_at, locked_until)) AS t FROM timers').get() as Row;
+    const o = this.q("SELECT MIN(MAX(available_at, locked_until)) AS t FROM outbox WHERE status = 'pending'").get() as Row;
     const ts = [t.t, o.t].filter((x): x is number => typeof x === 'number');
     return ts.length ? Math.min(...ts) : null;
   }
