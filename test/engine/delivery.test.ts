@@ -1,0 +1,238 @@
+// D1-D4, A1-A3, P1-P2 and S1 against the SQLite store on a real file.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VirtualClock } from '../../engine/runtime/clock';
+import { Runtime, type DispatchedAction } from '../../engine/runtime/runtime';
+import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
+import { simulate } from '../../engine/simulate/simulate';
+import { main } from '../../engine/cli/main';
+import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
+
+let h: Harness;
+afterEach(() => h?.close());
+
+/** Every stored row, to prove a refused input changed nothing. */
+function snapshot(store: SqliteStore) {
+  const tables = ['cadences', 'cadence_versions', 'records', 'enrollments', 'timers', 'outbox', 'audit', 'counters'];
+  return Object.fromEntries(tables.map((t) => [t, store.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()]));
+}
+
+describe('delivery guarantees', () => {
+  it('D1 nothing is lost when the process stops: what fell due while it was down runs after a restart', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('A'), lead('B')], 'rep');
+    await h.advance(0);
+    expect(h.sent).toHaveLength(2);
+    await h.rt.stop();
+    await h.store.close();
+    // Down for five days; then a new process opens the same file.
+    const clock = new VirtualClock(T0 + 5 * DAY);
+    const store = new SqliteStore(join(h.dir, 'cadenza.db'));
+    const rt = await new Runtime({ store, clock, secret: 'test-secret' }).init();
+    const after: DispatchedAction[] = [];
+    rt.onDispatch((a) => void after.push(a));
+    await rt.tick();
+    expect(after.map((a) => `${a.recordId}/${a.nodeId}`).sort()).toEqual(['A/e2', 'B/e2']);
+    await rt.runUntil(T0 + 20 * DAY, clock);
+    expect(after).toHaveLength(2);
+    await store.close();
+    h.store = new SqliteStore(':memory:'); // the harness closes this one
+  });
+
+  it('D2 several workers on one store never dispatch a follow-up twice, and each action carries an idempotency key', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', Array.from({ length: 60 }, (_, i) => lead(`r${i}`)), 'rep');
+    const workers = [h.rt];
+    for (let i = 0; i < 2; i++) {
+      const rt = await new Runtime({ store: new SqliteStore(join(h.dir, 'cadenza.db')), clock: h.clock, secret: 'test-secret', batchSize: 5 }).init();
+      rt.onDispatch((a) => void h.sent.push({ ...a, at: h.clock.now() }));
+      workers.push(rt);
+    }
+    for (const t of [0, 2 * DAY]) {
+      h.clock.set(T0 + t);
+      await Promise.all(workers.map((w) => w.tick()));
+    }
+    const keys = h.sent.map((s) => s.idempotencyKey);
+    expect(keys).toHaveLength(120);
+    expect(new Set(keys).size).toBe(120);
+    expect(h.sent.every((s) => s.key === s.idempotencyKey && /^c1:r\d+:1:e[12]$/.test(s.key))).toBe(true);
+    for (const w of workers.slice(1)) await w.store.close();
+  });
+
+  it('D3 an outcome for an enrollment that moved on or ended is logged and changes nothing else', async () => {
+    h = await harness();
+    await published(h, emailCadence({ unenroll: { outcomes: ['replied'] } }));
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(2 * DAY);
+    const [first, second] = h.sent;
+    const before = await h.rt.getEnrollment('c1', 'A');
+    expect(await h.rt.recordOutcome({ key: first.key, outcome: 'replied' })).toEqual({ outcome: 'replied', applied: false });
+    const after = await h.rt.getEnrollment('c1', 'A');
+    expect({ ...after, updatedAt: 0 }).toEqual({ ...before, updatedAt: 0 });
+    expect((await h.rt.why(after!.id)).at(-1)).toMatchObject({ event: 'outcome', reason: expect.stringMatching(/D3/) });
+    await h.rt.recordOutcome({ key: second.key, outcome: 'opened' });
+    expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('completed');
+  });
+
+  it('D4 bad input gets a clear error naming what is wrong and leaves every stored enrollment as it was', async () => {
+    h = await harness({ maxRecordBytes: 1024 });
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    const before = snapshot(h.store);
+    const refusals: [Promise<unknown>, RegExp][] = [
+      [h.rt.createCadence({ id: 'bad', name: 'x', module: 'Leads', enrollment: { mode: 'view', view: 'a =' }, nodes: [], edges: [] }, 'admin'), /E2 enrollment.view/],
+      [h.rt.createCadence('not json', 'admin'), /D4 definition/],
+      [h.rt.updateDraft('c1', { ...emailCadence(), edges: [] }, 'admin'), /trigger must lead/],
+      [h.rt.upsertRecord('Leads', { First_Name: 'no id' }), /record.id is required/],
+      [h.rt.upsertRecord('Leads', [1, 2]), /JSON object/],
+      [h.rt.upsertRecord('Leads', { id: 'big', blob: 'x'.repeat(5000) }), /bytes \(limit 1024\)/],
+      [h.rt.enroll('nope', ['A'], 'rep'), /unknown cadence "nope"/],
+      [h.rt.recordOutcome({ key: 'c1:A:1:e1', outcome: 'teleported' }), /"teleported" is not an outcome of a email follow-up/],
+      [h.rt.recordOutcome({ key: 'forged', outcome: 'replied' }), /no dispatched action has key "forged"/],
+      [h.rt.reenroll('c1', 'A', 'sideways' as never, 'rep'), /mode must be/],
+      [h.rt.unenroll('c1', 'ghost', 'rep'), /not enrolled/],
+    ];
+    for (const [p, msg] of refusals) await expect(p).rejects.toThrow(msg);
+    expect(snapshot(h.store)).toEqual(before);
+  });
+});
+
+describe('reports, audit and permissions', () => {
+  it('A1 per cadence: enrolled, active, completed, stopped by reason, failed; per follow-up: executed and outcome rates', async () => {
+    h = await harness();
+    await published(h, emailCadence({ unenroll: { outcomes: ['replied'] } }));
+    await h.rt.enroll('c1', [lead('A'), lead('B'), lead('C'), lead('D', { Email: 'broken' })], 'rep');
+    await h.advance(0);
+    const k = (id: string) => h.sent.find((s) => s.recordId === id)!.key;
+    await h.rt.recordOutcome({ key: k('A'), outcome: 'opened' });
+    await h.rt.recordOutcome({ key: k('B'), outcome: 'opened' });
+    await h.rt.recordOutcome({ key: k('B'), outcome: 'replied' });
+    await h.rt.unenroll('c1', 'C', 'rep');
+    await h.advance(3 * DAY);
+    const r = await h.rt.cadenceReport('c1');
+    expect(r).toMatchObject({ enrolled: 4, active: 0, completed: 1, stopped: 2, failed: 1 });
+    expect(r.stoppedByReason).toEqual({ 'outcome "replied" (U1)': 1, 'un-enrolled manually (U5)': 1 });
+    const e1 = r.followUps.find((f) => f.nodeId === 'e1')!;
+    expect(e1.executed).toBe(3);
+    expect(e1.outcomes.opened).toEqual({ count: 2, rate: 2 / 3 });
+    expect(e1.outcomes.replied.count).toBe(1);
+    expect(r.followUps.find((f) => f.nodeId === 'e2')!.executed).toBe(1);
+  });
+
+  it('A2 per record: every cadence it is or was in, with start date, enrolled by and status', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    await published(h, emailCadence({ id: 'c2' }));
+    await h.rt.enroll('c1', [lead('A')], 'maria');
+    h.clock.advance(HOUR);
+    await h.rt.enroll('c2', ['A'], 'li');
+    await h.rt.unenroll('c2', 'A', 'li');
+    expect(await h.rt.recordReport('A')).toEqual([
+      expect.objectContaining({ cadenceId: 'c1', startedAt: T0, enrolledBy: 'maria', status: 'active' }),
+      expect.objectContaining({ cadenceId: 'c2', startedAt: T0 + HOUR, enrolledBy: 'li', status: 'stopped' }),
+    ]);
+  });
+
+  it('A3 "why": the ordered log of inputs and decisions behind each send or skip', async () => {
+    h = await harness();
+    await published(h, emailCadence({ sendWindow: { days: [1, 2, 3, 4, 5], start: '09:00', end: '17:00' }, unenroll: { criteria: 'Stage = "Lost"' } }));
+    await h.rt.enroll('c1', [lead('A')], 'rep'); // 08:00: before the window opens
+    await h.advance(DAY);
+    const log = await h.rt.why('c1:A');
+    expect(log.map((l) => l.event)).toEqual(['enrolled', 'criteria', 'executed']);
+    expect(log[1].data).toMatchObject({ exit: null, clock: '2026-03-02T09:00:00.000Z' });
+    expect(log[2].reason).toMatch(/email follow-up "e1"/);
+    const seqs = log.map((l) => l.seq!);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+  });
+
+  it('P1 P2 a view-only actor sees reports but changes nothing; a refusal names the missing permission', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    const viewer = { id: 'v', permissions: ['view' as const] };
+    const before = snapshot(h.store);
+    await expect(h.rt.createCadence(emailCadence({ id: 'v1' }), viewer)).rejects.toThrow(/lacks the "manage" permission/);
+    await expect(h.rt.deactivate('c1', viewer)).rejects.toThrow(/"manage"/);
+    await expect(h.rt.enroll('c1', [lead('B')], viewer)).rejects.toThrow(/"enroll"/);
+    await expect(h.rt.unenroll('c1', 'A', viewer)).rejects.toThrow(/"unenroll"/);
+    expect(snapshot(h.store)).toEqual(before);
+    expect((await h.rt.cadenceReport('c1', viewer)).enrolled).toBe(1);
+    await expect(h.rt.cadenceReport('c1', { id: 'x', permissions: [] })).rejects.toMatchObject({ rule: 'P2' });
+    // Manage automation grants all four.
+    const boss = { id: 'boss', permissions: ['manageAutomation' as const] };
+    await h.rt.unenroll('c1', 'A', boss);
+    expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('stopped');
+  });
+});
+
+describe('simulation', () => {
+  const file = (name: string) => join(__dirname, '../../flows/cadences', name);
+  const load = (name: string) => {
+    const { sample, ...definition } = JSON.parse(readFileSync(file(name), 'utf8'));
+    return { definition, ...sample };
+  };
+
+  it('S1 the simulator reports what is sent to whom and when, and how each enrollment ends; same inputs, same timeline', async () => {
+    const input = load('sales-ready-lead.json');
+    const a = await simulate(input);
+    const b = await simulate(JSON.parse(JSON.stringify(input)));
+    expect(a).toEqual(b);
+    const ends = Object.fromEntries(a.endings.map((e) => [e.record, `${e.status}: ${e.reason}`]));
+    expect(ends.L3).toBe('stopped: outcome "replied" (U1)');
+    expect(ends.L4).toMatch(/^completed/); // its reply was an out-of-office (U10)
+    expect(a.skipped).toEqual([{ record: 'L5', reason: 'matches the view and the un-enrollment criteria', rule: 'E3' }]);
+    const l1 = a.timeline.filter((t) => t.record === 'L1').map((t) => t.followUp);
+    expect(l1).toEqual(['welcome', 'call', 'last-note']);
+    const l2 = a.timeline.filter((t) => t.record === 'L2').map((t) => t.followUp);
+    expect(l2).toEqual(['welcome', 'bump', 'linkedin', 'last-note']);
+    // Every send is inside the cadence's window (09:00-17:00 New York, weekdays) or the record's own zone.
+    for (const t of a.timeline.filter((x) => x.record !== 'L4')) {
+      const hour = Number(new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', hour: 'numeric', hourCycle: 'h23' }).format(new Date(t.at)));
+      expect(hour).toBeGreaterThanOrEqual(9);
+      expect(hour).toBeLessThan(17);
+    }
+  });
+
+  it('S1 the simulator runs draft definitions the same way: the production code path, no stored state needed', async () => {
+    const r = await simulate({ definition: emailCadence(), records: [lead('A')], start: '2026-03-02T08:00:00Z', until: '3d' });
+    expect(r.timeline.map((t) => [t.followUp, t.at])).toEqual([['e1', '2026-03-02T08:00:00.000Z'], ['e2', '2026-03-04T08:00:00.000Z']]);
+    expect(r.endings[0]).toMatchObject({ status: 'completed' });
+  });
+
+  it('S1 cadenza simulate and validate run every example with no other argument', async () => {
+    for (const name of ['sales-ready-lead.json', 'webinar-follow-up.json', 'customer-onboarding.json', 'renewal.json']) {
+      const out: string[] = [];
+      const err: string[] = [];
+      expect(await main(['validate', file(name)], { out: (s) => out.push(s), err: (s) => err.push(s) })).toBe(0);
+      expect(await main(['simulate', file(name)], { out: (s) => out.push(s), err: (s) => err.push(s) })).toBe(0);
+      expect(err).toEqual([]);
+      expect(out.join('\n')).toMatch(/Timeline[\s\S]*Endings/);
+      const json: string[] = [];
+      expect(await main(['simulate', file(name), '--json', '--until', '60d'], { out: (s) => json.push(s), err: () => {} })).toBe(0);
+      expect(JSON.parse(json[0]).timeline.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('S1 D4 the CLI names every problem of a bad definition with its rule and exits 1', async () => {
+    const err: string[] = [];
+    const bad = join(mkdtempSync(join(tmpdir(), 'cadenza-cli-')), 'bad.json');
+    const def = JSON.parse(readFileSync(file('renewal.json'), 'utf8'));
+    def.nodes[1].channel = 'fax';
+    def.enrollment.view = 'Type = ';
+    writeFileSync(bad, JSON.stringify(def));
+    expect(await main(['validate', bad], { out: () => {}, err: (s) => err.push(s) })).toBe(1);
+    expect(err.join('\n')).toMatch(/E2 enrollment.view/);
+    expect(err.join('\n')).toMatch(/C4 node "review-call" channel/);
+    expect(await main(['simulate'], { out: () => {}, err: () => {} })).toBe(2);
+    expect(await main(['simulate', '/no/such/file.json'], { out: () => {}, err: (s) => err.push(s) })).toBe(1);
+    expect(err.at(-1)).toMatch(/cannot read/);
+  });
+});
+
+void sentTo;
