@@ -269,7 +269,7 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
 
 function outcome(s: Enrollment, key: string, what: string, ctx: Context, fx: Effect[]): Enrollment {
   if (s.status !== 'active' || s.last?.key !== key) {
-    fx.push(log('outcome', `${what} for ${key} recorded; the enrollment ${s.status === 'active' ? 'moved on' : 'ended'} (D3)`, { key, outcome: what }));
+    fx.push(log('outcomeIgnored', `${what} for ${key} recorded; the enrollment ${s.status === 'active' ? 'moved on' : 'ended'} (D3)`, { key, outcome: what }));
     return s;
   }
   const last = { ...s.last, outcomes: [...s.last.outcomes, what] };

@@ -70,7 +70,7 @@ export interface EnrollAnswer {
 }
 
 export interface RuntimeEvent {
-  type: 'changed' | 'left' | 'dispatched' | 'dispatchFailed';
+  type: 'changed' | 'left' | 'dispatched' | 'dispatchFailed' | 'error';
   enrollment?: Enrollment;
   nodeId?: string;
   key?: string;
@@ -90,6 +90,7 @@ export class Runtime {
   readonly criteria = new Criteria();
   private readonly opts: Required<Pick<RuntimeOptions, 'timezone' | 'defaultSender' | 'secret' | 'baseUrl' | 'batchSize' | 'leaseMs' | 'recheckMs' | 'maxRecordBytes'>> & RuntimeOptions;
   private readonly versions = new Map<string, CadenceDefinition>();
+  private readonly templateIds: ReadonlySet<string>;
   private handler: DispatchHandler | null = null;
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private loop: NodeJS.Timeout | null = null;
@@ -103,6 +104,7 @@ export class Runtime {
       leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...options,
       secret: options.secret ?? randomBytes(32).toString('hex'),
     };
+    this.templateIds = new Set(Object.keys(options.templates ?? {}));
   }
 
   async init(): Promise<this> {
@@ -379,9 +381,8 @@ export class Runtime {
     if (outcome === 'replied' && input.message) outcome = classifyReply(input.message);
     if (!allowed.includes(outcome)) throw new CadenzaError('invalid_outcome', 'D4', `"${outcome}" is not an outcome of a ${sent.channel} follow-up (${allowed.join(', ')})`);
     await this.store.addOutcome(input.key, sent.cadenceId, sent.nodeId, outcome, this.clock.now());
-    const before = (await this.store.getEnrollment(sent.enrollmentId))?.enrollment;
     const r = await this.apply(sent.enrollmentId, { type: 'outcome', key: input.key, outcome, by: actorId(actor) }, actor);
-    const applied = !!r.state && r.state !== before && JSON.stringify(r.state.last?.outcomes) !== JSON.stringify(before?.last?.outcomes);
+    const applied = !r.effects.some((f) => f.type === 'log' && f.event === 'outcomeIgnored');
     if (outcome === 'replied' && r.state) await this.colleaguesReplied(r.state, actor);
     return { outcome, applied };
   }
@@ -410,7 +411,12 @@ export class Runtime {
       const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs);
       for (const t of due) {
         timers++;
-        await this.fire(t.id, t.kind, t.cadenceId);
+        try {
+          await this.fire(t.id, t.kind, t.cadenceId);
+        } catch (e) {
+          // One bad timer must not stall the others; its lease expires and it is tried again.
+          this.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
+        }
       }
       if (due.length < this.opts.batchSize) break;
     }
@@ -421,6 +427,7 @@ export class Runtime {
   private async fire(timerId: string, kind: string, cadenceId: string): Promise<void> {
     if (kind === 'enrollment') {
       const id = timerId.slice(2);
+      if (!(await this.store.getEnrollment(id))) return this.store.deleteTimer(timerId);
       const r = await this.apply(id, { type: 'timer' }, AUTOMATION);
       // A timer that decided nothing (stale lease) is re-armed from the state, never left locked.
       if (r.state && !r.effects.length) {
@@ -484,7 +491,7 @@ export class Runtime {
   start(intervalMs = 1000): void {
     if (this.loop) return;
     const run = async () => {
-      this.ticking = this.tick().catch((e) => this.emit({ type: 'dispatchFailed', error: String(e) }));
+      this.ticking = this.tick().catch((e) => this.emit({ type: 'error', error: String(e) }));
       await this.ticking;
       if (this.loop) this.loop = setTimeout(run, intervalMs);
     };
@@ -618,7 +625,7 @@ export class Runtime {
   private async context(def: CadenceDefinition, rec: RecordSnapshot | null, criteria: CriteriaResults, e: Enrollment | null): Promise<Context> {
     const ctx: Context = {
       now: this.clock.now(), def, record: rec, criteria, timezone: this.opts.timezone, defaultSender: this.opts.defaultSender,
-      templates: new Set(Object.keys(this.opts.templates ?? {})), sentToday: {}, actionsLeft: Infinity,
+      templates: this.templateIds, sentToday: {}, actionsLeft: Infinity,
     };
     const node = findNode(def, e?.position);
     if (e?.wait === 'due' && node?.type === 'followUp') {

@@ -73,7 +73,7 @@ describe('delivery guarantees', () => {
     expect(await h.rt.recordOutcome({ key: first.key, outcome: 'replied' })).toEqual({ outcome: 'replied', applied: false });
     const after = await h.rt.getEnrollment('c1', 'A');
     expect({ ...after, updatedAt: 0 }).toEqual({ ...before, updatedAt: 0 });
-    expect((await h.rt.why(after!.id)).at(-1)).toMatchObject({ event: 'outcome', reason: expect.stringMatching(/D3/) });
+    expect((await h.rt.why(after!.id)).at(-1)).toMatchObject({ event: 'outcomeIgnored', reason: expect.stringMatching(/D3/) });
     await h.rt.recordOutcome({ key: second.key, outcome: 'opened' });
     expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('completed');
   });
