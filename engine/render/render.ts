@@ -1,7 +1,7 @@
 // Rendering a due follow-up into what the host performs (F6, F7): merge fields, HTML escaping,
 // Message-ID, signed unsubscribe link. Runs in the runtime just before the outbox row is written,
 // so the outbox holds exactly what will be sent, and a retry re-sends the same bytes.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ActionRef, RecordSnapshot } from '../machine/types';
 import type { FollowUpNode, Template } from '../model/types';
 
@@ -49,8 +49,31 @@ export function verifyToken(token: string, secret: string): Record<string, strin
   }
 }
 
-export function messageIdFor(key: string, domain: string): string {
-  return `<cadenza.${createHash('sha256').update(key).digest('hex').slice(0, 32)}@${domain}>`;
+/**
+ * F6: a unique Message-ID that carries its action's key, signed, so a reply's In-Reply-To or
+ * References leads back to the follow-up it answers without a lookup table.
+ */
+export function messageIdFor(key: string, domain: string, secret: string): string {
+  const body = Buffer.from(key).toString('base64url');
+  return `<cz.${body}.${sign(body, secret).slice(0, 16)}@${domain}>`;
+}
+
+/** The action key of the first of our Message-IDs found in In-Reply-To / References values. */
+export function keyFromMessageIds(values: unknown, secret: string): string | null {
+  const text = (Array.isArray(values) ? values : [values]).filter((v) => typeof v === 'string').join(' ');
+  for (const m of text.matchAll(/<cz\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{16})@[^>]+>/g)) {
+    if (sign(m[1], secret).slice(0, 16) === m[2]) return Buffer.from(m[1], 'base64url').toString('utf8');
+  }
+  return null;
+}
+
+/** Open pixel and click tracking: links in the body go through a signed redirect. */
+function track(html: string, key: string, base: string, secret: string): string {
+  const clicked = html.replace(/href="(https?:\/\/[^"]+)"/g, (_m, url: string) => {
+    const target = url.replace(/&amp;/g, '&');
+    return `href="${base}/cadenza/click/${signedToken({ k: key, u: target }, secret)}"`;
+  });
+  return `${clicked}<img src="${base}/cadenza/open/${signedToken({ k: key }, secret)}.gif" width="1" height="1" alt="">`;
 }
 
 export interface RenderOptions {
@@ -59,6 +82,8 @@ export interface RenderOptions {
   secret: string;
   baseUrl: string;
   users?: Readonly<Record<string, { name?: string; email?: string; signature?: string }>>;
+  /** Add an open pixel and rewrite links for click tracking (default true). */
+  tracking?: boolean;
 }
 
 export interface EmailPayload {
@@ -105,13 +130,15 @@ export function render(
   if (node.channel === 'email') {
     const from = node.sender ?? opts.defaultSender;
     const domain = from.split('@')[1] ?? 'cadenza.local';
-    const unsubscribeUrl = `${opts.baseUrl.replace(/\/$/, '')}/cadenza/unsubscribe/${signedToken({ k: action.key, r: record.id, m: record.module }, opts.secret)}`;
-    const body = merge(tpl.body, data, true);
+    const base = opts.baseUrl.replace(/\/$/, '');
+    const unsubscribeUrl = `${base}/cadenza/unsubscribe/${signedToken({ k: action.key, r: record.id, m: record.module }, opts.secret)}`;
+    const merged = merge(tpl.body, data, true);
+    const body = opts.tracking === false ? merged : track(merged, action.key, base, opts.secret);
     const html = `${body}<p style="font-size:12px;color:#888"><a href="${escapeHtml(unsubscribeUrl)}">Unsubscribe</a></p>`;
     return {
       to: String(record.data.Email), from, subject: merge(tpl.subject ?? '', data, false),
       html, text: `${merge(tpl.body, data, false).replace(/<[^>]+>/g, '')}\n\nUnsubscribe: ${unsubscribeUrl}`,
-      messageId: messageIdFor(action.key, domain), unsubscribeUrl,
+      messageId: messageIdFor(action.key, domain, opts.secret), unsubscribeUrl,
       headers: { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click', 'X-Cadenza-Key': action.key },
     };
   }

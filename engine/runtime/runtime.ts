@@ -10,7 +10,7 @@ import { CadenzaError } from '../model/errors';
 import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes';
 import type { CadenceDefinition, FollowUpNode, Template } from '../model/types';
 import { assertDefinition, findNode } from '../model/validate';
-import { render, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
+import { keyFromMessageIds, render, verifyToken, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
 import type { AuditRow, CadenceRow, CounterBump, OutboxRow, Store, StoredEnrollment } from '../store/store';
 import { bucketStart, nextBucket, parseInstant } from '../time/time';
 import { systemClock, type Clock } from './clock';
@@ -229,6 +229,33 @@ export class Runtime {
     return { enrolled: await this.enrollMatching(def) };
   }
 
+  /**
+   * What a host does on deploy/activation: make the store match a compiled definition. New -> created
+   * and published; changed -> a new version (V1, V2); unchanged but inactive -> activated; else nothing.
+   */
+  async deploy(input: unknown, actor: Actor): Promise<{ action: 'created' | 'published' | 'activated' | 'unchanged'; version: number; stopped: number; enrolled: number }> {
+    const def = assertDefinition(input, { whatsappTemplates: this.opts.whatsappTemplates });
+    const row = await this.store.getCadence(def.id);
+    if (!row) {
+      await this.createCadence(def, actor);
+      return { action: 'created', ...(await this.publish(def.id, actor)) };
+    }
+    const current = row.activeVersion ? await this.definition(def.id, row.activeVersion) : null;
+    if (current && JSON.stringify(current) === JSON.stringify(def)) {
+      if (row.status === 'active') return { action: 'unchanged', version: row.activeVersion!, stopped: 0, enrolled: 0 };
+      const { enrolled } = await this.activate(def.id, actor);
+      return { action: 'activated', version: row.activeVersion!, stopped: 0, enrolled };
+    }
+    await this.updateDraft(def.id, def, actor);
+    return { action: 'published', ...(await this.publish(def.id, actor)) };
+  }
+
+  /** Active enrollments of a cadence, for host status displays. */
+  async countActive(cadenceId: string): Promise<number> {
+    const stats = await this.store.cadenceStats(cadenceId);
+    return stats.byStatus.filter((r) => r.status === 'active').reduce((a, r) => a + r.n, 0);
+  }
+
   // Records (E2, E7, E8, F8) ---------------------------------------------------------------------------
 
   /** Saves the latest snapshot of a record and reacts: un-enroll on criteria (U2, U3), enroll into views (E2). */
@@ -385,6 +412,22 @@ export class Runtime {
     const applied = !r.effects.some((f) => f.type === 'log' && f.event === 'outcomeIgnored');
     if (outcome === 'replied' && r.state) await this.colleaguesReplied(r.state, actor);
     return { outcome, applied };
+  }
+
+  /**
+   * A reply as it arrives by mail: its In-Reply-To/References lead to the follow-up it answers
+   * (our Message-IDs carry the signed key); automatic replies become `auto-replied` (U10).
+   */
+  async recordReply(message: InboundMessage & { inReplyTo?: unknown; references?: unknown }, actor: Actor = AUTOMATION): Promise<{ key: string; outcome: string; applied: boolean } | null> {
+    const h = Object.fromEntries(Object.entries(message?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    const key = keyFromMessageIds([message?.inReplyTo, message?.references, h['in-reply-to'], h.references].flat(), this.opts.secret);
+    if (!key || !(await this.store.getOutbox(key))) return null;
+    return { key, ...(await this.recordOutcome({ key, outcome: 'replied', message }, actor)) };
+  }
+
+  /** Verifies a tracking or unsubscribe token signed by this runtime. */
+  verifyLink(token: string): Record<string, string> | null {
+    return verifyToken(token, this.opts.secret);
   }
 
   /** U11: a reply from one person un-enrolls everyone from the same company in the cadence. */

@@ -118,7 +118,7 @@ describe('follow-ups', () => {
     expect(a.email!.html).toContain('Maria, Acme');
     expect(a.email!.subject).toBe('Hi <script>alert(1)</script>'); // headers are not HTML
     expect(a.email!.from).toBe('sales@acme.example');
-    expect(a.email!.messageId).toMatch(/^<cadenza\.[0-9a-f]{32}@acme\.example>$/);
+    expect(a.email!.messageId).toMatch(/^<cz\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16}@acme\.example>$/);
     expect(a.email!.messageId).not.toBe(b.email!.messageId);
     const token = a.email!.unsubscribeUrl.split('/').at(-1)!;
     expect(verifyToken(token, 'test-secret')).toMatchObject({ r: 'A', k: a.key });
