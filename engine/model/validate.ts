@@ -233,3 +233,17 @@ export function sameFollowUp(a: CadenceDefinition, b: CadenceDefinition, id: str
 export function delayOf(d: Delay | undefined): Delay {
   return d ?? { amount: 0, unit: 'minutes' };
 }
+
+/** The problems of one node on its own (fields, JSONata), without the graph around it. */
+export function validateNode(n: unknown, module = 'Leads', options?: ValidateOptions): Problem[] {
+  const id = (n as { id?: unknown })?.id;
+  const def = { id: 'node-check', name: 'node check', module, enrollment: { mode: 'manual' }, nodes: [n], edges: [] };
+  return validateDefinition(def, options).filter((p) => p.node === id && p.field !== 'edges');
+}
+
+/** The problems of a trigger's settings on their own (module, view, window, caps, un-enroll properties). */
+export function validateTrigger(settings: Omit<CadenceDefinition, 'nodes' | 'edges'>, options?: ValidateOptions): Problem[] {
+  const probe = { id: '__probe', type: 'followUp', channel: 'task' };
+  const def = { ...settings, nodes: [probe], edges: [{ from: TRIGGER, to: probe.id }] };
+  return validateDefinition(def, options).filter((p) => !p.node && !p.field.startsWith('nodes') && !p.field.startsWith('edges'));
+}

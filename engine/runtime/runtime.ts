@@ -23,7 +23,7 @@ export interface RuntimeOptions {
   /** Default zone for cadences and records that name none. */
   timezone?: string;
   defaultSender?: string;
-  /** Signs unsubscribe and tracking links. Give a stable secret in production, or links die on restart. */
+  /** Signs unsubscribe and tracking links. Without one, a random secret is generated once and kept in the store. */
   secret?: string;
   /** Public base URL for links in emails. */
   baseUrl?: string;
@@ -88,7 +88,7 @@ export class Runtime {
   readonly store: Store;
   readonly clock: Clock;
   readonly criteria = new Criteria();
-  private readonly opts: Required<Pick<RuntimeOptions, 'timezone' | 'defaultSender' | 'secret' | 'baseUrl' | 'batchSize' | 'leaseMs' | 'recheckMs' | 'maxRecordBytes'>> & RuntimeOptions;
+  private readonly opts: Required<Pick<RuntimeOptions, 'timezone' | 'defaultSender' | 'baseUrl' | 'batchSize' | 'leaseMs' | 'recheckMs' | 'maxRecordBytes'>> & RuntimeOptions & { secret: string };
   private readonly versions = new Map<string, CadenceDefinition>();
   private readonly templateIds: ReadonlySet<string>;
   private handler: DispatchHandler | null = null;
@@ -101,14 +101,15 @@ export class Runtime {
     this.clock = options.clock ?? systemClock;
     this.opts = {
       timezone: 'UTC', defaultSender: 'cadenza@localhost', baseUrl: 'http://localhost:1880', batchSize: 200,
-      leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...options,
-      secret: options.secret ?? randomBytes(32).toString('hex'),
+      leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...options, secret: options.secret ?? '',
     };
     this.templateIds = new Set(Object.keys(options.templates ?? {}));
   }
 
   async init(): Promise<this> {
     await this.store.migrate();
+    // Links must survive restarts: without a configured secret, the store keeps one.
+    if (!this.opts.secret) this.opts.secret = await this.store.meta('link-secret', randomBytes(32).toString('hex'));
     return this;
   }
 

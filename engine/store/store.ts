@@ -117,6 +117,8 @@ export interface Store {
   addAudit(rows: AuditRow[]): Promise<void>;
   listAudit(filter: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }): Promise<AuditRow[]>;
   counter(scope: string, key: string): Promise<number>;
+  /** Returns the stored value, or stores and returns `fallback` when there is none (first writer wins). */
+  meta(key: string, fallback: string): Promise<string>;
   bumpCounter(scope: string, key: string): Promise<number>;
 
   /** A1 as data: enrollment counts by status/reason, executed and outcomes per follow-up. */

@@ -255,6 +255,11 @@ export class SqliteStore implements Store {
     return ((this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(scope, key) as Row | undefined)?.n as number) ?? 0;
   }
 
+  async meta(key: string, fallback: string) {
+    this.q('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING').run(key, fallback);
+    return (this.q('SELECT value FROM meta WHERE key = ?').get(key) as Row).value as string;
+  }
+
   async bumpCounter(scope: string, key: string) {
     const r = this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1 RETURNING n').get(scope, key) as Row;
     return r.n as number;

@@ -1,0 +1,22 @@
+// Config node: the engine settings (store file, time zone, sender, limits, signing secret).
+import { NodeRedHost } from './host';
+import type { Node, Red } from './red';
+
+export = function register(RED: Red) {
+  RED.nodes.registerType(
+    'cadenza-config',
+    function (this: Node & { host?: NodeRedHost }, config: Record<string, unknown>) {
+      RED.nodes.createNode(this, config);
+      try {
+        this.host = new NodeRedHost(RED, this, config);
+        this.host.ready.catch((err) => this.error(RED._('cadenza-config.errors.store', { error: String(err) })));
+      } catch (err) {
+        this.error(RED._('cadenza-config.errors.store', { error: err instanceof Error ? err.message : String(err) }));
+      }
+      this.on('close', (_removed, done) => {
+        void (this.host?.close() ?? Promise.resolve()).finally(done);
+      });
+    },
+    { credentials: { secret: { type: 'password' } } },
+  );
+};

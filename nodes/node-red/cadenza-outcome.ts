@@ -1,0 +1,49 @@
+// Record Outcome: a response from outside (an `e-mail in` reply, a CRM webhook, a call log) reaches the
+// enrollment it belongs to. Output 1: recorded; output 2: not matched or refused, with the reason.
+import { CadenzaError } from '../../engine/model/errors';
+import { hostFor } from './host';
+import type { Node, Red } from './red';
+
+export = function register(RED: Red) {
+  RED.nodes.registerType('cadenza-outcome', function (this: Node, config: Record<string, unknown>) {
+    RED.nodes.createNode(this, config);
+    const mode = config.mode === 'reply' ? 'reply' : 'outcome';
+    const fixed = typeof config.outcome === 'string' && config.outcome ? config.outcome : undefined;
+    if (!hostFor(RED, config.engine)) {
+      this.status({ fill: 'red', shape: 'ring', text: RED._('cadenza-outcome.errors.noEngine') });
+      this.error(RED._('cadenza-outcome.errors.noEngine'));
+      return;
+    }
+    let recorded = 0;
+    this.on('input', async (msg, send, done) => {
+      const host = hostFor(RED, config.engine)!;
+      const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as Record<string, unknown>;
+      try {
+        await host.ready;
+        let result: unknown;
+        if (mode === 'reply') {
+          // An `e-mail in` message: subject in topic, parsed headers in msg.header.
+          const headers = (msg.header ?? msg.headers ?? {}) as Record<string, string>;
+          result = await host.runtime.recordReply({ subject: String(msg.topic ?? ''), headers, inReplyTo: msg.inReplyTo, references: msg.references });
+          if (!result) {
+            send([null, { ...msg, payload: { matched: false, reason: 'no Cadenza Message-ID in In-Reply-To or References' } }]);
+            return done();
+          }
+        } else {
+          const key = (p.key ?? (msg.cadenza as { key?: unknown } | undefined)?.key ?? msg.key) as string;
+          const outcome = (fixed ?? p.outcome ?? msg.outcome) as string;
+          result = await host.runtime.recordOutcome({ key, outcome, message: mode === 'outcome' && outcome === 'replied' ? { subject: String(msg.topic ?? ''), headers: (msg.header ?? msg.headers ?? {}) as Record<string, string> } : undefined });
+        }
+        recorded++;
+        this.status({ fill: 'green', shape: 'dot', text: RED._('cadenza-outcome.status.recorded', { count: recorded }) });
+        send([{ ...msg, payload: result }, null]);
+        done();
+      } catch (err) {
+        if (!(err instanceof CadenzaError)) return done(err as Error);
+        this.status({ fill: 'yellow', shape: 'ring', text: `${err.rule}: ${err.message.slice(0, 40)}` });
+        send([null, { ...msg, payload: { matched: false, reason: err.message, rule: err.rule }, error: { message: err.message, rule: err.rule } }]);
+        done();
+      }
+    });
+  });
+};

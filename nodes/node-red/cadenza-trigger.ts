@@ -1,0 +1,33 @@
+// Cadence Trigger: the cadence's settings; its output wire leads to the first step. Deploy publishes.
+import { triggerSettings } from '../../engine/model/formats/params';
+import { formatProblem } from '../../engine/model/errors';
+import { validateTrigger } from '../../engine/model/validate';
+import { describeError, hostFor, type TriggerInstance } from './host';
+import type { Red } from './red';
+
+export = function register(RED: Red) {
+  RED.nodes.registerType('cadenza-trigger', function (this: TriggerInstance, config: Record<string, unknown>) {
+    RED.nodes.createNode(this, config);
+    const host = hostFor(RED, config.engine);
+    const settings = triggerSettings(config);
+    // Enroll nodes reach the engine and the module through their cadence's trigger.
+    Object.assign(this, { engine: config.engine, module: settings.module });
+    this.showDeployed = (text) => this.status({ fill: 'green', shape: 'dot', text });
+    this.showProblem = (err) => {
+      this.status({ fill: 'red', shape: 'ring', text: describeError(err).slice(0, 60) });
+      this.error(describeError(err));
+    };
+    if (!host) {
+      this.status({ fill: 'red', shape: 'ring', text: RED._('cadenza-trigger.errors.noEngine') });
+      this.error(RED._('cadenza-trigger.errors.noEngine'));
+      return;
+    }
+    // Checked again at deploy with the whole graph; here each field, so the node shows what is wrong.
+    const problems = validateTrigger({ id: this.id, ...settings });
+    if (problems.length) {
+      this.status({ fill: 'red', shape: 'ring', text: `${problems[0].rule} ${problems[0].field}` });
+      for (const p of problems) this.error(formatProblem(p));
+    } else this.status({ fill: 'grey', shape: 'ring', text: RED._('cadenza-trigger.status.deploying') });
+    // Deleting or disabling this node deactivates the cadence (V3): the engine sees it in the next deploy.
+  });
+};

@@ -1,0 +1,177 @@
+// The Node-RED host glue: one engine runtime per config node. Deploy is publish: after every deploy
+// the graph reachable from each Cadence Trigger is compiled and handed to Runtime.deploy. Due actions
+// leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
+// timers, so a redeploy or a restart loses nothing (D1).
+import { isAbsolute, join } from 'node:path';
+import { trackingHandler } from '../../engine/http/tracking';
+import { CadenzaError } from '../../engine/model/errors';
+import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-red';
+import type { Clock } from '../../engine/runtime/clock';
+import type { Edition } from '../../engine/runtime/limits';
+import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../engine/runtime/runtime';
+import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
+import type { Node, NodeMessage, Red } from './red';
+
+/** Test and embedding hooks, from Node-RED's settings file: `cadenza: { clock, manualTick }`. */
+interface CadenzaSettings {
+  clock?: Clock;
+  /** Don't run the scheduler loop: the embedder calls `host.runtime.tick()` itself. */
+  manualTick?: boolean;
+}
+
+/** What the host calls on the nodes it drives. */
+export interface TriggerInstance extends Node {
+  showDeployed(text: string): void;
+  showProblem(err: Error): void;
+}
+export interface FollowUpInstance extends Node {
+  deliver(action: DispatchedAction): void;
+}
+export interface CheckInstance extends Node {
+  leave(msg: NodeMessage): void;
+}
+
+const hosts = new Set<NodeRedHost>();
+let routesMounted = false;
+
+export class NodeRedHost {
+  readonly runtime: Runtime;
+  readonly ready: Promise<void>;
+  private readonly store: SqliteStore;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private readonly dirty = new Set<string>();
+  private syncing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly RED: Red, readonly node: Node, cfg: Record<string, unknown>) {
+    const injected = (RED.settings.cadenza ?? {}) as CadenzaSettings;
+    const file = typeof cfg.storePath === 'string' && cfg.storePath.trim() ? cfg.storePath.trim() : 'cadenza.db';
+    const path = isAbsolute(file) ? file : join(RED.settings.userDir ?? process.cwd(), file);
+    this.store = new SqliteStore(path);
+    const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
+    const port = RED.settings.uiPort ?? 1880;
+    this.runtime = new Runtime({
+      store: this.store,
+      clock: injected.clock,
+      timezone: str('timezone') ?? 'UTC',
+      defaultSender: str('sender') ?? 'cadenza@localhost',
+      baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}`,
+      secret: node.credentials?.secret || undefined,
+      limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
+    });
+    this.runtime.onDispatch((a) => this.dispatch(a));
+    this.runtime.subscribe((e) => this.onEvent(e));
+    this.ready = this.runtime.init().then(() => {
+      if (!injected.manualTick) this.runtime.start(Number(cfg.pollMs) || 1000);
+    });
+    RED.events.on('flows:started', this.onFlows);
+    hosts.add(this);
+    if (!routesMounted && RED.httpNode) {
+      routesMounted = true;
+      RED.httpNode.use((req, res, next) => {
+        const live = [...hosts];
+        // Links are signed per engine: the first engine that recognises the token answers.
+        const token = /\/cadenza\/(?:open|click|unsubscribe)\/([^/?.]+(?:\.[^/?.]+)?)/.exec(String((req as { url?: string }).url))?.[1];
+        const owner = token ? live.find((h) => h.runtime.verifyLink(token)) : undefined;
+        if (!owner) return next();
+        void trackingHandler(owner.runtime)(req as never, res as never, next);
+      });
+    }
+  }
+
+  /** After every deploy (full, flows or nodes), make each cadence of this engine match its wires. */
+  private readonly onFlows = (e: unknown) => {
+    const flows = ((e as { config?: { flows?: unknown[] } })?.config?.flows ?? []) as Record<string, unknown>[];
+    this.syncing = this.syncing.then(() => this.ready).then(() => this.sync(flows)).catch((err) => this.node.error(err));
+  };
+
+  /** Resolves when the last deploy has been published (tests and embedders wait on it). */
+  settled(): Promise<void> {
+    return this.syncing;
+  }
+
+  private async sync(flows: Record<string, unknown>[]): Promise<void> {
+    // V3: a cadence whose trigger was deleted or disabled (node or tab) is deactivated. Read from the
+    // deployed flows, not from node close events, so it holds across full deploys and restarts.
+    const disabledTabs = new Set(flows.filter((n) => n.type === 'tab' && n.disabled === true).map((n) => n.id));
+    const live = new Set(flows.filter((n) => n.type === NODE_RED_TYPES.trigger && !n.d && !(n.z && disabledTabs.has(n.z))).map((n) => n.id));
+    for (const row of await this.store.listCadences()) {
+      if (row.status === 'active' && !live.has(row.id)) await this.runtime.deactivate(row.id, 'node-red');
+    }
+    for (const t of flows) {
+      if (t.type !== NODE_RED_TYPES.trigger || t.engine !== this.node.id) continue;
+      const trigger = this.RED.nodes.getNode(t.id as string) as TriggerInstance | null;
+      if (!trigger || !live.has(t.id as string)) continue;
+      try {
+        const def = compileTrigger(flows as never, t.id as string);
+        const r = await this.runtime.deploy(def, 'node-red');
+        for (const n of def.nodes) (this.RED.nodes.getNode(n.id) as Node | null)?.status({});
+        const active = await this.runtime.countActive(def.id);
+        trigger.showDeployed(`v${r.version} · ${active} active${r.action === 'published' && r.stopped ? ` · ${r.stopped} stopped (V2)` : ''}`);
+      } catch (err) {
+        trigger.showProblem(err as Error);
+        // Point at each node a problem names, so the user sees where to fix it.
+        for (const p of (err as CadenzaError).problems ?? []) {
+          const n = p.node ? this.RED.nodes.getNode(p.node) : null;
+          if (n && n.id !== trigger.id) {
+            n.status({ fill: 'red', shape: 'ring', text: `${p.rule} ${p.field}` });
+            n.error(`${p.rule} ${p.field}: ${p.message}`);
+          }
+        }
+      }
+    }
+  }
+
+  private dispatch(a: DispatchedAction): void {
+    const node = this.RED.nodes.getNode(a.nodeId) as FollowUpInstance | null;
+    // Not deployed right now (mid-deploy, or removed): the outbox keeps it and retries with backoff.
+    if (!node || typeof node.deliver !== 'function') throw new Error(`Follow-up Step ${a.nodeId} is not deployed`);
+    node.deliver(a);
+  }
+
+  private onEvent(e: RuntimeEvent): void {
+    if (e.type === 'left' && e.nodeId && e.enrollment) {
+      const check = this.RED.nodes.getNode(e.nodeId) as CheckInstance | null;
+      check?.leave?.({ payload: { recordId: e.enrollment.recordId, cadenceId: e.enrollment.cadenceId, reason: e.enrollment.reason }, cadenza: e.enrollment });
+    }
+    if (e.type === 'dispatchFailed' && e.nodeId) {
+      this.RED.nodes.getNode(e.nodeId)?.status({ fill: 'red', shape: 'ring', text: (e.error ?? 'failed').slice(0, 40) });
+    }
+    if (e.type === 'changed' && e.enrollment) {
+      this.dirty.add(e.enrollment.cadenceId);
+      // One timer per engine for status dots, never one per record.
+      this.statusTimer ??= setTimeout(() => void this.refreshStatus(), 500);
+    }
+  }
+
+  private async refreshStatus(): Promise<void> {
+    this.statusTimer = null;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    for (const id of ids) {
+      const trigger = this.RED.nodes.getNode(id) as TriggerInstance | null;
+      const row = await this.store.getCadence(id).catch(() => undefined);
+      if (trigger && row) trigger.showDeployed(`v${row.activeVersion} · ${await this.runtime.countActive(id)} active`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.RED.events.removeListener('flows:started', this.onFlows);
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    hosts.delete(this);
+    await this.syncing.catch(() => undefined);
+    await this.runtime.stop();
+    await this.store.close();
+  }
+}
+
+/** The engine a node uses: its own config node, or the one its cadence's trigger names. */
+export function hostFor(RED: Red, engineId: unknown): NodeRedHost | undefined {
+  const cfg = typeof engineId === 'string' ? RED.nodes.getNode(engineId) : null;
+  return (cfg as { host?: NodeRedHost } | null)?.host;
+}
+
+/** Turns a refused input into the message a node shows: the rule and what is wrong. */
+export function describeError(err: unknown): string {
+  if (err instanceof CadenzaError) return err.problems.length ? err.message.split('\n').slice(0, 3).join(' ') : `${err.rule}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,3 @@
+import { nodeRedSuite } from '../helpers/node-red-suite';
+
+nodeRedSuite(require('node-red/package.json').version, require.resolve('node-red'));
