@@ -1,0 +1,143 @@
+// A local Node-RED with this package installed, and an SMTP sink whose messages can be seen.
+// Used by `npm start` and by the end-to-end test, so what a user runs is what the test proves.
+'use strict';
+const { spawn } = require('node:child_process');
+const { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } = require('node:fs');
+const http = require('node:http');
+const { join, resolve } = require('node:path');
+
+const root = resolve(__dirname, '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+function link(target, path) {
+  mkdirSync(resolve(path, '..'), { recursive: true });
+  try {
+    lstatSync(path);
+  } catch {
+    symlinkSync(target, path, 'dir');
+  }
+}
+
+/** A Node-RED user directory with this package (and the e-mail node) installed as Node-RED sees packages. */
+function prepareUserDir(dir) {
+  mkdirSync(dir, { recursive: true });
+  link(root, join(dir, 'node_modules', ...pkg.name.split('/')));
+  link(join(root, 'node_modules', 'node-red-node-email'), join(dir, 'node_modules', 'node-red-node-email'));
+  if (!existsSync(join(dir, 'package.json'))) {
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'cadenza-dev', private: true, dependencies: { [pkg.name]: `file:${root}`, 'node-red-node-email': '*' } }, null, 2));
+  }
+  return dir;
+}
+
+/** The example flows, merged (one engine config node), pointed at the given SMTP port. */
+function exampleFlows({ smtpPort = 2525, pollMs = 1000 } = {}) {
+  const seen = new Set();
+  const out = [];
+  for (const f of ['sales-ready-lead.json', 'customer-onboarding.json', 'renewal.json']) {
+    for (const n of JSON.parse(readFileSync(join(root, 'flows', 'node-red', f), 'utf8'))) {
+      if (seen.has(n.id)) continue;
+      seen.add(n.id);
+      if (n.type === 'e-mail') n.port = String(smtpPort);
+      if (n.type === 'cadenza-config') n.pollMs = pollMs;
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+/** An SMTP server on loopback that keeps every message, parsed, and can be waited on. */
+async function startSmtpSink(port = 0) {
+  const { SMTPServer } = require('smtp-server');
+  const { simpleParser } = require('mailparser');
+  const messages = [];
+  const waiters = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, _session, done) {
+      simpleParser(stream)
+        .then((m) => {
+          messages.push({
+            messageId: m.messageId, inReplyTo: m.inReplyTo, from: m.from?.text, to: m.to?.text, subject: m.subject,
+            html: m.html || '', text: m.text || '', headers: Object.fromEntries(m.headers), date: new Date().toISOString(),
+          });
+          for (const w of [...waiters]) w();
+          done();
+        })
+        .catch(done);
+    },
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    port: server.server.address().port,
+    messages,
+    /** Resolves when `predicate(messages)` holds; rejects after `timeoutMs` of real time. */
+    waitFor(predicate, timeoutMs = 20000) {
+      return new Promise((resolvePromise, reject) => {
+        const check = () => {
+          if (predicate(messages)) {
+            waiters.splice(waiters.indexOf(check), 1);
+            clearTimeout(timer);
+            resolvePromise(messages);
+            return true;
+          }
+          return false;
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(new Error(`timed out waiting for mail; got ${messages.length}: ${messages.map((m) => `${m.to} "${m.subject}"`).join(', ')}`));
+        }, timeoutMs);
+        waiters.push(check);
+        check();
+      });
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/** A page listing what the sink received: the "see the emails" part of `npm start`. */
+function startMailViewer(sink, port) {
+  const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+  const server = http.createServer((req, res) => {
+    const m = /^\/(\d+)$/.exec(req.url || '');
+    if (m && sink.messages[Number(m[1])]) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      return res.end(sink.messages[Number(m[1])].html || `<pre>${esc(sink.messages[Number(m[1])].text)}</pre>`);
+    }
+    const rows = sink.messages.map((x, i) => `<tr><td>${esc(x.date)}</td><td>${esc(x.from)}</td><td>${esc(x.to)}</td><td><a href="/${i}">${esc(x.subject)}</a></td></tr>`).reverse().join('');
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>Cadenza mail sink</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}</style>
+<h1>Mail sink</h1><p>${sink.messages.length} message(s) received on SMTP 127.0.0.1:${sink.port}.</p>
+<table><tr><th>received</th><th>from</th><th>to</th><th>subject</th></tr>${rows}</table>`);
+  });
+  return new Promise((r) => server.listen(port, '127.0.0.1', () => r(server)));
+}
+
+/** Starts Node-RED (this repository's node-red dependency) as a child process on `port`. */
+function startNodeRed({ userDir, port, settingsFile, flowsFile = 'flows.json', stdio = 'inherit', version = 'node-red' }) {
+  const red = require.resolve(`${version}/red.js`, { paths: [root] });
+  const args = [red, '--userDir', userDir, '--port', String(port)];
+  if (settingsFile) args.push('--settings', settingsFile);
+  args.push(flowsFile);
+  const child = spawn(process.execPath, args, { stdio, env: { ...process.env, NODE_RED_ENABLE_PROJECTS: 'false' } });
+  return child;
+}
+
+/** Resolves once Node-RED answers on its admin API. */
+async function waitForHttp(url, timeoutMs = 30000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+module.exports = { prepareUserDir, exampleFlows, startSmtpSink, startMailViewer, startNodeRed, waitForHttp, root };

@@ -1,0 +1,50 @@
+// `npm start`: a local Node-RED with Cadenza installed, the example flows deployed, the embedded SQLite
+// store, and an SMTP sink whose messages are listed on a web page.
+'use strict';
+const { existsSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { prepareUserDir, exampleFlows, startSmtpSink, startMailViewer, startNodeRed, waitForHttp, root } = require('./dev-env');
+
+const EDITOR_PORT = Number(process.env.PORT || 1880);
+const SMTP_PORT = Number(process.env.SMTP_PORT || 2525);
+const VIEWER_PORT = Number(process.env.MAIL_PORT || 1881);
+
+async function main() {
+  const userDir = prepareUserDir(process.env.CADENZA_USER_DIR || join(root, '.cadenza-dev'));
+  const flowsFile = join(userDir, 'flows.json');
+  if (!existsSync(flowsFile)) writeFileSync(flowsFile, JSON.stringify(exampleFlows({ smtpPort: SMTP_PORT }), null, 1));
+  const sink = await startSmtpSink(SMTP_PORT);
+  const viewer = await startMailViewer(sink, VIEWER_PORT);
+  const red = startNodeRed({ userDir, port: EDITOR_PORT, flowsFile });
+  const stop = () => {
+    red.kill('SIGINT');
+    viewer.close();
+    void sink.close();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  red.on('exit', (code) => {
+    viewer.close();
+    void sink.close();
+    process.exitCode = code ?? 0;
+  });
+  await waitForHttp(`http://127.0.0.1:${EDITOR_PORT}/settings`);
+  console.log(`
+  Cadenza is running.
+    Node-RED editor   http://127.0.0.1:${EDITOR_PORT}/
+    Mail sink         http://127.0.0.1:${VIEWER_PORT}/   (SMTP on 127.0.0.1:${SMTP_PORT})
+    Store             ${join(userDir, 'cadenza.db')}
+
+  Try it:
+    curl -X POST http://127.0.0.1:${EDITOR_PORT}/lead -H 'Content-Type: application/json' \\
+      -d '{"First_Name":"Ada","Last_Name":"Lovelace","Email":"ada@example.com","Company":"Analytical Ltd"}'
+  and watch the welcome email arrive in the mail sink (inside the send window: weekdays 08:00-18:00 UTC).
+  Dry-run a cadence without deploying:  npx cadenza simulate flows/cadences/sales-ready-lead.json
+`);
+}
+
+main().catch((e) => {
+  if (e && e.code === 'EADDRINUSE') console.error(`Port ${e.port} is in use: another \`npm start\` may be running. Set PORT, SMTP_PORT or MAIL_PORT to use others.`);
+  else console.error(e);
+  process.exitCode = 1;
+});
