@@ -1,0 +1,153 @@
+// End to end: a real Node-RED process with the package installed in its user directory, the example
+// flow deployed through the Admin API, a web form posted, emails arriving at a real SMTP server on
+// loopback, a reply taking the reply branch, an un-enrolled lead getting nothing more, and a restart
+// mid-cadence losing and doubling nothing. Time is a file clock the test moves.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const env = require('../../scripts/dev-env.js');
+
+const T0 = Date.parse('2026-03-02T10:00:00Z'); // a Monday
+const DAY = 86_400_000;
+
+const freePort = () => new Promise<number>((r) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number };
+    s.close(() => r(port));
+  });
+});
+
+for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require(`${version}/package.json`).version} end to end`, () => {
+  let dir: string;
+  let port: number;
+  let sink: { port: number; messages: Record<string, any>[]; waitFor(p: (m: Record<string, any>[]) => boolean, ms?: number): Promise<unknown>; close(): Promise<void> };
+  let red: ChildProcess | null = null;
+  const clockFile = () => join(dir, 'clock.txt');
+  const setClock = (ms: number) => writeFileSync(clockFile(), String(ms));
+  const url = (p: string) => `http://127.0.0.1:${port}${p}`;
+  const post = async (p: string, body: unknown) => {
+    const r = await fetch(url(p), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  };
+  /** The engine's own record, read straight from the SQLite file the running Node-RED writes. */
+  const enrollment = (id: string) => {
+    const db = new DatabaseSync(join(dir, 'cadenza.db'), { readOnly: true });
+    try {
+      const row = db.prepare('SELECT state FROM enrollments WHERE id = ?').get(`trig-sales:${id}`) as { state: string } | undefined;
+      return row ? JSON.parse(row.state) : undefined;
+    } finally {
+      db.close();
+    }
+  };
+  const cadenceStatus = () => {
+    try {
+      const db = new DatabaseSync(join(dir, 'cadenza.db'), { readOnly: true });
+      try {
+        return (db.prepare("SELECT status FROM cadences WHERE id = 'trig-sales'").get() as { status: string } | undefined)?.status;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return undefined;
+    }
+  };
+  const waitUntil = async (what: string, fn: () => boolean, ms = 15000) => {
+    const until = Date.now() + ms;
+    while (!fn()) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  async function startRed() {
+    red = env.startNodeRed({ userDir: dir, port, settingsFile: join(dir, 'settings.js'), stdio: 'ignore', version });
+    await env.waitForHttp(url('/settings'));
+  }
+  async function stopRed(signal: NodeJS.Signals = 'SIGTERM') {
+    const r = red!;
+    red = null;
+    await new Promise((done) => {
+      r.once('exit', done);
+      r.kill(signal);
+    });
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cadenza-e2e-'));
+    env.prepareUserDir(dir);
+    sink = await env.startSmtpSink(0);
+    port = await freePort();
+    setClock(0);
+    writeFileSync(join(dir, 'settings.js'), `module.exports = {
+      uiPort: ${port},
+      flowFile: 'flows.json',
+      credentialSecret: 'e2e',
+      logging: { console: { level: 'warn' } },
+      cadenza: { clock: require(${JSON.stringify(join(__dirname, '../fixtures/file-clock.js'))})(${JSON.stringify(join(dir, 'clock.txt'))}, ${T0}) },
+    };\n`);
+    writeFileSync(join(dir, 'flows.json'), '[]');
+    await startRed();
+  }, 60_000);
+
+  afterAll(async () => {
+    if (red) await stopRed('SIGKILL');
+    await sink?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('D1 E2 F2 U1 U5 a web form enrolls leads, mails arrive over SMTP, a reply takes its branch, an un-enrolled lead gets nothing, a restart loses nothing', async () => {
+    // Deploy the example flow through the Admin API, as the editor's Deploy button does.
+    const flows = env.exampleFlows({ smtpPort: sink.port, pollMs: 50 }).filter((n: any) => n.z === 'tab-sales' || n.id === 'tab-sales' || n.type === 'cadenza-config');
+    const deploy = await fetch(url('/flows'), { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flows) });
+    expect(deploy.status).toBe(204);
+    await waitUntil('the cadence to be published', () => cadenceStatus() === 'active');
+
+    // The web form: four leads.
+    for (const name of ['ada', 'grace', 'alan', 'edsger']) {
+      const r = await post('/lead', { First_Name: name, Last_Name: 'X', Email: `${name}@example.com`, Company: `${name} Co` });
+      expect(r.status).toBe(200);
+      expect(r.body.enrollments[0]).toMatchObject({ status: 'enrolled' });
+    }
+    const bad = await post('/lead', { First_Name: 'no email' });
+    expect(bad.body).toMatchObject({ status: 'skipped', rule: 'D4' });
+    await sink.waitFor((m) => m.length === 4);
+    const welcome = (who: string) => sink.messages.find((m) => m.to === `${who}@example.com`)!;
+    expect(welcome('ada').subject).toBe('ada, thanks for your interest');
+    expect(welcome('ada').html).toContain('ada Co');
+    expect(welcome('ada').headers.list?.unsubscribe?.url).toMatch(/\/cadenza\/unsubscribe\//);
+    expect(new Set(sink.messages.map((m) => m.messageId)).size).toBe(4);
+
+    // ada replies (matched by In-Reply-To), alan opens (the pixel on Node-RED's HTTP server), grace is un-enrolled.
+    const reply = await post('/reply', { subject: 'Re: thanks', headers: { 'in-reply-to': welcome('ada').messageId } });
+    expect(reply.body).toMatchObject({ outcome: 'replied', applied: true });
+    const pixel = /<img src="([^"]+\.gif)"/.exec(welcome('alan').html)![1];
+    expect((await fetch(pixel)).headers.get('content-type')).toBe('image/gif');
+    expect((await post('/unenroll', { id: 'grace@example.com' })).body).toMatchObject({ status: 'stopped' });
+    await waitUntil('the reply branch', () => enrollment('ada@example.com')?.status === 'completed');
+    expect(enrollment('ada@example.com').last.nodeId).toBe('call-replied'); // F2: the reply path ran
+
+    // Half a day later nothing new; then Node-RED goes down before alan's case study (due on day 1) is sent.
+    setClock(DAY / 2);
+    await waitUntil('the scheduler', () => enrollment('alan@example.com')?.position === 'glad');
+    await stopRed('SIGKILL');
+    setClock(4 * DAY); // days pass while it is down: the case study and the bumps fall due
+    await startRed();
+    await sink.waitFor((m) => m.filter((x) => x.to === 'alan@example.com').length === 2 && m.filter((x) => x.to === 'edsger@example.com').length === 2);
+    const to = (who: string) => sink.messages.filter((m) => m.to === `${who}@example.com`).map((m) => m.subject);
+    expect(to('alan')).toEqual(['alan, thanks for your interest', 'A case study for alan Co']);
+    expect(to('edsger')).toEqual(['edsger, thanks for your interest', 'Re: edsger, thanks for your interest']);
+    expect(to('grace')).toEqual(['grace, thanks for your interest']); // un-enrolled: nothing more
+    expect(to('ada')).toEqual(['ada, thanks for your interest']);
+    // Later still, nothing is sent twice.
+    setClock(10 * DAY);
+    await waitUntil('edsger to finish', () => enrollment('edsger@example.com')?.status === 'completed');
+    expect(sink.messages).toHaveLength(6);
+    expect(new Set(sink.messages.map((m) => m.messageId)).size).toBe(6);
+  }, 120_000);
+});
