@@ -5,15 +5,17 @@ import { readFileSync } from 'node:fs';
 import { CadenzaError, formatProblem } from '../model/errors';
 import { validateDefinition } from '../model/validate';
 import type { CadenceDefinition } from '../model/types';
+import { compileNodeRedFlow, isNodeRedFlow } from '../model/formats/node-red';
 import { formatSimulation, simulate, type SimulationInput } from '../simulate/simulate';
 
 const USAGE = `Usage:
   cadenza validate <definition.json>
   cadenza simulate <definition.json> [--records <file>] [--outcomes <file>] [--changes <file>]
-                   [--until 30d] [--start <ISO date>] [--json]
+                   [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
 
 A definition file may carry a "sample" block ({records, outcomes, changes, start, until}); then
-"cadenza simulate <file>" needs no other argument.`;
+"cadenza simulate <file>" needs no other argument. An exported Node-RED flow works too: it is
+compiled as a deploy would compile it, so a flow can be dry-run before it is deployed.`;
 
 interface Io {
   out: (s: string) => void;
@@ -53,9 +55,21 @@ function parseArgs(args: string[]): { positional: string[]; flags: Record<string
   return { positional, flags };
 }
 
-/** Reads a definition file: a canonical definition with an optional sample block. */
-function loadDefinition(path: string): { definition: CadenceDefinition; sample: Partial<SimulationInput> } {
+/**
+ * Reads a definition file: a canonical definition (with an optional sample block), or an exported
+ * Node-RED flow, compiled the way a deploy compiles it (pick the trigger with --cadence when it has several).
+ */
+function loadDefinition(path: string, cadence?: string): { definition: CadenceDefinition; sample: Partial<SimulationInput> } {
   const raw = readJson(path);
+  if (isNodeRedFlow(raw)) {
+    const all = compileNodeRedFlow(raw);
+    const pick = cadence ? all.filter((d) => d.id === cadence || d.name === cadence) : all;
+    if (pick.length !== 1) {
+      const names = all.map((d) => `"${d.name}" (${d.id})`).join(', ');
+      throw new CadenzaError('usage', 'S1', pick.length ? `${path} has ${all.length} cadences: ${names}; choose one with --cadence` : `no cadence "${cadence}" in ${path}: ${names}`);
+    }
+    return { definition: pick[0], sample: {} };
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { definition: raw as CadenceDefinition, sample: {} };
   const { sample, ...definition } = raw as CadenceDefinition & { sample?: Partial<SimulationInput> };
   return { definition: definition as CadenceDefinition, sample: sample ?? {} };
@@ -76,7 +90,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     return flags.help ? 0 : 2;
   }
   try {
-    const { definition, sample } = loadDefinition(file);
+    const { definition, sample } = loadDefinition(file, typeof flags.cadence === 'string' ? flags.cadence : undefined);
     const problems = validateDefinition(definition);
     if (command === 'validate' || problems.length) {
       if (flags.json) io.out(JSON.stringify({ valid: problems.length === 0, problems }, null, 2));

@@ -47,6 +47,7 @@ export interface TimelineEntry {
 
 export interface SimulationResult {
   cadence: string;
+  name: string;
   start: string;
   until: string;
   timeline: TimelineEntry[];
@@ -72,7 +73,7 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
   const clock = new VirtualClock(start);
   const store = new SqliteStore(':memory:');
   const rt = await new Runtime({ store, clock, secret: 'simulation', templates: input.templates, timezone: input.definition?.timezone ?? 'UTC' }).init();
-  const result: SimulationResult = { cadence: input.definition?.id, start: iso(start), until: iso(until), timeline: [], events: [], endings: [], skipped: [] };
+  const result: SimulationResult = { cadence: input.definition?.id, name: input.definition?.name, start: iso(start), until: iso(until), timeline: [], events: [], endings: [], skipped: [] };
   const queue: Pending[] = [];
   let seq = 0;
   const later = (at: number, run: () => Promise<void>) => queue.push({ at, seq: seq++, run });
@@ -141,7 +142,7 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
 
 /** The plain-text timeline the CLI prints. */
 export function formatSimulation(r: SimulationResult): string {
-  const lines = [`Cadence ${r.cadence}: simulated ${r.start} .. ${r.until}`, '', 'Timeline'];
+  const lines = [`Cadence "${r.name}" (${r.cadence}): simulated ${r.start} .. ${r.until}`, '', 'Timeline'];
   const rows = [
     ...r.timeline.map((t) => ({ at: t.at + '~1', text: `${t.record.padEnd(10)} ${t.channel.padEnd(8)} ${t.followUp.padEnd(16)} ${t.to ?? ''}${t.subject ? `  "${t.subject}"` : ''}` })),
     ...r.events.map((e) => ({ at: e.at + '~0', text: `${e.record.padEnd(10)} ${'<-'.padEnd(8)} ${e.what}` })),

@@ -219,6 +219,25 @@ describe('simulation', () => {
     }
   });
 
+  it('S1 an exported Node-RED flow is dry-run as a deploy would compile it', async () => {
+    const flow = join(__dirname, '../../flows/node-red/sales-ready-lead.json');
+    const samples = join(__dirname, '../../flows/samples');
+    const out: string[] = [];
+    const code = await main(['simulate', flow, '--records', join(samples, 'leads.json'), '--outcomes', join(samples, 'lead-outcomes.json'), '--until', '10d', '--json'], { out: (s) => out.push(s), err: (s) => out.push(s) });
+    expect(code).toBe(0);
+    const r = JSON.parse(out[0]);
+    const path = (who: string) => r.timeline.filter((t: { record: string }) => t.record === who).map((t: { followUp: string }) => t.followUp);
+    expect(path('ada@example.com')).toEqual(['welcome', 'call-replied']); // replied -> call
+    expect(path('alan@example.com')).toEqual(['welcome', 'glad']); // opened -> case study
+    expect(path('grace@example.com')).toEqual(['welcome', 'bump', 'call-bump']); // silent -> bump, then a call
+    // A flow with several triggers asks which one.
+    const all = join(mkdtempSync(join(tmpdir(), 'cadenza-flow-')), 'all.json');
+    writeFileSync(all, JSON.stringify([...JSON.parse(readFileSync(flow, 'utf8')), ...JSON.parse(readFileSync(join(__dirname, '../../flows/node-red/renewal.json'), 'utf8'))]));
+    const err: string[] = [];
+    expect(await main(['simulate', all, '--records', join(samples, 'leads.json')], { out: () => {}, err: (s) => err.push(s) })).toBe(1);
+    expect(err.join()).toMatch(/has 2 cadences.*--cadence/);
+  });
+
   it('S1 D4 the CLI names every problem of a bad definition with its rule and exits 1', async () => {
     const err: string[] = [];
     const bad = join(mkdtempSync(join(tmpdir(), 'cadenza-cli-')), 'bad.json');
