@@ -9,7 +9,7 @@ const rules = [
   { dir: 'engine/criteria', banned: [/^node:/, /\/store\//, /\/runtime\//], why: 'criteria are pure' },
   { dir: 'engine/model', banned: [/^node:/, /\/store\//, /\/runtime\//], why: 'the model is pure' },
   { dir: 'engine/time', banned: [/^node:/, /\/store\//, /\/runtime\//], why: 'time is pure' },
-  { dir: 'engine', banned: [/^n8n-/, /node-red/, /\/nodes\//], why: 'the engine imports no host' },
+  { dir: 'engine', banned: [/^n8n-/, /^@n8n\//, /^node-red/, /^@node-red\//, /\/nodes\//], why: 'the engine imports no host (a format it can read is not a host)' },
 ];
 
 function files(dir) {
