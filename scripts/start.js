@@ -13,9 +13,18 @@ async function main() {
   const userDir = prepareUserDir(process.env.CADENZA_USER_DIR || join(root, '.cadenza-dev'));
   const flowsFile = join(userDir, 'flows.json');
   if (!existsSync(flowsFile)) writeFileSync(flowsFile, JSON.stringify(exampleFlows({ smtpPort: SMTP_PORT }), null, 1));
+  const settingsFile = join(userDir, 'settings.js');
+  if (!existsSync(settingsFile)) {
+    writeFileSync(settingsFile, `module.exports = {
+  flowFile: 'flows.json',
+  credentialSecret: 'cadenza-dev', // a local playground; set your own in production
+  telemetry: { enabled: false },
+  editorTheme: { tours: false, projects: { enabled: false } },
+};\n`);
+  }
   const sink = await startSmtpSink(SMTP_PORT);
   const viewer = await startMailViewer(sink, VIEWER_PORT);
-  const red = startNodeRed({ userDir, port: EDITOR_PORT, flowsFile });
+  const red = startNodeRed({ userDir, port: EDITOR_PORT, flowsFile, settingsFile });
   const stop = () => {
     red.kill('SIGINT');
     viewer.close();
