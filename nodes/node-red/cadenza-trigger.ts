@@ -1,8 +1,7 @@
 // Cadence Trigger: the cadence's settings; its output wire leads to the first step. Deploy publishes.
 import { triggerSettings } from '../../engine/model/formats/params';
-import { formatProblem } from '../../engine/model/errors';
 import { validateTrigger } from '../../engine/model/validate';
-import { describeError, hostFor, type TriggerInstance } from './host';
+import { describeError, hostFor, showProblems, type TriggerInstance } from './host';
 import type { Red } from './red';
 
 export = function register(RED: Red) {
@@ -23,11 +22,7 @@ export = function register(RED: Red) {
       return;
     }
     // Checked again at deploy with the whole graph; here each field, so the node shows what is wrong.
-    const problems = validateTrigger({ id: this.id, ...settings });
-    if (problems.length) {
-      this.status({ fill: 'red', shape: 'ring', text: `${problems[0].rule} ${problems[0].field}` });
-      for (const p of problems) this.error(formatProblem(p));
-    } else this.status({ fill: 'grey', shape: 'ring', text: RED._('cadenza-trigger.status.deploying') });
+    if (!showProblems(this, validateTrigger({ id: this.id, ...settings }))) this.status({ fill: 'grey', shape: 'ring', text: RED._('cadenza-trigger.status.deploying') });
     // Deleting or disabling this node deactivates the cadence (V3): the engine sees it in the next deploy.
   });
 };

@@ -4,7 +4,7 @@
 // timers, so a redeploy or a restart loses nothing (D1).
 import { isAbsolute, join } from 'node:path';
 import { trackingHandler } from '../../engine/http/tracking';
-import { CadenzaError } from '../../engine/model/errors';
+import { CadenzaError, formatProblem, type Problem } from '../../engine/model/errors';
 import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-red';
 import type { Clock } from '../../engine/runtime/clock';
 import type { Edition } from '../../engine/runtime/limits';
@@ -174,4 +174,20 @@ export function hostFor(RED: Red, engineId: unknown): NodeRedHost | undefined {
 export function describeError(err: unknown): string {
   if (err instanceof CadenzaError) return err.problems.length ? err.message.split('\n').slice(0, 3).join(' ') : `${err.rule}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Shows a node's own configuration problems: a red status naming the first rule, and each as an error. */
+export function showProblems(node: Node, problems: readonly Problem[]): boolean {
+  if (!problems.length) return false;
+  node.status({ fill: 'red', shape: 'ring', text: `${problems[0].rule} ${problems[0].field}` });
+  for (const p of problems) node.error(formatProblem(p));
+  return true;
+}
+
+/** Graph nodes are driven by the engine, never by messages: say so instead of dropping them silently. */
+export function refuseInput(node: Node, warning: string): void {
+  node.on('input', (_msg, _send, done) => {
+    node.warn(warning);
+    done();
+  });
 }
