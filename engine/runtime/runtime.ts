@@ -51,6 +51,13 @@ export interface DispatchedAction extends ActionRef {
 }
 
 export type DispatchHandler = (action: DispatchedAction) => Promise<void> | void;
+/** Hands a whole claimed batch to the host at once (one n8n execution for many due items). */
+export type BatchDispatchHandler = (actions: DispatchedAction[]) => Promise<void> | void;
+
+/** Limits a scheduler pass to the cadences a host serves. */
+export interface TickScope {
+  cadences?: readonly string[];
+}
 
 /** Thrown by a host handler when the follow-up can never run (bad address, deleted activity): F9. */
 export class CannotRunError extends Error {
@@ -92,6 +99,7 @@ export class Runtime {
   private readonly versions = new Map<string, CadenceDefinition>();
   private readonly templateIds: ReadonlySet<string>;
   private handler: DispatchHandler | null = null;
+  private batchHandler: BatchDispatchHandler | null = null;
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private loop: NodeJS.Timeout | null = null;
   private ticking: Promise<unknown> | null = null;
@@ -116,6 +124,11 @@ export class Runtime {
   /** The host's performer of due actions. It gets an idempotency key; throwing retries with backoff. */
   onDispatch(handler: DispatchHandler): void {
     this.handler = handler;
+  }
+
+  /** Like onDispatch, but the host receives each claimed batch whole; all of it is acknowledged or retried together. */
+  onDispatchBatch(handler: BatchDispatchHandler): void {
+    this.batchHandler = handler;
   }
 
   subscribe(fn: (e: RuntimeEvent) => void): () => void {
@@ -448,11 +461,12 @@ export class Runtime {
   // The scheduler ----------------------------------------------------------------------------------------
 
   /** One pass: fire due timers, then dispatch the outbox. Returns what it did. */
-  async tick(): Promise<{ timers: number; dispatched: number; failed: number }> {
+  async tick(scope: TickScope = {}): Promise<{ timers: number; dispatched: number; failed: number }> {
     const now = this.clock.now();
     let timers = 0;
+    if (scope.cadences && !scope.cadences.length) return { timers: 0, dispatched: 0, failed: 0 };
     for (;;) {
-      const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs);
+      const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
       for (const t of due) {
         timers++;
         try {
@@ -464,7 +478,7 @@ export class Runtime {
       }
       if (due.length < this.opts.batchSize) break;
     }
-    const { dispatched, failed } = await this.drainOutbox();
+    const { dispatched, failed } = await this.drainOutbox(scope);
     return { timers, dispatched, failed };
   }
 
@@ -497,45 +511,68 @@ export class Runtime {
     }
   }
 
-  private async drainOutbox(): Promise<{ dispatched: number; failed: number }> {
+  private async drainOutbox(scope: TickScope): Promise<{ dispatched: number; failed: number }> {
     let dispatched = 0;
     let failed = 0;
     for (;;) {
       const now = this.clock.now();
-      const rows = await this.store.claimOutbox(now, this.opts.batchSize, now + this.opts.leaseMs);
-      for (const row of rows) (await this.dispatch(row)) ? dispatched++ : failed++;
+      const rows = await this.store.claimOutbox(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
+      if (this.batchHandler && rows.length) {
+        const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
+        try {
+          await this.batchHandler(actions);
+          for (const row of rows) await this.delivered(row);
+          dispatched += rows.length;
+        } catch (e) {
+          for (const row of rows) await this.failed(row, e);
+          failed += rows.length;
+        }
+      } else for (const row of rows) (await this.dispatch(row)) ? dispatched++ : failed++;
       if (rows.length < this.opts.batchSize) return { dispatched, failed };
     }
   }
 
+  private async delivered(row: OutboxRow): Promise<void> {
+    await this.store.ackOutbox(row.key, this.clock.now());
+    this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
+  }
+
   private async dispatch(row: OutboxRow): Promise<boolean> {
-    const now = this.clock.now();
     const action = { ...(row.payload as DispatchedAction), attempt: row.attempts };
     try {
       if (!this.handler) throw new Error('no dispatch handler registered');
       await this.handler(action);
-      await this.store.ackOutbox(row.key, this.clock.now());
-      this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
+      await this.delivered(row);
       return true;
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      const retry = { maxAttempts: 8, baseMs: 30_000, maxMs: 6 * 3_600_000, ...this.opts.retry };
-      const permanent = e instanceof CannotRunError || row.attempts >= retry.maxAttempts;
-      const wait = Math.min(retry.maxMs, retry.baseMs * 2 ** (row.attempts - 1));
-      await this.store.retryOutbox(row.key, now + wait, message, permanent);
-      this.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: message });
-      await this.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'dispatchFailed',
-        reason: permanent ? `gave up: ${message}` : `attempt ${row.attempts} failed, retry in ${Math.round(wait / 1000)}s: ${message}`, data: { key: row.key } });
-      if (permanent) await this.apply(row.enrollmentId, { type: 'cannotRun', key: row.key, reason: message }, AUTOMATION);
+      await this.failed(row, e);
       return false;
     }
   }
 
-  /** Runs the scheduler against the real clock, one timer for the whole loop (never one per record). */
-  start(intervalMs = 1000): void {
+  /** A failed hand-off: retried with backoff, or, when it can never run, the enrollment fails (F9). */
+  private async failed(row: OutboxRow, e: unknown): Promise<void> {
+    const now = this.clock.now();
+    const message = e instanceof Error ? e.message : String(e);
+    const retry = { maxAttempts: 8, baseMs: 30_000, maxMs: 6 * 3_600_000, ...this.opts.retry };
+    const permanent = e instanceof CannotRunError || row.attempts >= retry.maxAttempts;
+    const wait = Math.min(retry.maxMs, retry.baseMs * 2 ** (row.attempts - 1));
+    await this.store.retryOutbox(row.key, now + wait, message, permanent);
+    this.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: message });
+    await this.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'dispatchFailed',
+      reason: permanent ? `gave up: ${message}` : `attempt ${row.attempts} failed, retry in ${Math.round(wait / 1000)}s: ${message}`, data: { key: row.key } });
+    if (permanent) await this.apply(row.enrollmentId, { type: 'cannotRun', key: row.key, reason: message }, AUTOMATION);
+  }
+
+
+  /**
+   * Runs the scheduler against the real clock, one timer for the whole loop (never one per record).
+   * `scope` is read before each pass, so a host can add and remove the cadences it serves.
+   */
+  start(intervalMs = 1000, scope: () => TickScope = () => ({})): void {
     if (this.loop) return;
     const run = async () => {
-      this.ticking = this.tick().catch((e) => this.emit({ type: 'error', error: String(e) }));
+      this.ticking = this.tick(scope()).catch((e) => this.emit({ type: 'error', error: String(e) }));
       await this.ticking;
       if (this.loop) this.loop = setTimeout(run, intervalMs);
     };
@@ -549,10 +586,10 @@ export class Runtime {
   }
 
   /** Virtual time: moves a VirtualClock from due time to due time until `until`, ticking at each. */
-  async runUntil(until: number, clock: { set(t: number): void; now(): number }): Promise<void> {
+  async runUntil(until: number, clock: { set(t: number): void; now(): number }, scope: TickScope = {}): Promise<void> {
     for (;;) {
-      await this.tick();
-      const next = await this.store.nextDue();
+      await this.tick(scope);
+      const next = await this.store.nextDue(scope.cadences);
       if (next === null || next > until) break;
       clock.set(Math.max(next, clock.now()));
     }

@@ -104,11 +104,14 @@ export interface Store {
 
   setTimer(t: TimerRow): Promise<void>;
   deleteTimer(id: string): Promise<void>;
-  /** Leases up to `limit` due timers in (due_at, priority) order; one indexed statement. */
-  claimTimers(now: number, limit: number, leaseUntil: number): Promise<TimerRow[]>;
-  nextDue(): Promise<number | null>;
+  /**
+   * Leases up to `limit` due timers in (due_at, priority) order; one indexed statement. `cadences`
+   * limits the claim to the cadences a host serves (an n8n process serves its active workflows only).
+   */
+  claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<TimerRow[]>;
+  nextDue(cadences?: readonly string[]): Promise<number | null>;
 
-  claimOutbox(now: number, limit: number, leaseUntil: number): Promise<OutboxRow[]>;
+  claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<OutboxRow[]>;
   ackOutbox(key: string, at: number): Promise<void>;
   retryOutbox(key: string, availableAt: number, error: string, dead: boolean): Promise<void>;
   getOutbox(key: string): Promise<OutboxRow | undefined>;

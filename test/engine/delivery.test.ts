@@ -63,6 +63,35 @@ describe('delivery guarantees', () => {
     for (const w of workers.slice(1)) await w.store.close();
   });
 
+  it('D1 D2 a batch handler gets each claimed batch whole; a failed batch is retried whole; a scoped tick serves only its cadences', async () => {
+    h = await harness({ batchSize: 50, retry: { baseMs: 60_000 } });
+    await published(h, emailCadence());
+    await published(h, emailCadence({ id: 'other' }));
+    await h.rt.enroll('c1', Array.from({ length: 30 }, (_, i) => lead(`r${i}`)), 'rep');
+    await h.rt.enroll('other', ['r0'], 'rep');
+    const batches: string[][] = [];
+    let fail = true;
+    h.rt.onDispatchBatch((actions) => {
+      batches.push(actions.map((a) => a.key));
+      if (fail) throw new Error('n8n is restarting');
+    });
+    await h.rt.tick({ cadences: ['c1'] });
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toHaveLength(30);
+    expect(batches[0].every((k) => k.startsWith('c1:'))).toBe(true);
+    fail = false;
+    h.clock.advance(60_000);
+    await h.rt.tick({ cadences: ['c1'] });
+    expect(batches).toHaveLength(2);
+    expect(new Set(batches[1])).toEqual(new Set(batches[0])); // the same actions, the same keys
+    h.clock.advance(60_000);
+    await h.rt.tick({ cadences: ['c1'] });
+    expect(batches).toHaveLength(2); // acknowledged: nothing left for c1
+    expect(await h.store.nextDue(['other'])).toBe(T0); // still waiting for the host that serves it
+    await h.rt.tick({ cadences: ['other'] });
+    expect(batches[2]).toEqual(['other:r0:1:e1']);
+  });
+
   it('D3 an outcome for an enrollment that moved on or ended is logged and changes nothing else', async () => {
     h = await harness();
     await published(h, emailCadence({ unenroll: { outcomes: ['replied'] } }));

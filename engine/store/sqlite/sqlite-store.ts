@@ -186,30 +186,36 @@ export class SqliteStore implements Store {
     this.q('DELETE FROM timers WHERE id = ?').run(id);
   }
 
-  async claimTimers(now: number, limit: number, leaseUntil: number) {
+  async claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
     // State-guarded UPDATE … RETURNING: SQLite's shape of SKIP LOCKED (one writer at a time).
+    const only = cadences ? `AND cadence_id IN (SELECT value FROM json_each(?))` : '';
+    const args = cadences ? [leaseUntil, now, now, JSON.stringify(cadences), limit] : [leaseUntil, now, now, limit];
     const rows = this.q(`UPDATE timers SET locked_until = ? WHERE id IN (
-        SELECT id FROM timers WHERE due_at <= ? AND locked_until <= ? ORDER BY due_at, priority LIMIT ?)
-      RETURNING id, kind, cadence_id, due_at, priority`).all(leaseUntil, now, now, limit) as Row[];
+        SELECT id FROM timers WHERE due_at <= ? AND locked_until <= ? ${only} ORDER BY due_at, priority LIMIT ?)
+      RETURNING id, kind, cadence_id, due_at, priority`).all(...args) as Row[];
     return rows
       .map((r) => ({ id: r.id as string, kind: r.kind as TimerRow['kind'], cadenceId: r.cadence_id as string, dueAt: r.due_at as number, priority: r.priority as number }))
       .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority);
   }
 
-  async nextDue() {
+  async nextDue(cadences?: readonly string[]) {
     // A leased row is not claimable before its lease ends, so that is when it is next "due".
-    const t = this.q('SELECT MIN(MAX(due_at, locked_until)) AS t FROM timers').get() as Row;
-    const o = this.q("SELECT MIN(MAX(available_at, locked_until)) AS t FROM outbox WHERE status = 'pending'").get() as Row;
+    const only = cadences ? 'AND cadence_id IN (SELECT value FROM json_each(?))' : '';
+    const args = cadences ? [JSON.stringify(cadences)] : [];
+    const t = this.q(`SELECT MIN(MAX(due_at, locked_until)) AS t FROM timers WHERE 1 = 1 ${only}`).get(...args) as Row;
+    const o = this.q(`SELECT MIN(MAX(available_at, locked_until)) AS t FROM outbox WHERE status = 'pending' ${only}`).get(...args) as Row;
     const ts = [t.t, o.t].filter((x): x is number => typeof x === 'number');
     return ts.length ? Math.min(...ts) : null;
   }
 
   // Outbox -----------------------------------------------------------------------------------------
 
-  async claimOutbox(now: number, limit: number, leaseUntil: number) {
+  async claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
+    const only = cadences ? `AND cadence_id IN (SELECT value FROM json_each(?))` : '';
+    const args = cadences ? [leaseUntil, now, now, JSON.stringify(cadences), limit] : [leaseUntil, now, now, limit];
     const rows = this.q(`UPDATE outbox SET locked_until = ?, attempts = attempts + 1 WHERE key IN (
-        SELECT key FROM outbox WHERE status = 'pending' AND available_at <= ? AND locked_until <= ? ORDER BY available_at LIMIT ?)
-      RETURNING *`).all(leaseUntil, now, now, limit) as Row[];
+        SELECT key FROM outbox WHERE status = 'pending' AND available_at <= ? AND locked_until <= ? ${only} ORDER BY available_at LIMIT ?)
+      RETURNING *`).all(...args) as Row[];
     return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
   }
 
