@@ -11,9 +11,15 @@ const copy = (from, to, filter) => {
 
 copy('engine/store/sqlite/migrations', join(root, 'dist/engine/store/sqlite/migrations'));
 copy('nodes/node-red', join(root, 'dist/nodes/node-red'), (src) => !src.endsWith('.ts'));
+// n8n: codex files beside each node, and the icons every node folder refers to.
+for (const folder of readdirSync(join(root, 'nodes/n8n'))) {
+  if (folder === 'shared') continue;
+  const to = join(root, 'dist/nodes/n8n', folder);
+  copy(join('nodes/n8n', folder), to, (src) => !src.endsWith('.ts'));
+  copy('nodes/n8n/shared/icons', to);
+}
 const examples = join(root, 'examples');
 if (existsSync(join(root, 'flows/node-red'))) {
   rmSync(examples, { recursive: true, force: true });
   copy('flows/node-red', examples, (src) => !/\.(md)$/.test(src));
 }
-void readdirSync;

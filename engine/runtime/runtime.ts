@@ -212,6 +212,8 @@ export class Runtime {
         if (r.state?.status === 'stopped') stopped++;
       });
     }
+    // Publishing an inactive cadence activates it: what was halted stays halted, never run later (V3).
+    if (row.status === 'inactive') await this.eachEnrollment(id, 'active', (e) => this.apply(e.enrollment.id, { type: 'activated', by: actorId(actor) }, actor));
     await this.scheduleCadenceTimers(def);
     const enrolled = await this.enrollMatching(def);
     return { version, stopped, enrolled };

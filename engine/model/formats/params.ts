@@ -25,9 +25,21 @@ export function delay(amount: unknown, unit: unknown): Delay | undefined {
   return { amount: a, unit: (str(unit) ?? 'days') as DelayUnit };
 }
 
+/** A count where 0 or empty means "no limit" (n8n number fields cannot be empty). */
+function limit(v: unknown): number | undefined {
+  const n = num(v);
+  return n === 0 ? undefined : n;
+}
+
+/** An optional delay where 0 means "none" (a branch timeout of 0 is no timeout path). */
+function optionalDelay(amount: unknown, unit: unknown): Delay | undefined {
+  const d = delay(amount, unit);
+  return d && d.amount !== 0 ? d : undefined;
+}
+
 export function triggerSettings(p: Params): Omit<CadenceDefinition, 'id' | 'nodes' | 'edges'> {
   const mode = p.mode === 'view' ? 'view' : 'manual';
-  const cap = { perHour: num(p.capPerHour), perDay: num(p.capPerDay) };
+  const cap = { perHour: limit(p.capPerHour), perDay: limit(p.capPerDay) };
   const days = list(p.windowDays)?.map(Number);
   const window: SendWindow = { days: days?.length ? days : undefined, start: str(p.windowStart), end: str(p.windowEnd), holidays: list(p.holidays) };
   const unenroll: UnenrollSettings = {
@@ -43,7 +55,7 @@ export function triggerSettings(p: Params): Omit<CadenceDefinition, 'id' | 'node
     enrollment: prune({ mode, view: mode === 'view' ? str(p.view) ?? '' : undefined, cap: cap.perHour || cap.perDay ? prune(cap) : undefined }),
     timezone: str(p.timezone),
     sendWindow: Object.values(window).some((x) => x !== undefined) ? prune(window) : undefined,
-    senderDailyCap: num(p.senderDailyCap),
+    senderDailyCap: limit(p.senderDailyCap),
     unenroll: Object.values(unenroll).some((x) => x !== undefined) ? prune(unenroll) : undefined,
   }) as Omit<CadenceDefinition, 'id' | 'nodes' | 'edges'>;
 }
@@ -60,7 +72,7 @@ export function followUpNode(id: string, p: Params): CadenceNode {
 }
 
 export function branchNode(id: string, p: Params): CadenceNode {
-  return prune({ id, type: 'outcomeBranch' as const, name: str(p.name), outcomes: list(p.outcomes) ?? [], timeout: delay(p.timeout, p.timeoutUnit) }) as CadenceNode;
+  return prune({ id, type: 'outcomeBranch' as const, name: str(p.name), outcomes: list(p.outcomes) ?? ['replied'], timeout: optionalDelay(p.timeout, p.timeoutUnit) }) as CadenceNode;
 }
 
 export function checkNode(id: string, p: Params): CadenceNode {
@@ -69,8 +81,8 @@ export function checkNode(id: string, p: Params): CadenceNode {
 
 /** The output ports of a branch, in order: its outcomes, then "timeout" when it has one. */
 export function branchPorts(p: Params): string[] {
-  const ports = list(p.outcomes) ?? [];
-  return delay(p.timeout, p.timeoutUnit) ? [...ports, 'timeout'] : ports;
+  const ports = list(p.outcomes) ?? ['replied'];
+  return optionalDelay(p.timeout, p.timeoutUnit) ? [...ports, 'timeout'] : ports;
 }
 
 function prune<T extends object>(o: T): T {

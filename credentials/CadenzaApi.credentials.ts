@@ -1,0 +1,31 @@
+// The engine connection: where the store lives and how links are signed. Imports nothing from the engine.
+import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+
+export class CadenzaApi implements ICredentialType {
+  name = 'cadenzaApi';
+
+  displayName = 'Cadenza Engine';
+
+  documentationUrl = 'https://www.npmjs.com/package/@cadenza-oss/n8n-nodes-cadenza';
+
+  properties: INodeProperties[] = [
+    {
+      displayName: 'Store File',
+      name: 'storePath',
+      type: 'string',
+      default: 'cadenza.db',
+      description: 'SQLite file for cadences, enrollments and scheduled follow-ups; relative paths are inside the n8n user folder',
+    },
+    {
+      displayName: 'Link Signing Secret',
+      name: 'secret',
+      type: 'string',
+      typeOptions: { password: true },
+      default: '',
+      description: 'Signs tracking and unsubscribe links. Leave empty to generate one and keep it in the store.',
+    },
+    { displayName: 'Default Time Zone', name: 'timezone', type: 'string', default: 'UTC', placeholder: 'Europe/London' },
+    { displayName: 'Default Sender', name: 'sender', type: 'string', default: '', placeholder: 'sales@example.com' },
+    { displayName: 'Public URL', name: 'baseUrl', type: 'string', default: '', placeholder: 'https://n8n.example.com/webhook', description: 'Base of tracking and unsubscribe links in emails' },
+  ];
+}

@@ -1,0 +1,117 @@
+// Enroll: put records into a cadence or take them out. One answer per item: "Done" or "Skipped" with
+// the reason and rule. Enrolling many items is one engine call.
+import type { IDataObject, IExecuteFunctions, ILoadOptionsFunctions, INodeExecutionData, INodePropertyOptions, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { CadenzaError } from '../../../engine/model/errors';
+import { engineFor, type CadenzaCredentials } from '../shared/host';
+
+type Action = 'enroll' | 'update' | 'resume' | 'restart' | 'unenroll' | 'convert' | 'unsubscribe';
+
+export class Enroll implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'Cadenza Enroll',
+    name: 'cadenzaEnroll',
+    icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
+    group: ['transform'],
+    version: 1,
+    subtitle: '={{$parameter["action"]}}',
+    description: 'Enroll records in a cadence, re-enroll, un-enroll, or update a record',
+    defaults: { name: 'Cadenza Enroll' },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+    outputNames: ['Done', 'Skipped'],
+    credentials: [{ name: 'cadenzaApi', required: true }],
+    properties: [
+      { displayName: 'Cadence Name or ID', name: 'cadence', type: 'options', typeOptions: { loadOptionsMethod: 'getCadences' }, default: '', required: true, description: 'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>' },
+      {
+        displayName: 'Action', name: 'action', type: 'options', default: 'enroll', noDataExpression: true,
+        options: [
+          { name: 'Enroll', value: 'enroll', description: 'Put the records in the cadence' },
+          { name: 'Update Record', value: 'update', description: 'Save the record; view cadences enroll it when it matches, exit criteria are checked' },
+          { name: 'Re-Enroll: Resume', value: 'resume' },
+          { name: 'Re-Enroll: Restart', value: 'restart' },
+          { name: 'Un-Enroll', value: 'unenroll' },
+          { name: 'Converted', value: 'convert', description: 'The record leaves all its cadences' },
+          { name: 'Unsubscribe', value: 'unsubscribe', description: 'No more emails from any cadence' },
+        ],
+      },
+      { displayName: 'Record ID Field', name: 'idField', type: 'string', default: 'id', description: 'The item field that identifies the record (e.g. "email")' },
+      { displayName: 'Actor', name: 'actor', type: 'string', default: 'n8n', description: 'Who is doing this, for the audit log' },
+    ],
+  };
+
+  methods = {
+    loadOptions: {
+      async getCadences(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
+        const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
+        return (await engine.runtime.store.listCadences()).map((c) => ({ name: `${c.name} (${c.module}, ${c.status})`, value: c.id }));
+      },
+    },
+  };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const node = this.getNode();
+    const items = this.getInputData();
+    const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
+    const rt = engine.runtime;
+    const done: INodeExecutionData[] = [];
+    const skipped: INodeExecutionData[] = [];
+    const put = (ok: boolean, json: IDataObject, item: number) => (ok ? done : skipped).push({ json, pairedItem: { item } });
+    const record = (i: number) => {
+      const field = this.getNodeParameter('idField', i, 'id') as string;
+      const json = items[i].json;
+      return field === 'id' || json.id !== undefined ? json : { ...json, id: json[field] };
+    };
+    const action = this.getNodeParameter('action', 0) as Action;
+    const cadence = this.getNodeParameter('cadence', 0) as string;
+    const actor = (this.getNodeParameter('actor', 0, 'n8n') as string) || 'n8n';
+    const cadenceRow = await rt.store.getCadence(cadence);
+    if (!cadenceRow) throw new NodeOperationError(node, `Parameter "cadence": unknown cadence "${cadence}" (D4)`);
+    if (action === 'enroll') {
+      try {
+        const answers = await rt.enroll(cadence, items.map((_, i) => record(i)), actor);
+        answers.forEach((a, i) => put(a.status === 'enrolled', a as unknown as IDataObject, i));
+      } catch (err) {
+        if (!(err instanceof CadenzaError)) throw new NodeOperationError(node, err as Error);
+        items.forEach((_, i) => put(false, { status: 'skipped', reason: err.message, rule: err.rule }, i));
+      }
+      return [done, skipped];
+    }
+    for (let i = 0; i < items.length; i++) {
+      const rec = record(i);
+      const id = rec.id === undefined ? undefined : String(rec.id);
+      try {
+        if (!id && action !== 'update') throw new CadenzaError('invalid_record', 'D4', `the item has no "${this.getNodeParameter('idField', i, 'id')}" field`);
+        switch (action) {
+          case 'update':
+            put(true, { recordId: id, enrollments: (await rt.upsertRecord(cadenceRow.module, rec, actor)) as unknown as IDataObject[] }, i);
+            break;
+          case 'resume':
+          case 'restart': {
+            const a = await rt.reenroll(cadence, id!, action, actor);
+            put(a.status === 'enrolled', a as unknown as IDataObject, i);
+            break;
+          }
+          case 'unenroll': {
+            const e = await rt.unenroll(cadence, id!, actor);
+            put(true, { recordId: id, status: e.status, reason: e.reason }, i);
+            break;
+          }
+          case 'convert':
+            put(true, { recordId: id, left: await rt.convertRecord(cadenceRow.module, id!, actor) }, i);
+            break;
+          case 'unsubscribe':
+            await rt.unsubscribe(cadenceRow.module, id!, actor);
+            put(true, { recordId: id, unsubscribed: true }, i);
+            break;
+        }
+      } catch (err) {
+        if (!(err instanceof CadenzaError)) {
+          if (this.continueOnFail()) put(false, { error: (err as Error).message }, i);
+          else throw new NodeOperationError(node, err as Error, { itemIndex: i });
+        } else put(false, { recordId: id ?? null, status: 'skipped', reason: err.message, rule: err.rule }, i);
+      }
+    }
+    return [done, skipped];
+  }
+}

@@ -1,0 +1,34 @@
+// Follow-up Step: output 1 carries its due actions to whatever performs them (Send Email, Gmail, a CRM);
+// output 2 passes items on to the steps after it.
+import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+import { followUpNode } from '../../../engine/model/formats/params';
+import { CadenzaError } from '../../../engine/model/errors';
+import { validateNode } from '../../../engine/model/validate';
+import { followUpFields } from '../shared/fields';
+import { toNodeError } from '../shared/errors';
+import { routeItems } from '../shared/host';
+
+export class FollowUpStep implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'Follow-up Step',
+    name: 'followUpStep',
+    icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
+    group: ['transform'],
+    version: 1,
+    subtitle: '={{$parameter["channel"] + ($parameter["delay"] ? " +" + $parameter["delay"] + " " + $parameter["delayUnit"] : "")}}',
+    description: 'An email, task, call or WhatsApp message of a cadence, after a delay',
+    defaults: { name: 'Follow-up Step' },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+    outputNames: ['Action', 'Next Step'],
+    properties: followUpFields,
+  };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const node = this.getNode();
+    const problems = validateNode(followUpNode(node.id, { ...node.parameters, name: node.name }));
+    if (problems.length) throw toNodeError(node, new CadenzaError('invalid_node', problems[0].rule, 'invalid step', problems));
+    return routeItems(node.id, this.getInputData(), 2) as INodeExecutionData[][];
+  }
+}

@@ -1,0 +1,64 @@
+// Record Outcome: a reply from an Email Trigger (IMAP) or Gmail, matched by In-Reply-To, or an outcome
+// with its key from a webhook or a call log. Output 1: recorded; output 2: not matched or refused.
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { CadenzaError } from '../../../engine/model/errors';
+import { OUTCOME_OPTIONS } from '../shared/fields';
+import { engineFor, type CadenzaCredentials } from '../shared/host';
+
+export class RecordOutcome implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'Cadenza Record Outcome',
+    name: 'cadenzaRecordOutcome',
+    icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
+    group: ['transform'],
+    version: 1,
+    subtitle: '={{$parameter["mode"]}}',
+    description: 'Record how a record responded to a cadence step',
+    defaults: { name: 'Cadenza Record Outcome' },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+    outputNames: ['Recorded', 'Not Matched'],
+    credentials: [{ name: 'cadenzaApi', required: true }],
+    properties: [
+      {
+        displayName: 'Input', name: 'mode', type: 'options', default: 'reply', noDataExpression: true,
+        options: [
+          { name: 'Email Reply', value: 'reply', description: 'An item from an email trigger: subject and headers (In-Reply-To, References)' },
+          { name: 'Outcome With Key', value: 'outcome', description: 'The step\'s idempotency key and an outcome' },
+        ],
+      },
+      { displayName: 'Key', name: 'key', type: 'string', default: '={{ $json.cadenza?.key ?? $json.key }}', displayOptions: { show: { mode: ['outcome'] } } },
+      { displayName: 'Outcome', name: 'outcome', type: 'options', default: 'completed', options: OUTCOME_OPTIONS, displayOptions: { show: { mode: ['outcome'] } } },
+    ],
+  };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const node = this.getNode();
+    const items = this.getInputData();
+    const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
+    const recorded: INodeExecutionData[] = [];
+    const unmatched: INodeExecutionData[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const json = items[i].json;
+      try {
+        if (this.getNodeParameter('mode', i) === 'reply') {
+          const headers = (json.headers ?? json.header ?? {}) as Record<string, string>;
+          const r = await engine.runtime.recordReply({ subject: String(json.subject ?? json.topic ?? ''), headers, inReplyTo: json.inReplyTo, references: json.references });
+          if (r) recorded.push({ json: r as unknown as IDataObject, pairedItem: { item: i } });
+          else unmatched.push({ json: { matched: false, reason: 'no Cadenza Message-ID in In-Reply-To or References' }, pairedItem: { item: i } });
+        } else {
+          const key = this.getNodeParameter('key', i) as string;
+          const outcome = this.getNodeParameter('outcome', i) as string;
+          const r = await engine.runtime.recordOutcome({ key, outcome });
+          recorded.push({ json: { key, ...r }, pairedItem: { item: i } });
+        }
+      } catch (err) {
+        if (err instanceof CadenzaError) unmatched.push({ json: { matched: false, reason: err.message, rule: err.rule }, pairedItem: { item: i } });
+        else if (this.continueOnFail()) unmatched.push({ json: { error: (err as Error).message }, pairedItem: { item: i } });
+        else throw new NodeOperationError(node, err as Error, { itemIndex: i });
+      }
+    }
+    return [recorded, unmatched];
+  }
+}

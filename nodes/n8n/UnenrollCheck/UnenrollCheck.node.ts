@@ -1,0 +1,33 @@
+// Un-enroll Check: exit criteria for the rest of its path. Output 1 continues; output 2 brings the
+// records that leave by it.
+import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+import { checkNode } from '../../../engine/model/formats/params';
+import { CadenzaError } from '../../../engine/model/errors';
+import { validateNode } from '../../../engine/model/validate';
+import { checkFields } from '../shared/fields';
+import { toNodeError } from '../shared/errors';
+import { routeItems } from '../shared/host';
+
+export class UnenrollCheck implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'Un-enroll Check',
+    name: 'unenrollCheck',
+    icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
+    group: ['transform'],
+    version: 1,
+    description: 'Exit criteria for the rest of a cadence path',
+    defaults: { name: 'Un-enroll Check' },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+    outputNames: ['Continue', 'Left'],
+    properties: checkFields,
+  };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const node = this.getNode();
+    const problems = validateNode(checkNode(node.id, { ...node.parameters, name: node.name }));
+    if (problems.length) throw toNodeError(node, new CadenzaError('invalid_node', problems[0].rule, 'invalid check', problems));
+    return routeItems(node.id, this.getInputData(), 2) as INodeExecutionData[][];
+  }
+}
