@@ -6,6 +6,7 @@ import { CadenzaError, formatProblem } from '../model/errors';
 import { validateDefinition } from '../model/validate';
 import type { CadenceDefinition } from '../model/types';
 import { compileNodeRedFlow, isNodeRedFlow } from '../model/formats/node-red';
+import { compileN8nWorkflow, isN8nWorkflow } from '../model/formats/n8n';
 import { formatSimulation, simulate, type SimulationInput } from '../simulate/simulate';
 
 const USAGE = `Usage:
@@ -14,8 +15,8 @@ const USAGE = `Usage:
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
 
 A definition file may carry a "sample" block ({records, outcomes, changes, start, until}); then
-"cadenza simulate <file>" needs no other argument. An exported Node-RED flow works too: it is
-compiled as a deploy would compile it, so a flow can be dry-run before it is deployed.`;
+"cadenza simulate <file>" needs no other argument. An exported Node-RED flow or n8n workflow
+works too: it is compiled as a deploy/activation would compile it, so it can be dry-run first.`;
 
 interface Io {
   out: (s: string) => void;
@@ -57,12 +58,12 @@ function parseArgs(args: string[]): { positional: string[]; flags: Record<string
 
 /**
  * Reads a definition file: a canonical definition (with an optional sample block), or an exported
- * Node-RED flow, compiled the way a deploy compiles it (pick the trigger with --cadence when it has several).
+ * Node-RED flow or n8n workflow, compiled the way the host compiles it (pick with --cadence among several).
  */
 function loadDefinition(path: string, cadence?: string): { definition: CadenceDefinition; sample: Partial<SimulationInput> } {
   const raw = readJson(path);
-  if (isNodeRedFlow(raw)) {
-    const all = compileNodeRedFlow(raw);
+  if (isNodeRedFlow(raw) || isN8nWorkflow(raw)) {
+    const all = isN8nWorkflow(raw) ? compileN8nWorkflow(raw) : compileNodeRedFlow(raw);
     const pick = cadence ? all.filter((d) => d.id === cadence || d.name === cadence) : all;
     if (pick.length !== 1) {
       const names = all.map((d) => `"${d.name}" (${d.id})`).join(', ');

@@ -39,6 +39,7 @@ export interface TimelineEntry {
   at: string;
   record: string;
   followUp: string;
+  step: string;
   channel: string;
   to?: string;
   subject?: string;
@@ -81,9 +82,10 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
   try {
     const def = input.definition;
     rt.onDispatch((a: DispatchedAction) => {
-      result.timeline.push({ at: iso(clock.now()), record: a.recordId, followUp: a.nodeId, channel: a.channel, to: a.email?.to ?? a.activity?.assignee ?? a.whatsapp?.to, subject: a.email?.subject ?? a.activity?.subject, key: a.key });
+      const step = def.nodes.find((n) => n.id === a.nodeId)?.name ?? a.nodeId;
+      result.timeline.push({ at: iso(clock.now()), record: a.recordId, followUp: a.nodeId, step, channel: a.channel, to: a.email?.to ?? a.activity?.assignee ?? a.whatsapp?.to, subject: a.email?.subject ?? a.activity?.subject, key: a.key });
       for (const o of input.outcomes ?? []) {
-        if (o.record !== a.recordId || o.followUp !== a.nodeId) continue;
+        if (o.record !== a.recordId || (o.followUp !== a.nodeId && o.followUp !== step)) continue;
         later(clock.now() + (o.after ? durationMs(o.after) : 0), async () => {
           result.events.push({ at: iso(clock.now()), record: o.record, what: `${o.outcome} on ${o.followUp}` });
           await rt.recordOutcome({ key: a.key, outcome: o.outcome, message: o.message }, 'simulator');
@@ -144,7 +146,7 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
 export function formatSimulation(r: SimulationResult): string {
   const lines = [`Cadence "${r.name}" (${r.cadence}): simulated ${r.start} .. ${r.until}`, '', 'Timeline'];
   const rows = [
-    ...r.timeline.map((t) => ({ at: t.at + '~1', text: `${t.record.padEnd(10)} ${t.channel.padEnd(8)} ${t.followUp.padEnd(16)} ${t.to ?? ''}${t.subject ? `  "${t.subject}"` : ''}` })),
+    ...r.timeline.map((t) => ({ at: t.at + '~1', text: `${t.record.padEnd(10)} ${t.channel.padEnd(8)} ${t.step.padEnd(16)} ${t.to ?? ''}${t.subject ? `  "${t.subject}"` : ''}` })),
     ...r.events.map((e) => ({ at: e.at + '~0', text: `${e.record.padEnd(10)} ${'<-'.padEnd(8)} ${e.what}` })),
   ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   for (const row of rows) lines.push(`  ${row.at.replace('T', ' ').slice(0, 16)}  ${row.text}`);

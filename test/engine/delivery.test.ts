@@ -248,7 +248,7 @@ describe('simulation', () => {
     }
   });
 
-  it('S1 an exported Node-RED flow is dry-run as a deploy would compile it', async () => {
+  it('S1 an exported Node-RED flow or n8n workflow is dry-run as the host would compile it', async () => {
     const flow = join(__dirname, '../../flows/node-red/sales-ready-lead.json');
     const samples = join(__dirname, '../../flows/samples');
     const out: string[] = [];
@@ -259,6 +259,11 @@ describe('simulation', () => {
     expect(path('ada@example.com')).toEqual(['welcome', 'call-replied']); // replied -> call
     expect(path('alan@example.com')).toEqual(['welcome', 'glad']); // opened -> case study
     expect(path('grace@example.com')).toEqual(['welcome', 'bump', 'call-bump']); // silent -> bump, then a call
+    // The same cadence exported from n8n dry-runs to the same timeline.
+    const n8nOut: string[] = [];
+    expect(await main(['simulate', join(__dirname, '../../flows/n8n/sales-ready-lead.json'), '--records', join(samples, 'leads.json'), '--outcomes', join(samples, 'lead-outcomes.json'), '--until', '10d', '--json'], { out: (s) => n8nOut.push(s), err: (s) => n8nOut.push(s) })).toBe(0);
+    const strip = (x: { timeline: { key: string }[] }) => x.timeline.map(({ key: _k, ...t }) => t);
+    expect(strip(JSON.parse(n8nOut[0]))).toEqual(strip(r));
     // A flow with several triggers asks which one.
     const all = join(mkdtempSync(join(tmpdir(), 'cadenza-flow-')), 'all.json');
     writeFileSync(all, JSON.stringify([...JSON.parse(readFileSync(flow, 'utf8')), ...JSON.parse(readFileSync(join(__dirname, '../../flows/node-red/renewal.json'), 'utf8'))]));

@@ -24,6 +24,8 @@ export const T = {
 /** A performer node: records what reaches it, as Send Email would send it. */
 class Collect implements INodeType {
   static seen: Record<string, INodeExecutionData[]> = {};
+  /** Everything any Collect node received, in arrival order. */
+  static log: INodeExecutionData[] = [];
   description = {
     displayName: 'Collect', name: 'collect', group: ['output'], version: 1, description: '', defaults: { name: 'Collect' },
     inputs: ['main'], outputs: ['main'], properties: [],
@@ -31,6 +33,7 @@ class Collect implements INodeType {
   async execute(this: import('n8n-workflow').IExecuteFunctions) {
     const name = this.getNode().name;
     (Collect.seen[name] ??= []).push(...this.getInputData());
+    Collect.log.push(...this.getInputData());
     return [this.getInputData()];
   }
 }
@@ -51,6 +54,8 @@ export interface N8nHarness {
   clock: VirtualClock;
   dir: string;
   seen: Record<string, INodeExecutionData[]>;
+  /** What performers received, in order. */
+  log: INodeExecutionData[];
   runs: IRun[];
   /** Activates a workflow's Cadence Trigger(s), as n8n does on activation. */
   activate(nodes: Partial<INode>[], connections: Record<string, unknown>, mode?: WorkflowActivateMode): Promise<void>;
@@ -78,6 +83,7 @@ export async function n8nHarness(start: number): Promise<N8nHarness> {
   host.configureCadenza({ clock, manualTick: true });
   const creds = { storePath: join(dir, 'cadenza.db'), secret: 'n8n-test', timezone: 'UTC', sender: 'sales@acme.example' };
   Collect.seen = {};
+  Collect.log = [];
   const runs: IRun[] = [];
   const pending: Promise<unknown>[] = [];
   let active: { responses: ITriggerResponse[] } | null = null;
@@ -119,7 +125,7 @@ export async function n8nHarness(start: number): Promise<N8nHarness> {
   }
 
   const h: N8nHarness = {
-    clock, dir, seen: Collect.seen, runs,
+    clock, dir, seen: Collect.seen, log: Collect.log, runs,
     async activate(nodes, connections, mode = 'activate') {
       const all = full(nodes);
       const workflow = new wf.Workflow({ id: 'wf1', name: 'Cadence workflow', nodes: all, connections: connections as never, active: true, nodeTypes });

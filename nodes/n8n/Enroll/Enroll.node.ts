@@ -3,7 +3,19 @@
 import type { IDataObject, IExecuteFunctions, ILoadOptionsFunctions, INodeExecutionData, INodePropertyOptions, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { CadenzaError } from '../../../engine/model/errors';
+import { cadenceIdOf, N8N_NAMES } from '../../../engine/model/formats/n8n';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
+
+const THIS_WORKFLOW = '__this_workflow__';
+
+/** "The cadence in this workflow": the id its Cadence Trigger publishes under, so examples import anywhere. */
+function resolveCadence(ctx: IExecuteFunctions, value: string): string {
+  if (value !== THIS_WORKFLOW) return value;
+  const wf = (ctx as unknown as { workflow?: { id?: string; nodes: Record<string, { id: string; name: string; type: string }> } }).workflow;
+  const triggers = Object.values(wf?.nodes ?? {}).filter((n) => n.type.endsWith(`.${N8N_NAMES.trigger}`));
+  if (triggers.length !== 1) throw new NodeOperationError(ctx.getNode(), `Parameter "cadence": this workflow has ${triggers.length} Cadence Triggers; choose the cadence by ID`);
+  return cadenceIdOf(wf?.id, triggers[0]);
+}
 
 type Action = 'enroll' | 'update' | 'resume' | 'restart' | 'unenroll' | 'convert' | 'unsubscribe';
 
@@ -44,7 +56,8 @@ export class Enroll implements INodeType {
     loadOptions: {
       async getCadences(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
         const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
-        return (await engine.runtime.store.listCadences()).map((c) => ({ name: `${c.name} (${c.module}, ${c.status})`, value: c.id }));
+        const own = [{ name: 'The Cadence in This Workflow', value: THIS_WORKFLOW }];
+        return [...own, ...(await engine.runtime.store.listCadences()).map((c) => ({ name: `${c.name} (${c.module}, ${c.status})`, value: c.id }))];
       },
     },
   };
@@ -63,7 +76,7 @@ export class Enroll implements INodeType {
       return field === 'id' || json.id !== undefined ? json : { ...json, id: json[field] };
     };
     const action = this.getNodeParameter('action', 0) as Action;
-    const cadence = this.getNodeParameter('cadence', 0) as string;
+    const cadence = resolveCadence(this, this.getNodeParameter('cadence', 0) as string);
     const actor = (this.getNodeParameter('actor', 0, 'n8n') as string) || 'n8n';
     const cadenceRow = await rt.store.getCadence(cadence);
     if (!cadenceRow) throw new NodeOperationError(node, `Parameter "cadence": unknown cadence "${cadence}" (D4)`);
