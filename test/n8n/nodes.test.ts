@@ -1,8 +1,10 @@
 // The n8n nodes through n8n's own engine (n8n-core 2.41, n8n-workflow 2.41): loaded from the built
 // package, the trigger activated through TriggerContext, every batch executed by WorkflowExecute.
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { n8nHarness, T, type N8nHarness } from '../helpers/n8n-harness';
 
+/* eslint-disable @typescript-eslint/no-require-imports */
 const T0 = Date.parse('2026-03-02T08:00:00Z');
 const DAY = 86_400_000;
 let h: N8nHarness;
@@ -157,6 +159,19 @@ describe('n8n nodes (n8n-core 2.41)', () => {
     await h.advance(5 * DAY);
     expect(h.seen['Send Email'].filter((i) => (i.json.cadenza as { recordId: string }).recordId === 'C').map((i) => (i.json.cadenza as { nodeId: string }).nodeId)).toEqual(['s1']);
     expect(await (await h.engine()).runtime.getEnrollment(CADENCE, 'C')).toMatchObject({ status: 'stopped', reason: 'halted by deactivation (V3)' });
+  });
+
+  it('D4 the credential test opens the store, and names what is wrong when it cannot', async () => {
+    h = await n8nHarness(T0);
+    const core = require('n8n-core');
+    const loader = new core.PackageDirectoryLoader(join(__dirname, '../..'));
+    await loader.loadAll();
+    expect(Object.keys(loader.credentialTypes)).toEqual(['cadenzaApi']);
+    const trigger = loader.nodeTypes.cadenceTrigger.type;
+    const test = trigger.methods.credentialTest.cadenzaStoreTest;
+    expect(await test.call({}, { id: '1', name: 'ok', type: 'cadenzaApi', data: { storePath: join(h.dir, 'other.db') } })).toMatchObject({ status: 'OK' });
+    const bad = await test.call({}, { id: '2', name: 'bad', type: 'cadenzaApi', data: { storePath: '/proc/no-such-dir/cadenza.db' } });
+    expect(bad).toMatchObject({ status: 'Error', message: expect.stringMatching(/Cannot open the Cadenza store/) });
   });
 
   it('C4 D4 bad parameters give a NodeOperationError naming the parameter', async () => {
