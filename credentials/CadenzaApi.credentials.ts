@@ -4,7 +4,9 @@ import type { ICredentialType, INodeProperties } from 'n8n-workflow';
 export class CadenzaApi implements ICredentialType {
   name = 'cadenzaApi';
 
-  displayName = 'Cadenza Engine';
+  displayName = 'Cadenza Engine API';
+
+  icon = { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' } as const;
 
   documentationUrl = 'https://www.npmjs.com/package/@cadenza-oss/n8n-nodes-cadenza';
 

@@ -16,8 +16,8 @@ for (const folder of readdirSync(join(root, 'nodes/n8n'))) {
   if (folder === 'shared') continue;
   const to = join(root, 'dist/nodes/n8n', folder);
   copy(join('nodes/n8n', folder), to, (src) => !src.endsWith('.ts'));
-  copy('nodes/n8n/shared/icons', to);
 }
+copy('credentials', join(root, 'dist/credentials'), (src) => !src.endsWith('.ts'));
 const examples = join(root, 'examples');
 if (existsSync(join(root, 'flows/node-red'))) {
   rmSync(examples, { recursive: true, force: true });

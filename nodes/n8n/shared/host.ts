@@ -130,7 +130,8 @@ export function routeItems(nodeId: string, items: CadenzaItem[], outputs: number
     if (index === undefined || index < 0 || index >= outputs) continue;
     // The step that owns the action hands performers a clean item: no routing data.
     if (c?.nodeId === nodeId && c.kind !== 'left') {
-      const { route: _route, ...rest } = c as Record<string, unknown>;
+      const rest = { ...(c as Record<string, unknown>) };
+      delete rest.route;
       out[index].push({ json: { ...item.json, cadenza: rest } });
     } else out[index].push(item);
   }

@@ -6,7 +6,7 @@ import { CadenzaError } from '../../../engine/model/errors';
 import { OUTCOME_OPTIONS } from '../shared/fields';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
 
-export class RecordOutcome implements INodeType {
+export class CadenzaRecordOutcome implements INodeType {
   description: INodeTypeDescription = {
     displayName: 'Cadenza Record Outcome',
     name: 'cadenzaRecordOutcome',
@@ -19,6 +19,7 @@ export class RecordOutcome implements INodeType {
     inputs: [NodeConnectionTypes.Main],
     outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
     outputNames: ['Recorded', 'Not Matched'],
+    usableAsTool: true,
     credentials: [{ name: 'cadenzaApi', required: true }],
     properties: [
       {

@@ -19,7 +19,7 @@ function resolveCadence(ctx: IExecuteFunctions, value: string): string {
 
 type Action = 'enroll' | 'update' | 'resume' | 'restart' | 'unenroll' | 'convert' | 'unsubscribe';
 
-export class Enroll implements INodeType {
+export class CadenzaEnroll implements INodeType {
   description: INodeTypeDescription = {
     displayName: 'Cadenza Enroll',
     name: 'cadenzaEnroll',
@@ -32,19 +32,20 @@ export class Enroll implements INodeType {
     inputs: [NodeConnectionTypes.Main],
     outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
     outputNames: ['Done', 'Skipped'],
+    usableAsTool: true,
     credentials: [{ name: 'cadenzaApi', required: true }],
     properties: [
       { displayName: 'Cadence Name or ID', name: 'cadence', type: 'options', typeOptions: { loadOptionsMethod: 'getCadences' }, default: '', required: true, description: 'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>' },
       {
         displayName: 'Action', name: 'action', type: 'options', default: 'enroll', noDataExpression: true,
         options: [
-          { name: 'Enroll', value: 'enroll', description: 'Put the records in the cadence' },
-          { name: 'Update Record', value: 'update', description: 'Save the record; view cadences enroll it when it matches, exit criteria are checked' },
-          { name: 'Re-Enroll: Resume', value: 'resume' },
-          { name: 'Re-Enroll: Restart', value: 'restart' },
-          { name: 'Un-Enroll', value: 'unenroll' },
-          { name: 'Converted', value: 'convert', description: 'The record leaves all its cadences' },
-          { name: 'Unsubscribe', value: 'unsubscribe', description: 'No more emails from any cadence' },
+          { name: 'Converted', value: 'convert', description: 'The record leaves all its cadences', action: 'Mark records as converted' },
+          { name: 'Enroll', value: 'enroll', description: 'Put the records in the cadence', action: 'Enroll records in a cadence' },
+          { name: 'Re-Enroll: Restart', value: 'restart', description: 'Start again from the first step', action: 'Restart records in a cadence' },
+          { name: 'Re-Enroll: Resume', value: 'resume', description: 'Continue at the step where it stopped', action: 'Resume records in a cadence' },
+          { name: 'Un-Enroll', value: 'unenroll', description: 'Take the records out of the cadence', action: 'Un enroll records from a cadence' },
+          { name: 'Unsubscribe', value: 'unsubscribe', description: 'No more emails from any cadence', action: 'Unsubscribe records from emails' },
+          { name: 'Update Record', value: 'update', description: 'Save the record; view cadences enroll it when it matches, exit criteria are checked', action: 'Update a record' },
         ],
       },
       { displayName: 'Record ID Field', name: 'idField', type: 'string', default: 'id', description: 'The item field that identifies the record (e.g. "email")' },
@@ -94,7 +95,10 @@ export class Enroll implements INodeType {
       const rec = record(i);
       const id = rec.id === undefined ? undefined : String(rec.id);
       try {
-        if (!id && action !== 'update') throw new CadenzaError('invalid_record', 'D4', `the item has no "${this.getNodeParameter('idField', i, 'id')}" field`);
+        if (!id && action !== 'update') {
+          put(false, { recordId: null, status: 'skipped', reason: `the item has no "${this.getNodeParameter('idField', i, 'id')}" field`, rule: 'D4' }, i);
+          continue;
+        }
         switch (action) {
           case 'update':
             put(true, { recordId: id, enrollments: (await rt.upsertRecord(cadenceRow.module, rec, actor)) as unknown as IDataObject[] }, i);
