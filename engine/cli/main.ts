@@ -8,8 +8,14 @@ import type { CadenceDefinition } from '../model/types';
 import { compileNodeRedFlow, isNodeRedFlow } from '../model/formats/node-red';
 import { compileN8nWorkflow, isN8nWorkflow } from '../model/formats/n8n';
 import { formatSimulation, simulate, type SimulationInput } from '../simulate/simulate';
+import { serve } from '../http/server';
+import { CannotRunError, Runtime } from '../runtime/runtime';
+import { SqliteStore } from '../store/sqlite/sqlite-store';
 
 const USAGE = `Usage:
+  cadenza serve [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db] [--dispatch-url URL]
+                [--secret S] [--base-url URL]
+  cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
   cadenza validate <definition.json>
   cadenza simulate <definition.json> [--records <file>] [--outcomes <file>] [--changes <file>]
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
@@ -86,6 +92,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
   const [command, file] = parsed.positional;
   const { flags } = parsed;
+  if (command === 'serve') return serveCommand(flags, io);
+  if (command === 'keys') return keysCommand(parsed.positional[1], flags, io);
   if (!command || flags.help || !['validate', 'simulate'].includes(command) || !file) {
     io.err(USAGE);
     return flags.help ? 0 : 2;
@@ -117,5 +125,62 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   } catch (e) {
     io.err(e instanceof Error ? e.message : String(e));
     return 1;
+  }
+}
+
+/** `--store sqlite:<file>` (default) or a path; Postgres arrives with the scale-out store. */
+function openStore(spec: string | true | undefined): SqliteStore {
+  const s = typeof spec === 'string' ? spec : 'sqlite:cadenza.db';
+  if (/^postgres(ql)?:\/\//.test(s)) throw new CadenzaError('usage', 'D4', 'the Postgres store is not in this release yet: use --store sqlite:<file>');
+  return new SqliteStore(s.replace(/^sqlite:/, ''));
+}
+
+async function serveCommand(flags: Record<string, string | true>, io: Io): Promise<number> {
+  try {
+    const port = flags.port === undefined ? 8080 : Number(flags.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CadenzaError('usage', 'D4', '--port must be 0..65535');
+    const host = typeof flags.host === 'string' ? flags.host : '127.0.0.1';
+    const baseUrl = typeof flags['base-url'] === 'string' ? flags['base-url'] : `http://${host}:${port}`;
+    const rt = await new Runtime({ store: openStore(flags.store), secret: typeof flags.secret === 'string' ? flags.secret : process.env.CADENZA_SECRET, baseUrl }).init();
+    const target = typeof flags['dispatch-url'] === 'string' ? flags['dispatch-url'] : undefined;
+    if (target) {
+      // Each due action is POSTed with its idempotency key; 4xx (but 429) can never succeed: F9.
+      rt.onDispatch(async (a) => {
+        const r = await fetch(target, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': a.idempotencyKey }, body: JSON.stringify(a) });
+        if (r.status >= 400 && r.status < 500 && r.status !== 429) throw new CannotRunError(`dispatch URL answered ${r.status}`);
+        if (!r.ok) throw new Error(`dispatch URL answered ${r.status}`);
+      });
+    } else io.err('No --dispatch-url: due actions stay in the outbox and are retried until one is configured.');
+    const server = await serve(rt, port, host);
+    const addr = server.address();
+    io.out(`Cadenza is serving on http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/  (API /api/v1, report /cadenza/)`);
+    await new Promise<void>((resolve) => {
+      const stop = () => server.close(() => resolve());
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return 0;
+  } catch (e) {
+    io.err(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+}
+
+async function keysCommand(sub: string | undefined, flags: Record<string, string | true>, io: Io): Promise<number> {
+  if (sub !== 'create' || typeof flags.name !== 'string' || typeof flags.scopes !== 'string') {
+    io.err(USAGE);
+    return 2;
+  }
+  const store = openStore(flags.store);
+  try {
+    const rt = await new Runtime({ store }).init();
+    const k = await rt.createApiKey(flags.name, flags.scopes.split(',').map((x) => x.trim()), 'cli');
+    io.out(`${k.key}\n(scopes: ${k.scopes.join(', ')}; shown once, only its hash is stored)`);
+    return 0;
+  } catch (e) {
+    io.err(e instanceof Error ? e.message : String(e));
+    return 1;
+  } finally {
+    await store.close();
   }
 }

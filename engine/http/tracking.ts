@@ -1,46 +1,65 @@
-// Tracking routes for any Node HTTP server or Express app (Node-RED mounts them on its httpNode):
-//   GET  /cadenza/open/<token>.gif     records "opened", answers a 1x1 GIF
-//   GET  /cadenza/click/<token>        records "clicked", redirects to the signed target URL
-//   GET  /cadenza/unsubscribe/<token>  unsubscribes the record from emails (F8) and confirms
-//   POST /cadenza/unsubscribe/<token>  RFC 8058 one-click unsubscribe
-// Every token is signed by the runtime, so a link cannot be forged or pointed elsewhere.
+// Tracking routes, relative to where the HTTP module is mounted:
+//   GET  /t/open/<token>.gif     records "opened", answers a 1x1 GIF
+//   GET  /t/click/<token>        records "clicked", redirects to the signed target URL
+//   GET  /t/unsubscribe/<token>  a confirmation page (link scanners must not unsubscribe anyone)
+//   POST /t/unsubscribe/<token>  unsubscribes (RFC 8058 one-click, and the page's button) (F8)
+// Every token is HMAC-signed by the runtime: a forged or altered token records nothing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { escapeHtml } from '../render/render';
 import type { Runtime } from '../runtime/runtime';
 
 const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+const TRACK = /^\/t\/(open|click|unsubscribe)\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)(\.gif)?$/;
 
-function page(res: ServerResponse, status: number, text: string) {
+function page(res: ServerResponse, status: number, text: string, form = '') {
   res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-  res.end(`<!doctype html><meta charset="utf-8"><title>${text}</title><p style="font-family:sans-serif">${text}</p>`);
+  res.end(`<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(text)}</title>
+<body style="font-family:system-ui,sans-serif;max-width:32em;margin:4em auto;padding:0 1em"><p>${escapeHtml(text)}</p>${form}</body>`);
 }
 
-/** Returns a handler `(req, res, next?)`; requests it does not own go to `next` (or get a 404). */
+/** The token a tracking path carries, for hosts that must pick which engine signed it. */
+export function trackingToken(pathname: string): string | undefined {
+  return TRACK.exec(pathname)?.[2];
+}
+
+/** Handles `/t/...`; returns false for any other path. */
 export function trackingHandler(rt: Runtime) {
-  return async (req: IncomingMessage, res: ServerResponse, next?: () => void): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://local');
-    const m = /^\/cadenza\/(open|click|unsubscribe)\/([A-Za-z0-9_.-]+?)(\.gif)?$/.exec(url.pathname);
-    if (!m || (req.method !== 'GET' && !(req.method === 'POST' && m[1] === 'unsubscribe'))) {
-      if (next) return next();
-      return page(res, 404, 'Not found');
+  return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
+    const m = TRACK.exec(pathname);
+    if (!m) return false;
+    const [, kind, token] = m;
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && !(method === 'POST' && kind === 'unsubscribe')) {
+      page(res, 405, 'Method not allowed.');
+      return true;
     }
-    const claims = rt.verifyLink(m[2]);
-    if (!claims?.k) return page(res, 400, 'This link is not valid.');
-    try {
-      if (m[1] === 'open') {
-        await rt.recordOutcome({ key: claims.k, outcome: 'opened' }).catch(() => undefined);
-        res.writeHead(200, { 'Content-Type': 'image/gif', 'Cache-Control': 'no-store', 'Content-Length': GIF.length });
-        return void res.end(GIF);
-      }
-      if (m[1] === 'click') {
-        if (!claims.u || !/^https?:\/\//.test(claims.u)) return page(res, 400, 'This link is not valid.');
+    const claims = rt.verifyLink(token);
+    if (!claims?.k) {
+      page(res, 400, 'This link is not valid.');
+      return true;
+    }
+    if (kind === 'open') {
+      await rt.recordOutcome({ key: claims.k, outcome: 'opened' }).catch(() => undefined);
+      res.writeHead(200, { 'Content-Type': 'image/gif', 'Cache-Control': 'no-store', 'Content-Length': GIF.length });
+      res.end(GIF);
+    } else if (kind === 'click') {
+      if (!claims.u || !/^https?:\/\//.test(claims.u)) page(res, 400, 'This link is not valid.');
+      else {
         await rt.recordOutcome({ key: claims.k, outcome: 'clicked' }).catch(() => undefined);
         res.writeHead(302, { Location: claims.u, 'Cache-Control': 'no-store' });
-        return void res.end();
+        res.end();
       }
-      await rt.unsubscribe(claims.m, claims.r, 'recipient');
-      return page(res, 200, 'You have been unsubscribed. You will receive no more emails from this sequence.');
-    } catch {
-      return page(res, 410, 'This link has expired.');
+    } else if (method === 'GET') {
+      page(res, 200, 'Unsubscribe from these emails?', `<form method="post"><button type="submit" style="font-size:1em;padding:.5em 1.2em">Unsubscribe</button></form>`);
+    } else {
+      for await (const _ of req) void _; // drain the one-click body ("List-Unsubscribe=One-Click")
+      try {
+        await rt.unsubscribe(claims.m, claims.r, 'recipient');
+        page(res, 200, 'You have been unsubscribed. You will receive no more emails from this sequence.');
+      } catch {
+        page(res, 410, 'This link has expired.');
+      }
     }
+    return true;
   };
 }

@@ -71,9 +71,9 @@ export function keyFromMessageIds(values: unknown, secret: string): string | nul
 function track(html: string, key: string, base: string, secret: string): string {
   const clicked = html.replace(/href="(https?:\/\/[^"]+)"/g, (_m, url: string) => {
     const target = url.replace(/&amp;/g, '&');
-    return `href="${base}/cadenza/click/${signedToken({ k: key, u: target }, secret)}"`;
+    return `href="${base}/t/click/${signedToken({ k: key, u: target }, secret)}"`;
   });
-  return `${clicked}<img src="${base}/cadenza/open/${signedToken({ k: key }, secret)}.gif" width="1" height="1" alt="">`;
+  return `${clicked}<img src="${base}/t/open/${signedToken({ k: key }, secret)}.gif" width="1" height="1" alt="">`;
 }
 
 export interface RenderOptions {
@@ -131,7 +131,7 @@ export function render(
     const from = node.sender ?? opts.defaultSender;
     const domain = from.split('@')[1] ?? 'cadenza.local';
     const base = opts.baseUrl.replace(/\/$/, '');
-    const unsubscribeUrl = `${base}/cadenza/unsubscribe/${signedToken({ k: action.key, r: record.id, m: record.module }, opts.secret)}`;
+    const unsubscribeUrl = `${base}/t/unsubscribe/${signedToken({ k: action.key, r: record.id, m: record.module }, opts.secret)}`;
     const merged = merge(tpl.body, data, true);
     const body = opts.tracking === false ? merged : track(merged, action.key, base, opts.secret);
     const html = `${body}<p style="font-size:12px;color:#888"><a href="${escapeHtml(unsubscribeUrl)}">Unsubscribe</a></p>`;

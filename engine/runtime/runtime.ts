@@ -2,7 +2,7 @@
 // one store commit (state + timer + outbox + audit) -> dispatch from the outbox. A commit that finds
 // the enrollment changed underneath it is retried from a fresh read, so several workers may share one
 // store without ever running a follow-up twice (D2).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Criteria, CriteriaError } from '../criteria/criteria';
 import { actionKey, capKey, transition, zoneOf } from '../machine/machine';
 import type { ActionRef, Context, CriteriaResults, Effect, Enrollment, MachineEvent, RecordSnapshot } from '../machine/types';
@@ -15,7 +15,9 @@ import type { AuditRow, CadenceRow, CounterBump, OutboxRow, Store, StoredEnrollm
 import { bucketStart, nextBucket, parseInstant } from '../time/time';
 import { systemClock, type Clock } from './clock';
 import { moduleLimits, type LimitSettings } from './limits';
-import { actorId, AUTOMATION, requirePermission, type Actor } from './permissions';
+import { actorId, AUTOMATION, requirePermission, type Actor, type Permission } from './permissions';
+
+const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
 export interface RuntimeOptions {
   store: Store;
@@ -178,7 +180,8 @@ export class Runtime {
   }
 
   /** E2: how many known records the draft's view would enroll now ("review your custom view count"). */
-  async previewEnrollment(id: string): Promise<{ matching: number; skippedByExit: number; alreadyEnrolled: number }> {
+  async previewEnrollment(id: string, actor: Actor = AUTOMATION): Promise<{ matching: number; skippedByExit: number; alreadyEnrolled: number }> {
+    requirePermission(actor, 'view', 'P2');
     const row = await this.requireCadence(id);
     const def = row.draft ?? (await this.definition(id, row.activeVersion!));
     const out = { matching: 0, skippedByExit: 0, alreadyEnrolled: 0 };
@@ -276,6 +279,7 @@ export class Runtime {
 
   /** Saves the latest snapshot of a record and reacts: un-enroll on criteria (U2, U3), enroll into views (E2). */
   async upsertRecord(module: string, input: unknown, actor: Actor = AUTOMATION): Promise<EnrollAnswer[]> {
+    requirePermission(actor, 'enroll'); // a saved record may enter view cadences
     const rec = this.checkRecord(module, input);
     const prev = await this.store.getRecord(module, rec.id);
     const snapshot: RecordSnapshot = { ...rec, unsubscribed: rec.unsubscribed || !!prev?.unsubscribed };
@@ -285,6 +289,7 @@ export class Runtime {
 
   /** F8: no more emails from any cadence; calls and tasks continue. */
   async unsubscribe(module: string, id: string, actor: Actor = AUTOMATION): Promise<void> {
+    requirePermission(actor, 'unenroll');
     const rec = await this.requireRecord(module, id);
     await this.store.putRecord({ ...rec, unsubscribed: true }, this.clock.now());
     await this.audit({ recordId: id, actor, event: 'unsubscribed', reason: 'record unsubscribed from emails (F8)' });
@@ -292,6 +297,7 @@ export class Runtime {
 
   /** E8: a converted lead leaves all its cadences. */
   async convertRecord(module: string, id: string, actor: Actor = AUTOMATION): Promise<number> {
+    requirePermission(actor, 'unenroll');
     await this.requireRecord(module, id);
     let n = 0;
     for (const e of await this.store.listEnrollments({ recordId: id, status: 'active' })) {
@@ -416,6 +422,7 @@ export class Runtime {
    * is classified first, so an out-of-office becomes `auto-replied` (U10).
    */
   async recordOutcome(input: { key: string; outcome: string; message?: InboundMessage }, actor: Actor = AUTOMATION): Promise<{ outcome: string; applied: boolean }> {
+    requirePermission(actor, 'enroll'); // an outcome moves enrollments along their paths
     if (!input || typeof input.key !== 'string') throw new CadenzaError('invalid_outcome', 'D4', 'outcome.key must be the action\'s idempotency key');
     const sent = await this.store.getOutbox(input.key);
     if (!sent) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${input.key}"`);
@@ -434,11 +441,47 @@ export class Runtime {
    * A reply as it arrives by mail: its In-Reply-To/References lead to the follow-up it answers
    * (our Message-IDs carry the signed key); automatic replies become `auto-replied` (U10).
    */
-  async recordReply(message: InboundMessage & { inReplyTo?: unknown; references?: unknown }, actor: Actor = AUTOMATION): Promise<{ key: string; outcome: string; applied: boolean } | null> {
+  async recordReply(message: InboundMessage & { inReplyTo?: unknown; references?: unknown; from?: string }, actor: Actor = AUTOMATION): Promise<{ key: string; outcome: string; applied: boolean } | null> {
     const h = Object.fromEntries(Object.entries(message?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-    const key = keyFromMessageIds([message?.inReplyTo, message?.references, h['in-reply-to'], h.references].flat(), this.opts.secret);
+    let key = keyFromMessageIds([message?.inReplyTo, message?.references, h['in-reply-to'], h.references].flat(), this.opts.secret);
+    // No Message-ID of ours: match by the sender's address to the latest email of an active enrollment.
+    if (!key) key = await this.keyBySender(message?.from ?? (h.from as string | undefined));
     if (!key || !(await this.store.getOutbox(key))) return null;
     return { key, ...(await this.recordOutcome({ key, outcome: 'replied', message }, actor)) };
+  }
+
+  private async keyBySender(from: unknown): Promise<string | null> {
+    const address = typeof from === 'string' ? /<?([^<>\s]+@[^<>\s]+)>?\s*$/.exec(from)?.[1] : undefined;
+    if (!address) return null;
+    let best: Enrollment | undefined;
+    for (const rec of await this.store.findRecordsByEmail(address)) {
+      for (const { enrollment: e } of await this.store.listEnrollments({ recordId: rec.id, status: 'active' })) {
+        if (e.last?.channel === 'email' && (!best || e.last.at > best.last!.at)) best = e;
+      }
+    }
+    return best?.last?.key ?? null;
+  }
+
+  /** P1: a new API key with scopes; the key is shown once, only its hash is stored. */
+  async createApiKey(name: string, scopes: readonly string[], actor: Actor): Promise<{ id: string; key: string; scopes: string[] }> {
+    requirePermission(actor, 'manage');
+    const allowed = ['view', 'manage', 'enroll', 'unenroll', 'manageAutomation'];
+    if (typeof name !== 'string' || !name.trim()) throw new CadenzaError('invalid_key', 'D4', 'a key needs a name');
+    const bad = (Array.isArray(scopes) ? scopes : [scopes]).filter((x) => !allowed.includes(x as string));
+    if (!Array.isArray(scopes) || !scopes.length || bad.length) throw new CadenzaError('invalid_key', 'P1', `scopes must be among ${allowed.join(', ')}`);
+    const id = randomBytes(6).toString('hex');
+    const key = `cz_${id}_${randomBytes(24).toString('base64url')}`;
+    await this.store.addApiKey({ id, hash: hashKey(key), name: name.trim(), scopes: [...scopes], createdAt: this.clock.now(), revokedAt: null });
+    await this.audit({ actor, event: 'apiKey', reason: `API key "${name.trim()}" created with ${scopes.join(', ')}` });
+    return { id, key, scopes: [...scopes] };
+  }
+
+  /** The actor an API key stands for, with its scopes as permissions; undefined for an unknown or revoked key. */
+  async authenticate(key: unknown): Promise<Exclude<Actor, string> | undefined> {
+    if (typeof key !== 'string' || !key.startsWith('cz_') || key.length > 200) return undefined;
+    const row = await this.store.findApiKey(hashKey(key));
+    if (!row || row.revokedAt) return undefined;
+    return { id: `key:${row.name}`, permissions: row.scopes as Permission[] };
   }
 
   /** Verifies a tracking or unsubscribe token signed by this runtime. */
@@ -645,6 +688,27 @@ export class Runtime {
 
   async getEnrollment(cadenceId: string, recordId: string): Promise<Enrollment | undefined> {
     return (await this.store.findEnrollment(cadenceId, recordId))?.enrollment;
+  }
+
+  /** The cadences, with what is published and what is drafted (P2: view). */
+  async listCadences(actor: Actor = AUTOMATION, module?: string): Promise<CadenceRow[]> {
+    requirePermission(actor, 'view', 'P2');
+    return this.store.listCadences(module);
+  }
+
+  async getCadence(id: string, actor: Actor = AUTOMATION): Promise<{ cadence: CadenceRow; definition: CadenceDefinition | null }> {
+    requirePermission(actor, 'view', 'P2');
+    const cadence = await this.requireCadence(id);
+    return { cadence, definition: cadence.activeVersion ? await this.definition(id, cadence.activeVersion) : null };
+  }
+
+  async listEnrollments(cadenceId: string, filter: { status?: Enrollment['status']; after?: string; limit?: number }, actor: Actor = AUTOMATION): Promise<Enrollment[]> {
+    requirePermission(actor, 'view', 'P2');
+    await this.requireCadence(cadenceId);
+    const statuses = ['active', 'completed', 'stopped', 'failed'];
+    if (filter.status !== undefined && !statuses.includes(filter.status)) throw new CadenzaError('invalid_filter', 'D4', `status must be one of ${statuses.join(', ')}`);
+    const limit = Math.min(Math.max(Number(filter.limit) || 100, 1), 1000);
+    return (await this.store.listEnrollments({ cadenceId, status: filter.status, after: filter.after, limit })).map((e) => e.enrollment);
   }
 
   // Internals -------------------------------------------------------------------------------------------

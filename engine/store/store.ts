@@ -51,6 +51,15 @@ export interface AuditRow {
   data?: Record<string, unknown> | null;
 }
 
+export interface ApiKeyRow {
+  id: string;
+  hash: string;
+  name: string;
+  scopes: string[];
+  createdAt: number;
+  revokedAt: number | null;
+}
+
 export interface CounterBump {
   scope: string;
   key: string;
@@ -123,6 +132,11 @@ export interface Store {
   /** Returns the stored value, or stores and returns `fallback` when there is none (first writer wins). */
   meta(key: string, fallback: string): Promise<string>;
   bumpCounter(scope: string, key: string): Promise<number>;
+
+  addApiKey(row: ApiKeyRow): Promise<void>;
+  findApiKey(hash: string): Promise<ApiKeyRow | undefined>;
+  /** Records of a module whose Email is this address (reply matching by sender, U11). */
+  findRecordsByEmail(email: string): Promise<RecordSnapshot[]>;
 
   /** A1 as data: enrollment counts by status/reason, executed and outcomes per follow-up. */
   cadenceStats(cadenceId: string): Promise<{

@@ -3,7 +3,8 @@
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
 import { isAbsolute, join } from 'node:path';
-import { trackingHandler } from '../../engine/http/tracking';
+import { cadenzaHttp } from '../../engine/http/server';
+import { trackingToken } from '../../engine/http/tracking';
 import { CadenzaError, formatProblem, type Problem } from '../../engine/model/errors';
 import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-red';
 import type { Clock } from '../../engine/runtime/clock';
@@ -39,6 +40,7 @@ export class NodeRedHost {
   readonly ready: Promise<void>;
   private readonly store: SqliteStore;
   private statusTimer: NodeJS.Timeout | null = null;
+  readonly http: ReturnType<typeof cadenzaHttp>;
   private readonly dirty = new Set<string>();
   private syncing: Promise<void> = Promise.resolve();
 
@@ -54,10 +56,11 @@ export class NodeRedHost {
       clock: injected.clock,
       timezone: str('timezone') ?? 'UTC',
       defaultSender: str('sender') ?? 'cadenza@localhost',
-      baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}`,
+      baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}/cadenza`,
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
     });
+    this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));
     this.runtime.subscribe((e) => this.onEvent(e));
     this.ready = this.runtime.init().then(() => {
@@ -67,13 +70,15 @@ export class NodeRedHost {
     hosts.add(this);
     if (!routesMounted && RED.httpNode) {
       routesMounted = true;
-      RED.httpNode.use((req, res, next) => {
+      // The HTTP module (API, tracking, report page) under /cadenza on Node-RED's own server. Tracking
+      // links are signed per engine: the engine whose secret verifies the token answers; the API and
+      // the report page are the first engine's.
+      RED.httpNode.use('/cadenza', (req, res, next) => {
         const live = [...hosts];
-        // Links are signed per engine: the first engine that recognises the token answers.
-        const token = /\/cadenza\/(?:open|click|unsubscribe)\/([^/?.]+(?:\.[^/?.]+)?)/.exec(String((req as { url?: string }).url))?.[1];
-        const owner = token ? live.find((h) => h.runtime.verifyLink(token)) : undefined;
+        const token = trackingToken(new URL(String((req as { url?: string }).url ?? '/'), 'http://local').pathname);
+        const owner = (token && live.find((h) => h.runtime.verifyLink(token))) || live[0];
         if (!owner) return next();
-        void trackingHandler(owner.runtime)(req as never, res as never, next);
+        void owner.http(req as never, res as never, next);
       });
     }
   }

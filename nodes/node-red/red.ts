@@ -31,6 +31,6 @@ export interface Red {
   };
   events: { on(event: string, fn: (e: unknown) => void): void; removeListener(event: string, fn: (e: unknown) => void): void };
   settings: Record<string, unknown> & { userDir?: string; httpNodeRoot?: string; uiPort?: number };
-  httpNode?: { use(fn: (req: unknown, res: unknown, next: () => void) => void): void };
+  httpNode?: { use(path: string, fn: (req: unknown, res: unknown, next: () => void) => void): void };
   _(key: string, subs?: Record<string, unknown>): string;
 }

@@ -120,7 +120,7 @@ for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require
     const welcome = (who: string) => sink.messages.find((m) => m.to === `${who}@example.com`)!;
     expect(welcome('ada').subject).toBe('ada, thanks for your interest');
     expect(welcome('ada').html).toContain('ada Co');
-    expect(welcome('ada').headers.list?.unsubscribe?.url).toMatch(/\/cadenza\/unsubscribe\//);
+    expect(welcome('ada').headers.list?.unsubscribe?.url).toMatch(/\/cadenza\/t\/unsubscribe\//);
     expect(new Set(sink.messages.map((m) => m.messageId)).size).toBe(4);
 
     // ada replies (matched by In-Reply-To), alan opens (the pixel on Node-RED's HTTP server), grace is un-enrolled.

@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { trackingHandler } from '../../engine/http/tracking';
+import { cadenzaHttp } from '../../engine/http/server';
 import { emailCadence, harness, lead, published, sentTo, DAY, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 async function serve(): Promise<string> {
-  const handle = trackingHandler(h.rt);
+  const handle = cadenzaHttp(h.rt);
   server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
@@ -40,6 +40,10 @@ describe('tracking links', () => {
     const url = h.sent[0].email!.unsubscribeUrl.replace('http://localhost:1880', base);
     const forged = url.slice(0, -3) + 'abc';
     expect((await fetch(forged)).status).toBe(400);
+    expect((await fetch(forged, { method: 'POST' })).status).toBe(400);
+    // GET only asks (a link scanner must not unsubscribe anyone); POST is the one-click.
+    const ask = await fetch(url);
+    expect(await ask.text()).toMatch(/<form method="post">/);
     expect((await h.store.getRecord('Leads', 'A'))?.unsubscribed).toBe(false);
     const res = await fetch(url, { method: 'POST', body: 'List-Unsubscribe=One-Click' });
     expect(res.status).toBe(200);
@@ -59,7 +63,7 @@ describe('tracking links', () => {
     const pixel = /<img src="([^"]+\.gif)"/.exec(html('A'))![1];
     const pix = await fetch(pixel);
     expect(pix.headers.get('content-type')).toBe('image/gif');
-    const click = /href="([^"]+\/cadenza\/click\/[^"]+)"/.exec(html('B'))![1];
+    const click = /href="([^"]+\/t\/click\/[^"]+)"/.exec(html('B'))![1];
     const r = await fetch(click, { redirect: 'manual' });
     expect(r.status).toBe(302);
     expect(r.headers.get('location')).toBe('https://example.com/pricing?a=1&b=2');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import type { AuditRow, CadenceRow, Commit, EnrollmentFilter, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store';
+import type { ApiKeyRow, AuditRow, CadenceRow, Commit, EnrollmentFilter, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 
@@ -269,6 +269,19 @@ export class SqliteStore implements Store {
   async bumpCounter(scope: string, key: string) {
     const r = this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1 RETURNING n').get(scope, key) as Row;
     return r.n as number;
+  }
+
+  async addApiKey(k: ApiKeyRow) {
+    this.q('INSERT INTO api_keys (id, hash, name, scopes, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)').run(k.id, k.hash, k.name, JSON.stringify(k.scopes), k.createdAt, k.revokedAt);
+  }
+
+  async findApiKey(hash: string) {
+    const r = this.q('SELECT * FROM api_keys WHERE hash = ?').get(hash) as Row | undefined;
+    return r && { id: r.id as string, hash: r.hash as string, name: r.name as string, scopes: JSON.parse(r.scopes as string), createdAt: r.created_at as number, revokedAt: (r.revoked_at as number | null) ?? null };
+  }
+
+  async findRecordsByEmail(email: string) {
+    return (this.q("SELECT * FROM records WHERE lower(json_extract(data, '$.Email')) = lower(?) LIMIT 50").all(email) as Row[]).map(recordRow);
   }
 
   async cadenceStats(cadenceId: string) {

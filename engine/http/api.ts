@@ -1,0 +1,194 @@
+// The REST API under /api/v1, on plain node:http request/response objects, so the same handler mounts
+// in `cadenza serve`, in Node-RED's HTTP server and anywhere else. Every call carries an actor made from
+// its API key; the engine checks the permission (P1, P2), so HTTP enforces exactly what the nodes do.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CadenzaError } from '../model/errors';
+import type { Actor } from '../runtime/permissions';
+import type { Runtime } from '../runtime/runtime';
+import { openApiDocument } from './openapi';
+
+export interface ApiOptions {
+  /** Largest accepted body, in bytes (413 above it). */
+  maxBodyBytes?: number;
+}
+
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly rule = 'D4') {
+    super(message);
+  }
+}
+
+type Ctx = { rt: Runtime; actor: Actor; params: Record<string, string>; query: URLSearchParams; body: unknown };
+type Handler = (c: Ctx) => Promise<[number, unknown]>;
+interface Route {
+  method: string;
+  path: RegExp;
+  handler: Handler;
+}
+
+const STATUS: Record<string, number> = {
+  forbidden: 403, unknown_cadence: 404, unknown_record: 404, unknown_enrollment: 404, unknown_action: 404, not_enrolled: 404, unknown_version: 404,
+  exists: 409, limit: 409, not_active: 409, no_draft: 409, no_version: 409, conflict: 409, cross_module: 409, cap: 409, payload_too_large: 413,
+};
+
+const obj = (body: unknown, what = 'body'): Record<string, unknown> => {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'invalid_body', `${what} must be a JSON object`);
+  return body as Record<string, unknown>;
+};
+const str = (v: unknown, field: string): string => {
+  if (typeof v !== 'string' || !v.trim()) throw new HttpError(400, 'invalid_body', `${field} must be a non-empty string`);
+  return v;
+};
+
+function route(method: string, pattern: string, handler: Handler): Route {
+  const path = new RegExp(`^${pattern.replace(/:(\w+)/g, '(?<$1>[^/]+)')}$`);
+  return { method, path, handler };
+}
+
+const ROUTES: Route[] = [
+  route('GET', '/cadences', async ({ rt, actor, query }) => [200, { cadences: await rt.listCadences(actor, query.get('module') ?? undefined) }]),
+  route('POST', '/cadences', async ({ rt, actor, body }) => {
+    const r = await rt.deploy(obj(body, 'the definition'), actor);
+    return [r.action === 'created' ? 201 : 200, r];
+  }),
+  route('GET', '/cadences/:id', async ({ rt, actor, params }) => [200, await rt.getCadence(params.id, actor)]),
+  route('POST', '/cadences/:id/activate', async ({ rt, actor, params }) => [200, await rt.activate(params.id, actor)]),
+  route('POST', '/cadences/:id/deactivate', async ({ rt, actor, params }) => {
+    await rt.deactivate(params.id, actor);
+    return [200, { id: params.id, status: 'inactive' }];
+  }),
+  route('POST', '/cadences/:id/clone', async ({ rt, actor, params, body }) => {
+    const b = obj(body);
+    const module = b.module === undefined ? undefined : str(b.module, 'module');
+    return [201, await rt.cloneCadence(params.id, str(b.id, 'id'), actor, module)];
+  }),
+  route('GET', '/cadences/:id/preview', async ({ rt, actor, params }) => [200, await rt.previewEnrollment(params.id, actor)]),
+  route('GET', '/cadences/:id/report', async ({ rt, actor, params }) => [200, await rt.cadenceReport(params.id, actor)]),
+  route('GET', '/cadences/:id/enrollments', async ({ rt, actor, params, query }) => [200, {
+    enrollments: await rt.listEnrollments(params.id, { status: (query.get('status') ?? undefined) as never, after: query.get('after') ?? undefined, limit: Number(query.get('limit')) || undefined }, actor),
+  }]),
+  route('POST', '/cadences/:id/enrollments', async ({ rt, actor, params, body }) => {
+    const records = obj(body).records;
+    if (!Array.isArray(records) || records.length === 0 || records.length > 1000) throw new HttpError(400, 'invalid_body', 'records must be a list of 1 to 1000 records or record ids', 'E1');
+    return [200, { results: await rt.enroll(params.id, records, actor) }];
+  }),
+  route('POST', '/cadences/:id/enrollments/:recordId/reenroll', async ({ rt, actor, params, body }) => {
+    const mode = obj(body).mode;
+    if (mode !== 'resume' && mode !== 'restart') throw new HttpError(400, 'invalid_body', 'mode must be "resume" or "restart"', 'R1');
+    return [200, await rt.reenroll(params.id, params.recordId, mode, actor)];
+  }),
+  route('POST', '/cadences/:id/enrollments/:recordId/unenroll', async ({ rt, actor, params, body }) => {
+    const b = body === undefined ? {} : obj(body);
+    const reason = b.reason === undefined ? undefined : str(b.reason, 'reason').slice(0, 500);
+    return [200, await rt.unenroll(params.id, params.recordId, actor, reason)];
+  }),
+  route('GET', '/enrollments/:id/why', async ({ rt, actor, params }) => {
+    const log = await rt.why(params.id, actor);
+    if (!log.length) throw new HttpError(404, 'unknown_enrollment', `no enrollment "${params.id}"`);
+    return [200, { log }];
+  }),
+  route('PUT', '/records/:module/:id', async ({ rt, actor, params, body }) => {
+    const rec = obj(body, 'the record');
+    if (rec.id !== undefined && String(rec.id) !== params.id) throw new HttpError(400, 'invalid_body', `record.id "${String(rec.id)}" does not match the path ("${params.id}")`);
+    return [200, { recordId: params.id, enrollments: await rt.upsertRecord(params.module, { ...rec, id: params.id }, actor) }];
+  }),
+  route('POST', '/records/:module/:id/converted', async ({ rt, actor, params }) => [200, { recordId: params.id, left: await rt.convertRecord(params.module, params.id, actor) }]),
+  route('POST', '/records/:module/:id/unsubscribed', async ({ rt, actor, params }) => {
+    await rt.unsubscribe(params.module, params.id, actor);
+    return [200, { recordId: params.id, unsubscribed: true }];
+  }),
+  route('GET', '/records/:id/enrollments', async ({ rt, actor, params }) => [200, { enrollments: await rt.recordReport(params.id, actor) }]),
+  route('POST', '/outcomes', async ({ rt, actor, body }) => {
+    const b = obj(body);
+    const message = b.message === undefined ? undefined : (obj(b.message, 'message') as { subject?: string; headers?: Record<string, string> });
+    return [200, await rt.recordOutcome({ key: str(b.key, 'key'), outcome: str(b.outcome, 'outcome'), message }, actor)];
+  }),
+  route('POST', '/replies', async ({ rt, actor, body }) => {
+    const b = obj(body);
+    const headers = b.headers === undefined ? {} : obj(b.headers, 'headers');
+    const r = await rt.recordReply({ subject: typeof b.subject === 'string' ? b.subject : '', headers: headers as Record<string, string>, inReplyTo: b.inReplyTo, references: b.references, from: typeof b.from === 'string' ? b.from : undefined }, actor);
+    return r ? [200, { matched: true, ...r }] : [404, { matched: false, error: { code: 'unmatched', rule: 'U10', message: 'no enrollment matches this reply (In-Reply-To, References or sender)' } }];
+  }),
+];
+
+function decode(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw new HttpError(400, 'invalid_path', `"${v}" is not a valid path segment`);
+  }
+}
+
+/** Reads a JSON body up to `limit` bytes; 413 above, 400 for malformed JSON, 415 for other types. */
+async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'payload_too_large', `body is ${declared} bytes (limit ${limit})`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'payload_too_large', `body is over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (!size) return undefined;
+  if (!/^application\/(.+\+)?json\b/i.test(String(req.headers['content-type'] ?? ''))) throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (e) {
+    throw new HttpError(400, 'malformed_json', `the body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+export function errorBody(e: unknown): [number, unknown] {
+  if (e instanceof HttpError) return [e.status, { error: { code: e.code, rule: e.rule, message: e.message } }];
+  if (e instanceof CadenzaError) return [STATUS[e.code] ?? 400, { error: { code: e.code, rule: e.rule, message: e.message.split('\n')[0], problems: e.problems } }];
+  return [500, { error: { code: 'internal', message: 'internal error' } }];
+}
+
+/** The API key of a request: `Authorization: Bearer <key>` or `X-API-Key`. Never logged. */
+export function requestKey(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  const k = req.headers['x-api-key'];
+  return typeof k === 'string' ? k.trim() : undefined;
+}
+
+/** Handles `/api/v1/...`; returns false for any other path. */
+export function apiHandler(rt: Runtime, options: ApiOptions = {}) {
+  const limit = options.maxBodyBytes ?? 1024 * 1024;
+  return async (req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<boolean> => {
+    if (!pathname.startsWith('/api/v1/') && pathname !== '/api/v1') return false;
+    const sub = pathname.slice('/api/v1'.length) || '/';
+    try {
+      if (req.method === 'GET' && sub === '/openapi.json') {
+        send(res, 200, openApiDocument());
+        return true;
+      }
+      const candidates = ROUTES.filter((r) => r.path.test(sub));
+      if (!candidates.length) throw new HttpError(404, 'not_found', `no route ${sub}`);
+      const r = candidates.find((x) => x.method === req.method);
+      if (!r) {
+        res.setHeader('Allow', candidates.map((x) => x.method).join(', '));
+        throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${sub}`);
+      }
+      const actor = await rt.authenticate(requestKey(req));
+      if (!actor) throw new HttpError(401, 'unauthorized', 'send an API key (Authorization: Bearer <key>)', 'P1');
+      const body = req.method === 'GET' ? undefined : await readBody(req, limit);
+      const params = Object.fromEntries(Object.entries(r.path.exec(sub)!.groups ?? {}).map(([k, v]) => [k, decode(v)]));
+      const [status, out] = await r.handler({ rt, actor, params, query, body });
+      send(res, status, out);
+    } catch (e) {
+      const [status, out] = errorBody(e);
+      send(res, status, out);
+    }
+    return true;
+  };
+}
+
+export const API_ROUTES = ROUTES.map((r) => ({ method: r.method, path: r.path.source }));
