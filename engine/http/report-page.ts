@@ -39,24 +39,24 @@ svg{max-width:100%;height:auto;background:#fbfdfc;border:1px solid #e2e9e5;borde
 </style>
 <header>Cadenza · cadences</header><main>${body}</main></html>`;
 
-/** Columns by distance from the trigger, rows in order of discovery. */
+/** Columns by the longest path from the trigger (so every edge goes left to right), rows in order. */
 function layout(def: CadenceDefinition): Map<string, { x: number; y: number }> {
   const depth = new Map<string, number>([['trigger', 0]]);
-  const queue = ['trigger'];
-  while (queue.length) {
-    const at = queue.shift()!;
-    for (const e of def.edges.filter((x) => x.from === at)) {
-      if (depth.has(e.to)) continue;
-      depth.set(e.to, depth.get(at)! + 1);
-      queue.push(e.to);
+  // The graph is acyclic (C6), so relaxing edges as many times as there are nodes settles every depth.
+  for (let i = 0; i <= def.nodes.length; i++) {
+    for (const e of def.edges) {
+      const d = depth.get(e.from);
+      if (d !== undefined && (depth.get(e.to) ?? -1) < d + 1) depth.set(e.to, d + 1);
     }
   }
   const rows = new Map<number, number>();
   const pos = new Map<string, { x: number; y: number }>();
-  for (const [id, d] of depth) {
+  for (const id of ['trigger', ...def.nodes.map((n) => n.id)]) {
+    const d = depth.get(id);
+    if (d === undefined) continue;
     const r = rows.get(d) ?? 0;
     rows.set(d, r + 1);
-    pos.set(id, { x: 20 + d * 250, y: 20 + r * 150 });
+    pos.set(id, { x: 20 + d * 290, y: 20 + r * 150 });
   }
   return pos;
 }
@@ -69,16 +69,21 @@ function graph(def: CadenceDefinition, report: Report): string {
   const height = Math.max(...[...pos.values()].map((p) => p.y)) + H + 30;
   const steps = new Map(report.followUps.map((f) => [f.nodeId, f]));
   const parts: string[] = [];
+  const portIndex = new Map<string, number>();
   for (const e of def.edges) {
     const a = pos.get(e.from);
     const b = pos.get(e.to);
     if (!a || !b) continue;
     const [x1, y1, x2, y2] = [a.x + W, a.y + (e.from === 'trigger' ? 30 : H / 2), b.x, b.y + H / 2];
-    parts.push(`<path d="M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}" fill="none" stroke="#8aa89a" stroke-width="2"/>`);
-    if (e.port && e.port !== 'out') parts.push(`<text x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 6}" font-size="11" fill="#5d6f66" text-anchor="middle">${esc(e.port)}</text>`);
+    parts.push(`<path d="M${x1},${y1} C${x1 + 40},${y1} ${x2 - 40},${y2} ${x2},${y2}" fill="none" stroke="#8aa89a" stroke-width="2"/>`);
+    if (e.port && e.port !== 'out') {
+      const k = portIndex.get(e.from) ?? 0;
+      portIndex.set(e.from, k + 1);
+      parts.push(`<text x="${x1 + 8}" y="${y1 - 8 + k * 14}" font-size="11" fill="#5d6f66">${esc(e.port)}</text>`);
+    }
   }
   const t = pos.get('trigger')!;
-  parts.push(`<g><rect x="${t.x}" y="${t.y}" width="${W}" height="60" rx="10" fill="#1b4d38"/><text x="${t.x + 12}" y="${t.y + 25}" fill="#fff" font-size="14" font-weight="600">▶ ${esc(def.module)} · ${esc(def.enrollment.mode)}</text><text x="${t.x + 12}" y="${t.y + 45}" fill="#c7e9c0" font-size="12">${report.enrolled} enrolled</text></g>`);
+  parts.push(`<g><rect x="${t.x}" y="${t.y}" width="${W}" height="60" rx="10" fill="#1b4d38"/><text x="${t.x + 12}" y="${t.y + 25}" fill="#fff" font-size="14" font-weight="600">${esc(def.module)} · ${esc(def.enrollment.mode)}</text><text x="${t.x + 12}" y="${t.y + 45}" fill="#c7e9c0" font-size="12">${report.enrolled} enrolled</text></g>`);
   for (const n of def.nodes) {
     const p = pos.get(n.id);
     if (!p) continue;
@@ -94,8 +99,8 @@ function graph(def: CadenceDefinition, report: Report): string {
       }).join('');
       parts.push(`<g data-step="${esc(n.id)}" data-executed="${executed}"><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="10" fill="#fff" stroke="#2e7d5b" stroke-width="1.5"/><text x="${p.x + 10}" y="${p.y + 20}" font-size="13" font-weight="600">${title}</text><text x="${p.x + 10}" y="${p.y + 34}" font-size="11" fill="#5d6f66">${esc(n.channel)}${n.delay?.amount ? ` · +${n.delay.amount} ${esc(n.delay.unit)}` : ''}</text>${rows}</g>`);
     } else {
-      const label = n.type === 'outcomeBranch' ? `⑂ ${n.outcomes.join(' / ')}${n.timeout ? ` · timeout ${n.timeout.amount} ${n.timeout.unit}` : ''}` : `⊘ ${n.criteria}`;
-      parts.push(`<g data-node="${esc(n.id)}"><rect x="${p.x}" y="${p.y + 25}" width="${W}" height="${H - 50}" rx="35" fill="${n.type === 'outcomeBranch' ? '#eef4f1' : '#fff4e0'}" stroke="#8aa89a"/><text x="${p.x + 14}" y="${p.y + 55}" font-size="12" font-weight="600">${title}</text><text x="${p.x + 14}" y="${p.y + 72}" font-size="11" fill="#5d6f66">${esc(label.slice(0, 34))}</text></g>`);
+      const label = n.type === 'outcomeBranch' ? `on ${n.outcomes.join(' / ')}${n.timeout ? ` · else after ${n.timeout.amount} ${n.timeout.unit}` : ''}` : `exit if ${n.criteria}`;
+      parts.push(`<g data-node="${esc(n.id)}"><rect x="${p.x}" y="${p.y + 25}" width="${W}" height="${H - 50}" rx="35" fill="${n.type === 'outcomeBranch' ? '#eef4f1' : '#fff4e0'}" stroke="#8aa89a"/><text x="${p.x + 14}" y="${p.y + 55}" font-size="12" font-weight="600">${title}</text><text x="${p.x + 14}" y="${p.y + 72}" font-size="10" fill="#5d6f66">${esc(label.slice(0, 40))}</text></g>`);
     }
   }
   return `<svg viewBox="0 0 ${width} ${height}" width="${width}" role="img" aria-label="cadence graph">${parts.join('')}</svg>`;

@@ -1,0 +1,71 @@
+// The report page in headless Chromium (Debian's chromium, driven by playwright-core): it opens the
+// page for a simulated cadence and checks what it shows against the engine's own report.
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cadenzaHttp } from '../../engine/http/server';
+import { DAY, HOUR, harness, type Harness } from '../helpers/harness';
+
+let h: Harness;
+let server: Server;
+let browser: Browser;
+let base: string;
+let key: string;
+
+beforeAll(async () => {
+  h = await harness({}, Date.parse('2026-01-05T14:00:00Z'));
+  const { sample, ...def } = JSON.parse(readFileSync(join(__dirname, '../../flows/cadences/sales-ready-lead.json'), 'utf8'));
+  for (const r of sample.records) await h.rt.upsertRecord('Leads', r);
+  await h.rt.createCadence(def, 'admin');
+  await h.rt.publish(def.id, 'admin');
+  await h.advance(HOUR);
+  const key1 = (id: string) => h.sent.find((s) => s.recordId === id && s.nodeId === 'welcome')!.key;
+  await h.rt.recordOutcome({ key: key1('L1'), outcome: 'opened' });
+  await h.rt.recordOutcome({ key: key1('L3'), outcome: 'replied' });
+  await h.advance(12 * DAY);
+  key = (await h.rt.createApiKey('viewer', ['view'], 'admin')).key;
+  const handle = cadenzaHttp(h.rt);
+  server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+  await h?.close();
+});
+
+describe('report page', () => {
+  it('A1 P2 shows each cadence with its states, a funnel per step and the latest un-enrollments, matching the engine report', async () => {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
+    const denied = await page.goto(`${base}/cadenza/`);
+    expect(denied?.status()).toBe(401); // needs the view scope
+    await page.goto(`${base}/cadenza/?key=${encodeURIComponent(key)}`);
+    expect(page.url()).toBe(`${base}/cadenza/`); // the key moved into a cookie, out of the URL
+    const report = await h.rt.cadenceReport('sales-ready-lead');
+    const section = page.locator('section[data-cadence="sales-ready-lead"]');
+    await expect(section.locator('h2').textContent()).resolves.toBe('Sales-ready lead outreach');
+    for (const k of ['enrolled', 'active', 'completed', 'stopped', 'failed'] as const) {
+      expect(Number(await section.locator(`[data-stat="${k}"] b`).textContent()), k).toBe(report[k]);
+    }
+    expect(report.enrolled).toBeGreaterThan(3);
+    for (const f of report.followUps) {
+      expect(Number(await section.locator(`[data-step="${f.nodeId}"]`).getAttribute('data-executed')), f.nodeId).toBe(f.executed);
+    }
+    expect(report.followUps.find((f) => f.nodeId === 'welcome')!.executed).toBeGreaterThan(0);
+    await expect(section.locator('[data-step="welcome"]').textContent()).resolves.toMatch(/opened/);
+    const reasons = await section.locator('[data-reason]').allTextContents();
+    expect(reasons.some((r) => r.includes('outcome "replied" (U1)'))).toBe(true);
+    mkdirSync(join(__dirname, '../../.tmp/artifacts'), { recursive: true });
+    await page.screenshot({ path: join(__dirname, '../../.tmp/artifacts/report-page.png'), fullPage: true });
+  });
+});
