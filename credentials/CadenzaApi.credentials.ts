@@ -12,11 +12,12 @@ export class CadenzaApi implements ICredentialType {
 
   properties: INodeProperties[] = [
     {
-      displayName: 'Store File',
+      displayName: 'Store',
       name: 'storePath',
       type: 'string',
+      typeOptions: { password: false },
       default: 'cadenza.db',
-      description: 'SQLite file for cadences, enrollments and scheduled follow-ups; relative paths are inside the n8n user folder',
+      description: 'A SQLite file (relative paths are inside the n8n user folder), or a postgres:// URL shared by every n8n main and worker',
     },
     {
       displayName: 'Link Signing Secret',

@@ -10,6 +10,7 @@ const copy = (from, to, filter) => {
 };
 
 copy('engine/store/sqlite/migrations', join(root, 'dist/engine/store/sqlite/migrations'));
+copy('engine/store/postgres/migrations', join(root, 'dist/engine/store/postgres/migrations'));
 copy('nodes/node-red', join(root, 'dist/nodes/node-red'), (src) => !src.endsWith('.ts'));
 // n8n: codex files beside each node, and the icons every node folder refers to.
 for (const folder of readdirSync(join(root, 'nodes/n8n'))) {

@@ -10,7 +10,7 @@ import { compileN8nWorkflow, isN8nWorkflow } from '../model/formats/n8n';
 import { formatSimulation, simulate, type SimulationInput } from '../simulate/simulate';
 import { serve } from '../http/server';
 import { CannotRunError, Runtime } from '../runtime/runtime';
-import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { openStore } from '../store/open';
 
 const USAGE = `Usage:
   cadenza serve [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db] [--dispatch-url URL]
@@ -128,11 +128,9 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
 }
 
-/** `--store sqlite:<file>` (default) or a path; Postgres arrives with the scale-out store. */
-function openStore(spec: string | true | undefined): SqliteStore {
-  const s = typeof spec === 'string' ? spec : 'sqlite:cadenza.db';
-  if (/^postgres(ql)?:\/\//.test(s)) throw new CadenzaError('usage', 'D4', 'the Postgres store is not in this release yet: use --store sqlite:<file>');
-  return new SqliteStore(s.replace(/^sqlite:/, ''));
+/** `--store sqlite:<file>` (default `cadenza.db`) or `postgres://…`. */
+function storeFrom(spec: string | true | undefined) {
+  return openStore(typeof spec === 'string' ? spec : undefined, process.cwd());
 }
 
 async function serveCommand(flags: Record<string, string | true>, io: Io): Promise<number> {
@@ -141,7 +139,7 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CadenzaError('usage', 'D4', '--port must be 0..65535');
     const host = typeof flags.host === 'string' ? flags.host : '127.0.0.1';
     const baseUrl = typeof flags['base-url'] === 'string' ? flags['base-url'] : `http://${host}:${port}`;
-    const rt = await new Runtime({ store: openStore(flags.store), secret: typeof flags.secret === 'string' ? flags.secret : process.env.CADENZA_SECRET, baseUrl }).init();
+    const rt = await new Runtime({ store: storeFrom(flags.store), secret: typeof flags.secret === 'string' ? flags.secret : process.env.CADENZA_SECRET, baseUrl }).init();
     const target = typeof flags['dispatch-url'] === 'string' ? flags['dispatch-url'] : undefined;
     if (target) {
       // Each due action is POSTed with its idempotency key; 4xx (but 429) can never succeed: F9.
@@ -171,7 +169,7 @@ async function keysCommand(sub: string | undefined, flags: Record<string, string
     io.err(USAGE);
     return 2;
   }
-  const store = openStore(flags.store);
+  const store = storeFrom(flags.store);
   try {
     const rt = await new Runtime({ store }).init();
     const k = await rt.createApiKey(flags.name, flags.scopes.split(',').map((x) => x.trim()), 'cli');

@@ -222,12 +222,17 @@ export function follow(def: CadenceDefinition, from: string, port: string = OUT)
   return def.edges.find((e) => e.from === from && (e.port ?? OUT) === port)?.to;
 }
 
-/** V2: a follow-up counts as edited when anything about it (or what it leads to) differs. */
+/** JSON with object keys sorted: equal values compare equal whatever order a store kept them in. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+}
+
+/** V2: a follow-up counts as edited when anything about it differs. */
 export function sameFollowUp(a: CadenceDefinition, b: CadenceDefinition, id: string): boolean {
   const na = findNode(a, id);
   const nb = findNode(b, id);
   if (!na || !nb) return false;
-  return JSON.stringify(na) === JSON.stringify(nb);
+  return canonicalJson(na) === canonicalJson(nb);
 }
 
 export function delayOf(d: Delay | undefined): Delay {

@@ -9,7 +9,7 @@ import type { ActionRef, Context, CriteriaResults, Effect, Enrollment, MachineEv
 import { CadenzaError } from '../model/errors';
 import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes';
 import type { CadenceDefinition, FollowUpNode, Template } from '../model/types';
-import { assertDefinition, findNode } from '../model/validate';
+import { assertDefinition, canonicalJson, findNode } from '../model/validate';
 import { keyFromMessageIds, render, verifyToken, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
 import type { AuditRow, CadenceRow, CounterBump, OutboxRow, Store, StoredEnrollment } from '../store/store';
 import { bucketStart, nextBucket, parseInstant } from '../time/time';
@@ -260,7 +260,7 @@ export class Runtime {
       return { action: 'created', ...(await this.publish(def.id, actor)) };
     }
     const current = row.activeVersion ? await this.definition(def.id, row.activeVersion) : null;
-    if (current && JSON.stringify(current) === JSON.stringify(def)) {
+    if (current && canonicalJson(current) === canonicalJson(def)) {
       if (row.status === 'active') return { action: 'unchanged', version: row.activeVersion!, stopped: 0, enrolled: 0 };
       const { enrolled } = await this.activate(def.id, actor);
       return { action: 'activated', version: row.activeVersion!, stopped: 0, enrolled };

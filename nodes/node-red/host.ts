@@ -2,7 +2,6 @@
 // the graph reachable from each Cadence Trigger is compiled and handed to Runtime.deploy. Due actions
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
-import { isAbsolute, join } from 'node:path';
 import { cadenzaHttp } from '../../engine/http/server';
 import { trackingToken } from '../../engine/http/tracking';
 import { CadenzaError, formatProblem, type Problem } from '../../engine/model/errors';
@@ -10,7 +9,8 @@ import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-
 import type { Clock } from '../../engine/runtime/clock';
 import type { Edition } from '../../engine/runtime/limits';
 import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../engine/runtime/runtime';
-import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
+import { openStore } from '../../engine/store/open';
+import type { Store } from '../../engine/store/store';
 import type { Node, NodeMessage, Red } from './red';
 
 /** Test and embedding hooks, from Node-RED's settings file: `cadenza: { clock, manualTick }`. */
@@ -38,7 +38,7 @@ let routesMounted = false;
 export class NodeRedHost {
   readonly runtime: Runtime;
   readonly ready: Promise<void>;
-  private readonly store: SqliteStore;
+  private readonly store: Store;
   private statusTimer: NodeJS.Timeout | null = null;
   readonly http: ReturnType<typeof cadenzaHttp>;
   private readonly dirty = new Set<string>();
@@ -46,9 +46,8 @@ export class NodeRedHost {
 
   constructor(private readonly RED: Red, readonly node: Node, cfg: Record<string, unknown>) {
     const injected = (RED.settings.cadenza ?? {}) as CadenzaSettings;
-    const file = typeof cfg.storePath === 'string' && cfg.storePath.trim() ? cfg.storePath.trim() : 'cadenza.db';
-    const path = isAbsolute(file) ? file : join(RED.settings.userDir ?? process.cwd(), file);
-    this.store = new SqliteStore(path);
+    // A SQLite file in the user directory by default, or a postgres:// URL shared by several instances.
+    this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     const port = RED.settings.uiPort ?? 1880;
     this.runtime = new Runtime({

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime, type DispatchedAction } from '../../engine/runtime/runtime';
-import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
 import { simulate } from '../../engine/simulate/simulate';
 import { main } from '../../engine/cli/main';
 import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
@@ -13,11 +12,6 @@ import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Har
 let h: Harness;
 afterEach(() => h?.close());
 
-/** Every stored row, to prove a refused input changed nothing. */
-function snapshot(store: SqliteStore) {
-  const tables = ['cadences', 'cadence_versions', 'records', 'enrollments', 'timers', 'outbox', 'audit', 'counters'];
-  return Object.fromEntries(tables.map((t) => [t, store.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()]));
-}
 
 describe('delivery guarantees', () => {
   it('D1 nothing is lost when the process stops: what fell due while it was down runs after a restart', async () => {
@@ -30,7 +24,7 @@ describe('delivery guarantees', () => {
     await h.store.close();
     // Down for five days; then a new process opens the same file.
     const clock = new VirtualClock(T0 + 5 * DAY);
-    const store = new SqliteStore(join(h.dir, 'cadenza.db'));
+    const store = h.openStore();
     const rt = await new Runtime({ store, clock, secret: 'test-secret' }).init();
     const after: DispatchedAction[] = [];
     rt.onDispatch((a) => void after.push(a));
@@ -39,7 +33,6 @@ describe('delivery guarantees', () => {
     await rt.runUntil(T0 + 20 * DAY, clock);
     expect(after).toHaveLength(2);
     await store.close();
-    h.store = new SqliteStore(':memory:'); // the harness closes this one
   });
 
   it('D2 several workers on one store never dispatch a follow-up twice, and each action carries an idempotency key', async () => {
@@ -48,7 +41,7 @@ describe('delivery guarantees', () => {
     await h.rt.enroll('c1', Array.from({ length: 60 }, (_, i) => lead(`r${i}`)), 'rep');
     const workers = [h.rt];
     for (let i = 0; i < 2; i++) {
-      const rt = await new Runtime({ store: new SqliteStore(join(h.dir, 'cadenza.db')), clock: h.clock, secret: 'test-secret', batchSize: 5 }).init();
+      const rt = await new Runtime({ store: h.openStore(), clock: h.clock, secret: 'test-secret', batchSize: 5 }).init();
       rt.onDispatch((a) => void h.sent.push({ ...a, at: h.clock.now() }));
       workers.push(rt);
     }
@@ -112,22 +105,22 @@ describe('delivery guarantees', () => {
     await published(h, emailCadence());
     await h.rt.enroll('c1', [lead('A')], 'rep');
     await h.advance(0);
-    const before = snapshot(h.store);
-    const refusals: [Promise<unknown>, RegExp][] = [
-      [h.rt.createCadence({ id: 'bad', name: 'x', module: 'Leads', enrollment: { mode: 'view', view: 'a =' }, nodes: [], edges: [] }, 'admin'), /E2 enrollment.view/],
-      [h.rt.createCadence('not json', 'admin'), /D4 definition/],
-      [h.rt.updateDraft('c1', { ...emailCadence(), edges: [] }, 'admin'), /trigger must lead/],
-      [h.rt.upsertRecord('Leads', { First_Name: 'no id' }), /record.id is required/],
-      [h.rt.upsertRecord('Leads', [1, 2]), /JSON object/],
-      [h.rt.upsertRecord('Leads', { id: 'big', blob: 'x'.repeat(5000) }), /bytes \(limit 1024\)/],
-      [h.rt.enroll('nope', ['A'], 'rep'), /unknown cadence "nope"/],
-      [h.rt.recordOutcome({ key: 'c1:A:1:e1', outcome: 'teleported' }), /"teleported" is not an outcome of a email follow-up/],
-      [h.rt.recordOutcome({ key: 'forged', outcome: 'replied' }), /no dispatched action has key "forged"/],
-      [h.rt.reenroll('c1', 'A', 'sideways' as never, 'rep'), /mode must be/],
-      [h.rt.unenroll('c1', 'ghost', 'rep'), /not enrolled/],
+    const before = await h.snapshot();
+    const refusals: [() => Promise<unknown>, RegExp][] = [
+      [() => h.rt.createCadence({ id: 'bad', name: 'x', module: 'Leads', enrollment: { mode: 'view', view: 'a =' }, nodes: [], edges: [] }, 'admin'), /E2 enrollment.view/],
+      [() => h.rt.createCadence('not json', 'admin'), /D4 definition/],
+      [() => h.rt.updateDraft('c1', { ...emailCadence(), edges: [] }, 'admin'), /trigger must lead/],
+      [() => h.rt.upsertRecord('Leads', { First_Name: 'no id' }), /record.id is required/],
+      [() => h.rt.upsertRecord('Leads', [1, 2]), /JSON object/],
+      [() => h.rt.upsertRecord('Leads', { id: 'big', blob: 'x'.repeat(5000) }), /bytes \(limit 1024\)/],
+      [() => h.rt.enroll('nope', ['A'], 'rep'), /unknown cadence "nope"/],
+      [() => h.rt.recordOutcome({ key: 'c1:A:1:e1', outcome: 'teleported' }), /"teleported" is not an outcome of a email follow-up/],
+      [() => h.rt.recordOutcome({ key: 'forged', outcome: 'replied' }), /no dispatched action has key "forged"/],
+      [() => h.rt.reenroll('c1', 'A', 'sideways' as never, 'rep'), /mode must be/],
+      [() => h.rt.unenroll('c1', 'ghost', 'rep'), /not enrolled/],
     ];
-    for (const [p, msg] of refusals) await expect(p).rejects.toThrow(msg);
-    expect(snapshot(h.store)).toEqual(before);
+    for (const [call, msg] of refusals) await expect(call()).rejects.toThrow(msg);
+    expect(await h.snapshot()).toEqual(before);
   });
 });
 
@@ -185,12 +178,12 @@ describe('reports, audit and permissions', () => {
     await published(h, emailCadence());
     await h.rt.enroll('c1', [lead('A')], 'rep');
     const viewer = { id: 'v', permissions: ['view' as const] };
-    const before = snapshot(h.store);
+    const before = await h.snapshot();
     await expect(h.rt.createCadence(emailCadence({ id: 'v1' }), viewer)).rejects.toThrow(/lacks the "manage" permission/);
     await expect(h.rt.deactivate('c1', viewer)).rejects.toThrow(/"manage"/);
     await expect(h.rt.enroll('c1', [lead('B')], viewer)).rejects.toThrow(/"enroll"/);
     await expect(h.rt.unenroll('c1', 'A', viewer)).rejects.toThrow(/"unenroll"/);
-    expect(snapshot(h.store)).toEqual(before);
+    expect(await h.snapshot()).toEqual(before);
     expect((await h.rt.cadenceReport('c1', viewer)).enrolled).toBe(1);
     await expect(h.rt.cadenceReport('c1', { id: 'x', permissions: [] })).rejects.toMatchObject({ rule: 'P2' });
     // Manage automation grants all four.

@@ -5,6 +5,10 @@ import { join } from 'node:path';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime, type DispatchedAction, type RuntimeOptions } from '../../engine/runtime/runtime';
 import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
+import { PostgresStore } from '../../engine/store/postgres/postgres-store';
+import type { Store } from '../../engine/store/store';
+import { inject } from 'vitest';
+import pg from 'pg';
 import type { CadenceDefinition } from '../../engine/model/types';
 
 export const T0 = Date.parse('2026-03-02T08:00:00Z'); // a Monday
@@ -12,10 +16,17 @@ export const MIN = 60_000;
 export const HOUR = 3_600_000;
 export const DAY = 86_400_000;
 
+/** Which store the suite runs on: the project sets CADENZA_TEST_STORE (one suite, two stores). */
+export const STORE_KIND = process.env.CADENZA_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
 export interface Harness {
   rt: Runtime;
   clock: VirtualClock;
-  store: SqliteStore;
+  store: Store;
+  /** Another connection to the same database, as a second process or a restart would open. */
+  openStore(): Store;
+  /** Every stored row, to prove a refused input changed nothing. */
+  snapshot(): Promise<Record<string, unknown[]>>;
   sent: (DispatchedAction & { at: number })[];
   dir: string;
   /** Moves virtual time forward, firing everything due on the way. */
@@ -23,17 +34,40 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+let databases = 0;
+const TABLES = ['cadences', 'cadence_versions', 'records', 'enrollments', 'timers', 'outbox', 'audit', 'counters'];
+
+/** A fresh database per harness on the Postgres server the global setup provides. */
+async function freshPostgres(): Promise<string> {
+  const admin = inject('pgUrl');
+  const name = `cz_${process.pid}_${Date.now().toString(36)}_${databases++}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 export async function harness(opts: Partial<RuntimeOptions> = {}, start = T0): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-test-'));
-  const store = new SqliteStore(join(dir, 'cadenza.db'));
+  const pgUrl = STORE_KIND === 'postgres' ? await freshPostgres() : undefined;
+  const openStore = (): Store => (pgUrl ? new PostgresStore(pgUrl, { max: 4 }) : new SqliteStore(join(dir, 'cadenza.db')));
+  const store = openStore();
   const clock = new VirtualClock(start);
   const rt = await new Runtime({ store, clock, secret: 'test-secret', ...opts }).init();
   const sent: (DispatchedAction & { at: number })[] = [];
   rt.onDispatch((a) => {
     sent.push({ ...a, at: clock.now() });
   });
+  const snapshot = async () => {
+    if (store instanceof SqliteStore) return Object.fromEntries(TABLES.map((t) => [t, store.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()]));
+    const p = (store as PostgresStore).pool;
+    return Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, (await p.query(`SELECT * FROM ${t} ORDER BY 1`)).rows])));
+  };
   return {
-    rt, clock, store, sent, dir,
+    rt, clock, store, sent, dir, openStore, snapshot,
     advance: (ms) => rt.runUntil(clock.now() + ms, clock),
     close: async () => {
       await rt.stop();

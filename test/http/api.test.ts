@@ -4,7 +4,6 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cadenzaHttp } from '../../engine/http/server';
-import type { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
 import { DAY, emailCadence, harness, lead, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -24,9 +23,6 @@ afterEach(() => h.close());
 const as = (who: string) => ({ Authorization: `Bearer ${keys[who]}` });
 const def = (over = {}) => emailCadence({ unenroll: { outcomes: ['replied'] }, ...over });
 
-function snapshot(store: SqliteStore) {
-  return Object.fromEntries(['cadences', 'cadence_versions', 'records', 'enrollments', 'timers', 'outbox', 'counters'].map((t) => [t, store.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()]));
-}
 
 async function seeded() {
   await request(app).post('/api/v1/cadences').set(as('admin')).send(def()).expect(201);
@@ -61,7 +57,7 @@ describe('HTTP API', () => {
 
   it('P2 each route refuses a key without its scope, names the scope, and changes nothing', async () => {
     await seeded();
-    const before = snapshot(h.store);
+    const before = await h.snapshot();
     const refusals: [string, string, string, unknown][] = [
       ['viewer', 'post', '/api/v1/cadences', def({ id: 'c9' })],
       ['viewer', 'post', '/api/v1/cadences/c1/deactivate', undefined],
@@ -81,7 +77,7 @@ describe('HTTP API', () => {
       const r = await (body === undefined ? req : req.send(body as object)).expect(403);
       expect(r.body.error.message, `${who} ${method} ${path}`).toMatch(/lacks the "(view|manage|enroll|unenroll)" permission/);
     }
-    expect(snapshot(h.store)).toEqual(before);
+    expect(await h.snapshot()).toEqual(before);
   });
 
   it('E1 R1 U5 A1 A2 A3 enrollments, re-enrollment, un-enrollment and reports', async () => {
@@ -145,7 +141,7 @@ describe('HTTP API', () => {
 
   it('D4 malformed, oversized, non-JSON bodies and unknown routes get clear errors; nothing changes', async () => {
     await seeded();
-    const before = snapshot(h.store);
+    const before = await h.snapshot();
     const bad = await request(app).post('/api/v1/outcomes').set(as('admin')).set('Content-Type', 'application/json').send('{"key": ').expect(400);
     expect(bad.body.error.code).toBe('malformed_json');
     await request(app).post('/api/v1/outcomes').set(as('admin')).set('Content-Type', 'text/plain').send('key=1').expect(415);
@@ -158,12 +154,12 @@ describe('HTTP API', () => {
     await request(app).get('/api/v1/nothing/here').set(as('admin')).expect(404);
     await request(app).delete('/api/v1/cadences').set(as('admin')).expect(405);
     await request(app).get('/api/v1/cadences/%E0%A4%A').set(as('admin')).expect(400);
-    expect(snapshot(h.store)).toEqual(before);
+    expect(await h.snapshot()).toEqual(before);
   });
 
   it('D4 fuzz: thousands of random JSON bodies on every write route: no 500, stored state unchanged', async () => {
     await seeded();
-    const before = snapshot(h.store);
+    const before = await h.snapshot();
     const routes: [string, string][] = [
       ['post', '/api/v1/cadences'], ['post', '/api/v1/cadences/c1/clone'], ['post', '/api/v1/cadences/c1/enrollments/A/reenroll'],
       ['post', '/api/v1/outcomes'], ['post', '/api/v1/replies'], ['post', '/api/v1/cadences/c1/enrollments'],
@@ -178,6 +174,6 @@ describe('HTTP API', () => {
       { numRuns: 1500 },
     );
     expect(calls).toBe(1500);
-    expect(snapshot(h.store)).toEqual(before);
+    expect(await h.snapshot()).toEqual(before);
   });
 });

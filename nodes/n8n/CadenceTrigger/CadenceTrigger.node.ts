@@ -22,7 +22,7 @@ async function cadenzaStoreTest(this: ICredentialTestFunctions, credential: ICre
   try {
     const engine = await engineFor((credential.data ?? {}) as CadenzaCredentials);
     await engine.runtime.store.listCadences();
-    return { status: 'OK', message: `Store ${engine.path} is ready` };
+    return { status: 'OK', message: `Store ${engine.where} is ready` };
   } catch (e) {
     return { status: 'Error', message: `Cannot open the Cadenza store: ${(e as Error).message}` };
   }

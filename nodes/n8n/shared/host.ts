@@ -2,13 +2,13 @@
 // Active Cadence Triggers register the cadences they serve; the scheduler claims work for those only
 // (another process or an inactive workflow never receives them), and hands each claimed batch to the
 // trigger as one execution: many due items per execution, never one waiting execution per record.
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { routeTo } from '../../../engine/model/formats/n8n';
 import type { CadenceDefinition } from '../../../engine/model/types';
 import type { Clock } from '../../../engine/runtime/clock';
 import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../../engine/runtime/runtime';
-import { SqliteStore } from '../../../engine/store/sqlite/sqlite-store';
+import { describeStore, openStore } from '../../../engine/store/open';
 
 export interface CadenzaCredentials {
   storePath?: string;
@@ -43,12 +43,15 @@ export function actionItem(a: DispatchedAction, route: Record<string, number>): 
 
 export class CadenzaEngine {
   readonly runtime: Runtime;
+  /** Where the store is, for messages (no password). */
+  readonly where: string;
   readonly ready: Promise<void>;
   private readonly served = new Map<string, Served>();
 
-  constructor(readonly path: string, creds: CadenzaCredentials) {
+  constructor(path: string, creds: CadenzaCredentials) {
+    this.where = describeStore(path, process.cwd());
     this.runtime = new Runtime({
-      store: new SqliteStore(path), clock: settings.clock, timezone: creds.timezone || 'UTC',
+      store: openStore(path, process.cwd()), clock: settings.clock, timezone: creds.timezone || 'UTC',
       defaultSender: creds.sender || 'cadenza@localhost', baseUrl: creds.baseUrl || 'http://localhost:5678/webhook', secret: creds.secret || undefined,
     });
     this.runtime.onDispatchBatch((actions) => this.deliver(actions));
@@ -97,9 +100,10 @@ const engines = new Map<string, CadenzaEngine>();
 
 /** The engine for a credential's store, created once per process. */
 export async function engineFor(creds: CadenzaCredentials): Promise<CadenzaEngine> {
-  const file = creds.storePath?.trim() || 'cadenza.db';
   const folder = process.env.N8N_USER_FOLDER ? join(process.env.N8N_USER_FOLDER, '.n8n') : join(homedir(), '.n8n');
-  const path = isAbsolute(file) ? file : join(folder, file);
+  const spec = creds.storePath?.trim() || 'cadenza.db';
+  // A postgres:// URL is shared as it is; a file is made absolute so every node of the process finds one engine.
+  const path = /^postgres(ql)?:\/\//.test(spec) ? spec : describeStore(spec, folder);
   let engine = engines.get(path);
   if (!engine) {
     engine = new CadenzaEngine(path, creds);

@@ -1,0 +1,304 @@
+// The scale-out store: PostgreSQL shared by several processes. Claims take due rows with
+// FOR UPDATE SKIP LOCKED inside `id = ANY(ARRAY(…))`, which keeps the plan an index range scan over
+// what is due (O(due)); leases (locked_until) expire when a worker dies. A step's commit is one
+// transaction guarded by the enrollment's rev, exactly as in SQLite.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Enrollment, RecordSnapshot } from '../../machine/types';
+import type { CadenceDefinition } from '../../model/types';
+import type { ApiKeyRow, AuditRow, CadenceRow, Commit, EnrollmentFilter, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store';
+
+type Row = Record<string, unknown>;
+const MIGRATIONS = join(__dirname, 'migrations');
+const BIGINT = 20;
+const NUMERIC_TYPES = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) };
+
+class Rollback extends Error {}
+
+export class PostgresStore implements Store {
+  readonly pool: pg.Pool;
+
+  constructor(connectionString: string, options: { max?: number } = {}) {
+    this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, types: NUMERIC_TYPES as never });
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  private async q<T = Row>(text: string, values: unknown[] = [], client: pg.Pool | pg.PoolClient = this.pool): Promise<T[]> {
+    return (await client.query(text, values)).rows as T[];
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.tx(async (c) => {
+      // One migrator at a time, whichever process starts first.
+      await c.query('SELECT pg_advisory_xact_lock(727172)');
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      const done = new Set((await this.q<{ version: number }>('SELECT version FROM schema_migrations', [], c)).map((r) => r.version));
+      for (const f of readdirSync(MIGRATIONS).filter((x) => /^\d+_.*\.sql$/.test(x)).sort()) {
+        const version = parseInt(f, 10);
+        if (done.has(version)) continue;
+        await c.query(readFileSync(join(MIGRATIONS, f), 'utf8'));
+        await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);
+      }
+    });
+  }
+
+  private closed = false;
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async getCadence(id: string) {
+    const [r] = await this.q('SELECT * FROM cadences WHERE id = $1', [id]);
+    return r && cadenceRow(r);
+  }
+
+  async listCadences(module?: string) {
+    return (module ? await this.q('SELECT * FROM cadences WHERE module = $1 ORDER BY id', [module]) : await this.q('SELECT * FROM cadences ORDER BY id')).map(cadenceRow);
+  }
+
+  async putCadence(c: CadenceRow) {
+    await this.q(`INSERT INTO cadences (id, module, name, status, draft, active_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status, draft = EXCLUDED.draft, active_version = EXCLUDED.active_version, updated_at = EXCLUDED.updated_at`,
+    [c.id, c.module, c.name, c.status, c.draft ? JSON.stringify(c.draft) : null, c.activeVersion, c.createdAt, c.updatedAt]);
+  }
+
+  async addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string) {
+    await this.q('INSERT INTO cadence_versions (cadence_id, version, definition, published_at, published_by) VALUES ($1, $2, $3, $4, $5)', [cadenceId, version, JSON.stringify(def), at, by]);
+  }
+
+  async getVersion(cadenceId: string, version: number) {
+    const [r] = await this.q('SELECT definition FROM cadence_versions WHERE cadence_id = $1 AND version = $2', [cadenceId, version]);
+    return r ? (r.definition as CadenceDefinition) : undefined;
+  }
+
+  async putRecord(rec: RecordSnapshot, at: number) {
+    await this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT (module, id) DO UPDATE SET data = EXCLUDED.data, unsubscribed = EXCLUDED.unsubscribed, updated_at = EXCLUDED.updated_at`,
+    [rec.module, rec.id, JSON.stringify(rec.data), rec.unsubscribed, at]);
+  }
+
+  async getRecord(module: string, id: string) {
+    const [r] = await this.q('SELECT * FROM records WHERE module = $1 AND id = $2', [module, id]);
+    return r && recordRow(r);
+  }
+
+  async listRecords(module: string, after: string | null, limit: number) {
+    return (await this.q('SELECT * FROM records WHERE module = $1 AND id > $2 ORDER BY id LIMIT $3', [module, after ?? '', limit])).map(recordRow);
+  }
+
+  async getEnrollment(id: string) {
+    const [r] = await this.q('SELECT state, rev FROM enrollments WHERE id = $1', [id]);
+    return r && stored(r);
+  }
+
+  async findEnrollment(cadenceId: string, recordId: string) {
+    const [r] = await this.q('SELECT state, rev FROM enrollments WHERE cadence_id = $1 AND record_id = $2', [cadenceId, recordId]);
+    return r && stored(r);
+  }
+
+  async listEnrollments(f: EnrollmentFilter) {
+    const where = ['id COLLATE "C" > $1'];
+    const args: unknown[] = [f.after ?? ''];
+    if (f.cadenceId) (args.push(f.cadenceId), where.push(`cadence_id = $${args.length}`));
+    if (f.recordId) (args.push(f.recordId), where.push(`record_id = $${args.length}`));
+    if (f.status) (args.push(f.status), where.push(`status = $${args.length}`));
+    args.push(f.limit ?? 1000);
+    return (await this.q(`SELECT state, rev FROM enrollments WHERE ${where.join(' AND ')} ORDER BY id COLLATE "C" LIMIT $${args.length}`, args)).map(stored);
+  }
+
+  async commit(c: Commit): Promise<boolean> {
+    const e = c.enrollment;
+    try {
+      return await this.tx(async (db) => {
+        const state = JSON.stringify(e);
+        if (c.expectedRev === null) {
+          const r = await db.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) ON CONFLICT DO NOTHING`, [e.id, e.cadenceId, e.recordId, e.module, e.status, state, e.startedAt, e.updatedAt]);
+          if (r.rowCount === 0) throw new Rollback();
+        } else {
+          const r = await db.query('UPDATE enrollments SET status = $1, state = $2, rev = rev + 1, started_at = $3, updated_at = $4 WHERE id = $5 AND rev = $6',
+            [e.status, state, e.startedAt, e.updatedAt, e.id, c.expectedRev]);
+          if (r.rowCount === 0) throw new Rollback();
+        }
+        for (const b of c.counters) {
+          // Capped counters: the row lock serialises workers; at the cap the whole step is retried (F12, E9).
+          const r = await db.query(`INSERT INTO counters (scope, key, n) VALUES ($1, $2, 1) ON CONFLICT (scope, key) DO UPDATE SET n = counters.n + 1
+            WHERE $3::int IS NULL OR counters.n < $3::int RETURNING n`, [b.scope, b.key, b.max ?? null]);
+          if (r.rowCount === 0) throw new Rollback();
+        }
+        if (e.status === 'active' && e.dueAt !== null) await this.setTimerIn(db, { id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
+        else await db.query('DELETE FROM timers WHERE id = $1', [`e:${e.id}`]);
+        if (e.status !== 'active' || e.wait === 'halted') await db.query("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = $1 AND status = 'pending'", [e.id]);
+        if (c.outbox.length) {
+          await db.query(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
+            SELECT key, enrollment_id, cadence_id, node_id, record_id, channel, payload, 'pending', 0, available_at, created_at
+            FROM jsonb_to_recordset($1::jsonb) AS x(key text, enrollment_id text, cadence_id text, node_id text, record_id text, channel text, payload jsonb, available_at bigint, created_at bigint)`,
+          [JSON.stringify(c.outbox.map((o) => ({ key: o.key, enrollment_id: o.enrollmentId, cadence_id: o.cadenceId, node_id: o.nodeId, record_id: o.recordId, channel: o.channel, payload: o.payload, available_at: o.availableAt, created_at: o.createdAt })))]);
+        }
+        await this.insertAudit(db, c.audit);
+        return true;
+      });
+    } catch (err) {
+      if (err instanceof Rollback) return false;
+      throw err;
+    }
+  }
+
+  private async setTimerIn(db: pg.Pool | pg.PoolClient, t: TimerRow) {
+    await db.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until) VALUES ($1, $2, $3, $4, $5, 0)
+      ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0`, [t.id, t.kind, t.cadenceId, t.dueAt, t.priority]);
+  }
+
+  async setTimer(t: TimerRow) {
+    await this.setTimerIn(this.pool, t);
+  }
+
+  async deleteTimer(id: string) {
+    await this.q('DELETE FROM timers WHERE id = $1', [id]);
+  }
+
+  async claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
+    const only = cadences ? 'AND cadence_id = ANY($5::text[])' : '';
+    const rows = await this.q(`UPDATE timers SET locked_until = $1 WHERE id = ANY(ARRAY(
+        SELECT id FROM timers WHERE due_at <= $2 AND locked_until <= $3 ${only} ORDER BY due_at, priority LIMIT $4 FOR UPDATE SKIP LOCKED))
+      RETURNING id, kind, cadence_id, due_at, priority`, cadences ? [leaseUntil, now, now, limit, cadences] : [leaseUntil, now, now, limit]);
+    return rows
+      .map((r) => ({ id: r.id as string, kind: r.kind as TimerRow['kind'], cadenceId: r.cadence_id as string, dueAt: r.due_at as number, priority: r.priority as number }))
+      .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority);
+  }
+
+  async nextDue(cadences?: readonly string[]) {
+    const only = cadences ? 'AND cadence_id = ANY($1::text[])' : '';
+    const args = cadences ? [cadences] : [];
+    const [t] = await this.q(`SELECT MIN(GREATEST(due_at, locked_until)) AS t FROM timers WHERE TRUE ${only}`, args);
+    const [o] = await this.q(`SELECT MIN(GREATEST(available_at, locked_until)) AS t FROM outbox WHERE status = 'pending' ${only}`, args);
+    const ts = [t.t, o.t].filter((x): x is number => typeof x === 'number');
+    return ts.length ? Math.min(...ts) : null;
+  }
+
+  async claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
+    const only = cadences ? 'AND cadence_id = ANY($5::text[])' : '';
+    const rows = await this.q(`UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE key = ANY(ARRAY(
+        SELECT key FROM outbox WHERE status = 'pending' AND available_at <= $2 AND locked_until <= $3 ${only} ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED))
+      RETURNING *`, cadences ? [leaseUntil, now, now, limit, cadences] : [leaseUntil, now, now, limit]);
+    return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
+  }
+
+  async ackOutbox(key: string, at: number) {
+    await this.q("UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL WHERE key = $2", [at, key]);
+  }
+
+  async retryOutbox(key: string, availableAt: number, error: string, dead: boolean) {
+    await this.q('UPDATE outbox SET status = $1, available_at = $2, locked_until = 0, last_error = $3 WHERE key = $4', [dead ? 'dead' : 'pending', availableAt, error, key]);
+  }
+
+  async getOutbox(key: string) {
+    const [r] = await this.q('SELECT * FROM outbox WHERE key = $1', [key]);
+    return r && outboxRow(r);
+  }
+
+  async addOutcome(key: string, cadenceId: string, nodeId: string, outcome: string, at: number) {
+    const r = await this.pool.query('INSERT INTO outcomes (key, cadence_id, node_id, outcome, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [key, cadenceId, nodeId, outcome, at]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  private async insertAudit(db: pg.Pool | pg.PoolClient, rows: AuditRow[]) {
+    if (!rows.length) return;
+    await db.query(`INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data)
+      SELECT at, cadence_id, enrollment_id, record_id, actor, event, reason, data FROM jsonb_to_recordset($1::jsonb)
+      AS x(at bigint, cadence_id text, enrollment_id text, record_id text, actor text, event text, reason text, data jsonb)`,
+    [JSON.stringify(rows.map((a) => ({ at: a.at, cadence_id: a.cadenceId, enrollment_id: a.enrollmentId, record_id: a.recordId, actor: a.actor, event: a.event, reason: a.reason, data: a.data ?? null })))]);
+  }
+
+  async addAudit(rows: AuditRow[]) {
+    await this.insertAudit(this.pool, rows);
+  }
+
+  async listAudit(f: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }) {
+    const col = f.enrollmentId ? 'enrollment_id' : f.recordId ? 'record_id' : 'cadence_id';
+    const rows = await this.q(`SELECT * FROM audit WHERE ${col} = $1 ORDER BY seq LIMIT $2`, [f.enrollmentId ?? f.recordId ?? f.cadenceId ?? '', f.limit ?? 10_000]);
+    return rows.map((r) => ({
+      seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null, recordId: r.record_id as string | null,
+      actor: r.actor as string, event: r.event as string, reason: r.reason as string, data: (r.data as Record<string, unknown> | null) ?? null,
+    }));
+  }
+
+  async counter(scope: string, key: string) {
+    const [r] = await this.q('SELECT n FROM counters WHERE scope = $1 AND key = $2', [scope, key]);
+    return (r?.n as number) ?? 0;
+  }
+
+  async bumpCounter(scope: string, key: string) {
+    const [r] = await this.q('INSERT INTO counters (scope, key, n) VALUES ($1, $2, 1) ON CONFLICT (scope, key) DO UPDATE SET n = counters.n + 1 RETURNING n', [scope, key]);
+    return r.n as number;
+  }
+
+  async meta(key: string, fallback: string) {
+    await this.q('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING', [key, fallback]);
+    const [r] = await this.q('SELECT value FROM meta WHERE key = $1', [key]);
+    return r.value as string;
+  }
+
+  async addApiKey(k: ApiKeyRow) {
+    await this.q('INSERT INTO api_keys (id, hash, name, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [k.id, k.hash, k.name, JSON.stringify(k.scopes), k.createdAt, k.revokedAt]);
+  }
+
+  async findApiKey(hash: string) {
+    const [r] = await this.q('SELECT * FROM api_keys WHERE hash = $1', [hash]);
+    return r && { id: r.id as string, hash: r.hash as string, name: r.name as string, scopes: r.scopes as string[], createdAt: r.created_at as number, revokedAt: (r.revoked_at as number | null) ?? null };
+  }
+
+  async findRecordsByEmail(email: string) {
+    return (await this.q("SELECT * FROM records WHERE lower(data->>'Email') = lower($1) LIMIT 50", [email])).map(recordRow);
+  }
+
+  async cadenceStats(cadenceId: string) {
+    const byStatus = await this.q<{ status: string; reason: string; n: number }>(`SELECT status, CASE WHEN status IN ('stopped', 'failed') THEN state->>'reason' ELSE '' END AS reason, COUNT(*) AS n
+      FROM enrollments WHERE cadence_id = $1 GROUP BY 1, 2 ORDER BY 1, 2`, [cadenceId]);
+    const executed = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status IN ('done', 'pending') GROUP BY node_id ORDER BY node_id`, [cadenceId]);
+    const outcomes = await this.q<{ nodeId: string; outcome: string; n: number }>('SELECT node_id AS "nodeId", outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = $1 GROUP BY 1, 2 ORDER BY 1, 2', [cadenceId]);
+    return { byStatus, executed, outcomes };
+  }
+}
+
+function cadenceRow(r: Row): CadenceRow {
+  return {
+    id: r.id as string, module: r.module as string, name: r.name as string, status: r.status as CadenceRow['status'],
+    draft: (r.draft as CadenceDefinition | null) ?? null, activeVersion: (r.active_version as number | null) ?? null, createdAt: r.created_at as number, updatedAt: r.updated_at as number,
+  };
+}
+
+function recordRow(r: Row): RecordSnapshot {
+  return { id: r.id as string, module: r.module as string, data: r.data as Record<string, unknown>, unsubscribed: r.unsubscribed === true };
+}
+
+function stored(r: Row): StoredEnrollment {
+  return { enrollment: r.state as Enrollment, rev: r.rev as number };
+}
+
+function outboxRow(r: Row): OutboxRow {
+  return {
+    key: r.key as string, enrollmentId: r.enrollment_id as string, cadenceId: r.cadence_id as string, nodeId: r.node_id as string, recordId: r.record_id as string,
+    channel: r.channel as string, payload: r.payload, status: r.status as OutboxRow['status'], attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number,
+  };
+}
