@@ -2,6 +2,7 @@
 // an expression is the engine's clock, passed in, never the wall clock (E7); jsonata's own guardrails
 // bound depth and time so a hostile expression cannot hang the process.
 import jsonata from 'jsonata';
+import { compileFast, FALLBACK } from './fast';
 
 export interface CriteriaLimits {
   /** Maximum evaluation depth (recursion). */
@@ -14,7 +15,7 @@ export interface CriteriaLimits {
 
 export const DEFAULT_LIMITS: CriteriaLimits = { stack: 200, timeout: 250, sequence: 100_000 };
 
-type Compiled = ReturnType<typeof jsonata>;
+type Compiled = ReturnType<typeof jsonata> & { fast?: ReturnType<typeof compileFast> };
 
 export class CriteriaError extends Error {
   constructor(readonly expression: string, readonly detail: string, readonly position?: number) {
@@ -40,7 +41,10 @@ export class Criteria {
   private readonly cache = new Map<string, Compiled>();
   compilations = 0;
 
-  constructor(private readonly limits: CriteriaLimits = DEFAULT_LIMITS, private readonly cacheSize = 5000) {}
+  fastEvaluations = 0;
+
+  /** `fast: false` evaluates everything with jsonata (the reference the fast path is tested against). */
+  constructor(private readonly limits: CriteriaLimits = DEFAULT_LIMITS, private readonly cacheSize = 5000, private readonly fast = true) {}
 
   /** Compiles (or returns the cached) expression; a syntax error becomes a CriteriaError. */
   compile(expression: string): Compiled {
@@ -56,6 +60,7 @@ export class Criteria {
       throw new CriteriaError(expression, err.message ?? String(e), err.position);
     }
     this.compilations++;
+    if (this.fast) compiled.fast = compileFast(compiled.ast());
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(expression, compiled);
     return compiled;
@@ -70,6 +75,13 @@ export class Criteria {
 
   async evaluate(expression: string, record: unknown, now: number): Promise<unknown> {
     const compiled = this.compile(expression);
+    if (compiled.fast) {
+      const v = compiled.fast(record, now);
+      if (v !== FALLBACK) {
+        this.fastEvaluations++;
+        return v;
+      }
+    }
     try {
       return await compiled.evaluate(record, clockBindings(now));
     } catch (e) {
