@@ -11,7 +11,7 @@ import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes'
 import type { CadenceDefinition, FollowUpNode, Template } from '../model/types';
 import { assertDefinition, canonicalJson, findNode } from '../model/validate';
 import { keyFromMessageIds, render, verifyToken, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
-import type { AuditRow, CadenceRow, CounterBump, OutboxRow, Store, StoredEnrollment } from '../store/store';
+import type { AuditRow, CadenceRow, Commit, CounterBump, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store/store';
 import { bucketStart, nextBucket, parseInstant } from '../time/time';
 import { systemClock, type Clock } from './clock';
 import { moduleLimits, type LimitSettings } from './limits';
@@ -512,19 +512,63 @@ export class Runtime {
     if (scope.cadences && !scope.cadences.length) return { timers: 0, dispatched: 0, failed: 0 };
     for (;;) {
       const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
-      for (const t of due) {
-        timers++;
-        try {
-          await this.fire(t.id, t.kind, t.cadenceId);
-        } catch (e) {
-          // One bad timer must not stall the others; its lease expires and it is tried again.
-          this.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
+      timers += due.length;
+      // Cadence-level timers first (U4 un-enrollment wins, U6), then the enrollments' as one batch,
+      // then one by one whatever the batch left.
+      const fireEach = async (list: TimerRow[]) => {
+        for (const t of list) {
+          try {
+            await this.fire(t.id, t.kind, t.cadenceId);
+          } catch (e) {
+            // One bad timer must not stall the others; its lease expires and it is tried again.
+            this.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
+          }
         }
-      }
+      };
+      await fireEach(due.filter((t) => t.kind !== 'enrollment'));
+      await fireEach(await this.fireBatch(due.filter((t) => t.kind === 'enrollment')));
       if (due.length < this.opts.batchSize) break;
     }
     const { dispatched, failed } = await this.drainOutbox(scope);
     return { timers, dispatched, failed };
+  }
+
+  /**
+   * Due enrollment timers as a batch: one read of the enrollments, one of their records, every
+   * transition in memory, one store transaction for all (set-based on Postgres). Returns the timers
+   * to take one by one: conflicts with another worker, stale timers and anything unusual.
+   */
+  private async fireBatch(due: TimerRow[]): Promise<TimerRow[]> {
+    if (due.length < 2) return due;
+    const rest: TimerRow[] = [];
+    const byId = new Map((await this.store.getEnrollments(due.map((t) => t.id.slice(2)))).map((e) => [e.enrollment.id, e]));
+    const records = new Map((await this.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
+    const steps: { t: TimerRow; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    for (const t of due) {
+      const cur = byId.get(t.id.slice(2));
+      if (!cur) {
+        rest.push(t);
+        continue;
+      }
+      try {
+        const e = cur.enrollment;
+        const def = await this.definition(e.cadenceId, e.version);
+        const rec = records.get(`${e.module}\u0000${e.recordId}`) ?? null;
+        const criteria = rec ? await this.evaluate(def, rec) : { checks: {} };
+        const ctx = await this.context(def, rec, criteria, e);
+        const { next, effects } = transition(e, { type: 'timer' }, ctx);
+        if (!next || next === e || !effects.length) rest.push(t);
+        else steps.push({ t, next, effects, commit: this.buildCommit(cur, next, effects, def, rec, AUTOMATION, ctx, []) });
+      } catch {
+        rest.push(t);
+      }
+    }
+    // Counters (caps) refuse steps one by one: those take the single path.
+    const batch = steps.filter((x) => !x.commit.counters.length);
+    rest.push(...steps.filter((x) => x.commit.counters.length).map((x) => x.t));
+    const applied = batch.length ? await this.store.commitMany(batch.map((x) => x.commit)) : [];
+    batch.forEach((x, i) => (applied[i] ? this.committed(x.next, x.effects) : rest.push(x.t)));
+    return rest;
   }
 
   private async fire(timerId: string, kind: string, cadenceId: string): Promise<void> {
@@ -566,7 +610,8 @@ export class Runtime {
         const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
         try {
           await this.batchHandler(actions);
-          for (const row of rows) await this.delivered(row);
+          await this.store.ackOutboxMany(rows.map((r) => r.key), this.clock.now());
+          for (const row of rows) this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
           dispatched += rows.length;
         } catch (e) {
           for (const row of rows) await this.failed(row, e);
@@ -736,6 +781,21 @@ export class Runtime {
     cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
     rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
   ): Promise<boolean> {
+    const ok = await this.store.commit(this.buildCommit(cur, next, effects, def, rec, actor, ctx, counters));
+    if (ok) this.committed(next, effects);
+    return ok;
+  }
+
+  private committed(next: Enrollment, effects: Effect[]): void {
+    this.emit({ type: 'changed', enrollment: next });
+    for (const f of effects) if (f.type === 'left') this.emit({ type: 'left', enrollment: next, nodeId: f.nodeId });
+  }
+
+  /** The writes of one step: state, rendered outbox rows, audit rows and capped counters. */
+  private buildCommit(
+    cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
+    rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
+  ): Commit {
     const now = this.clock.now();
     const outbox = [];
     const audit: AuditRow[] = [];
@@ -752,12 +812,7 @@ export class Runtime {
       if (node.channel === 'email' && def.senderDailyCap) bumps.push({ scope: 'sender', key: capKey(node, ctx), max: def.senderDailyCap });
       if (this.opts.limits?.actionsPerCadence) bumps.push({ scope: 'actions', key: def.id, max: this.opts.limits.actionsPerCadence });
     }
-    const ok = await this.store.commit({ enrollment: next, expectedRev: cur ? cur.rev : null, outbox, audit, counters: bumps });
-    if (ok) {
-      this.emit({ type: 'changed', enrollment: next });
-      for (const f of effects) if (f.type === 'left') this.emit({ type: 'left', enrollment: next, nodeId: f.nodeId });
-    }
-    return ok;
+    return { enrollment: next, expectedRev: cur ? cur.rev : null, outbox, audit, counters: bumps };
   }
 
   private renderFor(action: ActionRef, node: FollowUpNode, rec: RecordSnapshot, now: number): Partial<DispatchedAction> {

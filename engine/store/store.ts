@@ -110,6 +110,14 @@ export interface Store {
   listEnrollments(filter: EnrollmentFilter): Promise<StoredEnrollment[]>;
   /** Applies a step atomically; false (and nothing written) when the rev moved or a capped counter is full. */
   commit(c: Commit): Promise<boolean>;
+  /**
+   * Applies many steps in one transaction (set-based where the store can): each is checked and
+   * written on its own terms, so one conflict refuses only that step. Returns which were applied.
+   */
+  commitMany(commits: Commit[]): Promise<boolean[]>;
+  getEnrollments(ids: readonly string[]): Promise<StoredEnrollment[]>;
+  getRecords(keys: readonly { module: string; id: string }[]): Promise<RecordSnapshot[]>;
+  ackOutboxMany(keys: readonly string[], at: number): Promise<void>;
 
   setTimer(t: TimerRow): Promise<void>;
   deleteTimer(id: string): Promise<void>;

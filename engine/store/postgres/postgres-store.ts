@@ -164,6 +164,69 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * Set-based: one statement per kind of write for the whole batch. Steps with capped counters take
+   * the one-by-one path (a savepoint each), since a cap refuses steps individually.
+   */
+  async commitMany(commits: Commit[]): Promise<boolean[]> {
+    if (commits.some((c) => c.counters.length)) {
+      const out: boolean[] = [];
+      for (const c of commits) out.push(await this.commit(c));
+      return out;
+    }
+    return this.tx(async (db) => {
+      const fresh = commits.filter((c) => c.expectedRev === null);
+      const moved = commits.filter((c) => c.expectedRev !== null);
+      const ok = new Set<string>();
+      if (fresh.length) {
+        const r = await db.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
+          SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint
+          FROM jsonb_to_recordset($1::jsonb) AS x(state jsonb) ON CONFLICT DO NOTHING RETURNING id`, [JSON.stringify(fresh.map((c) => ({ state: c.enrollment })))]);
+        for (const row of r.rows) ok.add(row.id);
+      }
+      if (moved.length) {
+        const r = await db.query(`UPDATE enrollments e SET status = x.state->>'status', state = x.state, rev = e.rev + 1,
+            started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint
+          FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb) WHERE e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id`,
+        [JSON.stringify(moved.map((c) => ({ rev: c.expectedRev, state: c.enrollment })))]);
+        for (const row of r.rows) ok.add(row.id);
+      }
+      const applied = commits.filter((c) => ok.has(c.enrollment.id));
+      const due = applied.filter((c) => c.enrollment.status === 'active' && c.enrollment.dueAt !== null).map((c) => c.enrollment);
+      const undue = applied.filter((c) => !(c.enrollment.status === 'active' && c.enrollment.dueAt !== null)).map((c) => `e:${c.enrollment.id}`);
+      const ended = applied.filter((c) => c.enrollment.status !== 'active' || c.enrollment.wait === 'halted').map((c) => c.enrollment.id);
+      if (due.length) {
+        await db.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until)
+          SELECT 'e:' || x.id, 'enrollment', x.cadence_id, x.due_at, 1, 0 FROM jsonb_to_recordset($1::jsonb) AS x(id text, cadence_id text, due_at bigint)
+          ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0`,
+        [JSON.stringify(due.map((e) => ({ id: e.id, cadence_id: e.cadenceId, due_at: e.dueAt })))]);
+      }
+      if (undue.length) await db.query('DELETE FROM timers WHERE id = ANY($1::text[])', [undue]);
+      if (ended.length) await db.query("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ANY($1::text[]) AND status = 'pending'", [ended]);
+      const outbox = applied.flatMap((c) => c.outbox);
+      if (outbox.length) {
+        await db.query(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
+          SELECT key, enrollment_id, cadence_id, node_id, record_id, channel, payload, 'pending', 0, available_at, created_at
+          FROM jsonb_to_recordset($1::jsonb) AS x(key text, enrollment_id text, cadence_id text, node_id text, record_id text, channel text, payload jsonb, available_at bigint, created_at bigint)`,
+        [JSON.stringify(outbox.map((o) => ({ key: o.key, enrollment_id: o.enrollmentId, cadence_id: o.cadenceId, node_id: o.nodeId, record_id: o.recordId, channel: o.channel, payload: o.payload, available_at: o.availableAt, created_at: o.createdAt })))]);
+      }
+      await this.insertAudit(db, applied.flatMap((c) => c.audit));
+      return commits.map((c) => ok.has(c.enrollment.id));
+    });
+  }
+
+  async getEnrollments(ids: readonly string[]) {
+    return (await this.q('SELECT state, rev FROM enrollments WHERE id = ANY($1::text[])', [ids])).map(stored);
+  }
+
+  async getRecords(keys: readonly { module: string; id: string }[]) {
+    return (await this.q(`SELECT r.* FROM records r JOIN jsonb_to_recordset($1::jsonb) AS k(module text, id text) ON r.module = k.module AND r.id = k.id`, [JSON.stringify(keys)])).map(recordRow);
+  }
+
+  async ackOutboxMany(keys: readonly string[], at: number) {
+    await this.q("UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL WHERE key = ANY($2::text[])", [at, keys]);
+  }
+
   private async setTimerIn(db: pg.Pool | pg.PoolClient, t: TimerRow) {
     await db.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until) VALUES ($1, $2, $3, $4, $5, 0)
       ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0`, [t.id, t.kind, t.cadenceId, t.dueAt, t.priority]);

@@ -140,35 +140,68 @@ export class SqliteStore implements Store {
     }
   }
 
+  async commitMany(commits: Commit[]): Promise<boolean[]> {
+    // One transaction (one fsync) for the batch; a savepoint per step so a refused step leaves no trace.
+    return this.tx(() =>
+      commits.map((c, i) => {
+        this.db.exec(`SAVEPOINT s${i}`);
+        try {
+          const ok = this.writeStep(c, c.enrollment);
+          this.db.exec(ok ? `RELEASE s${i}` : `ROLLBACK TO s${i}; RELEASE s${i}`);
+          return ok;
+        } catch (err) {
+          this.db.exec(`ROLLBACK TO s${i}; RELEASE s${i}`);
+          if (err instanceof CapReached) return false;
+          throw err;
+        }
+      }),
+    );
+  }
+
+  async getEnrollments(ids: readonly string[]) {
+    return (this.q('SELECT state, rev FROM enrollments WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(ids)) as Row[]).map(stored);
+  }
+
+  async getRecords(keys: readonly { module: string; id: string }[]) {
+    return (this.q(`SELECT r.* FROM records r JOIN json_each(?) k ON r.module = json_extract(k.value, '$.module') AND r.id = json_extract(k.value, '$.id')`).all(JSON.stringify(keys)) as Row[]).map(recordRow);
+  }
+
+  async ackOutboxMany(keys: readonly string[], at: number) {
+    this.q("UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL WHERE key IN (SELECT value FROM json_each(?))").run(at, JSON.stringify(keys));
+  }
+
   private commitSync(c: Commit, e: Enrollment): boolean {
-    return this.tx(() => {
-      const state = JSON.stringify(e);
-      if (c.expectedRev === null) {
-        const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, state, e.startedAt, e.updatedAt);
-        if (r.changes === 0) return false;
-      } else {
-        const r = this.q('UPDATE enrollments SET status = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ? WHERE id = ? AND rev = ?').run(
-          e.status, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
-        if (r.changes === 0) return false;
-      }
-      for (const b of c.counters) {
-        const n = (this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(b.scope, b.key) as Row | undefined)?.n as number | undefined;
-        if (b.max !== undefined && (n ?? 0) >= b.max) throw new CapReached();
-        this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
-      }
-      // The enrollment's one timer follows its state: scheduled iff active with a due time (U8).
-      if (e.status === 'active' && e.dueAt !== null) this.setTimerSync({ id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
-      else this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
-      // Ended or halted: actions not yet handed to the host never will be (U8, V3).
-      if (e.status !== 'active' || e.wait === 'halted') this.q("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ? AND status = 'pending'").run(e.id);
-      for (const o of c.outbox) {
-        this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload), o.availableAt, o.createdAt);
-      }
-      this.insertAudit(c.audit);
-      return true;
-    });
+    return this.tx(() => this.writeStep(c, e));
+  }
+
+  /** The writes of one step, inside a transaction the caller holds; false when its rev moved. */
+  private writeStep(c: Commit, e: Enrollment): boolean {
+    const state = JSON.stringify(e);
+    if (c.expectedRev === null) {
+      const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, state, e.startedAt, e.updatedAt);
+      if (r.changes === 0) return false;
+    } else {
+      const r = this.q('UPDATE enrollments SET status = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ? WHERE id = ? AND rev = ?').run(
+        e.status, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
+      if (r.changes === 0) return false;
+    }
+    for (const b of c.counters) {
+      const n = (this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(b.scope, b.key) as Row | undefined)?.n as number | undefined;
+      if (b.max !== undefined && (n ?? 0) >= b.max) throw new CapReached();
+      this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
+    }
+    // The enrollment's one timer follows its state: scheduled iff active with a due time (U8).
+    if (e.status === 'active' && e.dueAt !== null) this.setTimerSync({ id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
+    else this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
+    // Ended or halted: actions not yet handed to the host never will be (U8, V3).
+    if (e.status !== 'active' || e.wait === 'halted') this.q("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ? AND status = 'pending'").run(e.id);
+    for (const o of c.outbox) {
+      this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload), o.availableAt, o.createdAt);
+    }
+    this.insertAudit(c.audit);
+    return true;
   }
 
   // Timers -----------------------------------------------------------------------------------------
