@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
 
 const worker = join(__dirname, '../fixtures/crash-worker.js');
-const RECORDS = 30;
+const RECORDS = 40;
 const STEPS = ['s1', 's2', 's3'];
 
 function run(db: string, dir: string, mode: string, crashAt = 0) {
@@ -34,8 +34,8 @@ describe('crash safety', () => {
         let kills = 0;
         let finished = false;
         for (let round = 0; round < 400 && !finished; round++) {
-          // Every run crashes somewhere in its first 60 crash points until the work is done.
-          const crashAt = round < 300 ? 1 + Math.floor(random() * 60) : 0;
+          // Every run crashes somewhere in its first 25 crash points until the work is done.
+          const crashAt = round < 300 ? 1 + Math.floor(random() * 25) : 0;
           const r = run(db, dir, 'run', crashAt);
           if (r.killed) kills++;
           finished = r.finished;
