@@ -3,11 +3,8 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 import { branchNode, branchPorts } from '../../../engine/model/formats/params';
-import { CadenzaError } from '../../../engine/model/errors';
-import { validateNode } from '../../../engine/model/validate';
 import { branchFields } from '../shared/fields';
-import { toNodeError } from '../shared/errors';
-import { routeItems } from '../shared/host';
+import { executeGraphNode } from '../shared/graph-node';
 
 /** Evaluated by n8n from the parameters (its source is embedded in an expression): keep it plain JS. */
 const configuredOutputs = (p: { outcomes?: string[]; timeout?: number }) =>
@@ -31,10 +28,6 @@ export class OutcomeBranch implements INodeType {
   };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-    const node = this.getNode();
-    const params = { ...node.parameters, name: node.name };
-    const problems = validateNode(branchNode(node.id, params));
-    if (problems.length) throw toNodeError(node, new CadenzaError('invalid_node', problems[0].rule, 'invalid branch', problems));
-    return routeItems(node.id, this.getInputData(), branchPorts(params).length) as INodeExecutionData[][];
+    return executeGraphNode(this, branchNode, (p) => branchPorts(p).length);
   }
 }

@@ -3,11 +3,8 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 import { checkNode } from '../../../engine/model/formats/params';
-import { CadenzaError } from '../../../engine/model/errors';
-import { validateNode } from '../../../engine/model/validate';
 import { checkFields } from '../shared/fields';
-import { toNodeError } from '../shared/errors';
-import { routeItems } from '../shared/host';
+import { executeGraphNode } from '../shared/graph-node';
 
 export class UnenrollCheck implements INodeType {
   description: INodeTypeDescription = {
@@ -28,9 +25,6 @@ export class UnenrollCheck implements INodeType {
   };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-    const node = this.getNode();
-    const problems = validateNode(checkNode(node.id, { ...node.parameters, name: node.name }));
-    if (problems.length) throw toNodeError(node, new CadenzaError('invalid_node', problems[0].rule, 'invalid check', problems));
-    return routeItems(node.id, this.getInputData(), 2) as INodeExecutionData[][];
+    return executeGraphNode(this, checkNode, () => 2);
   }
 }
