@@ -2,8 +2,8 @@
 // the reason and rule. Enrolling many items is one engine call.
 import type { IDataObject, IExecuteFunctions, ILoadOptionsFunctions, INodeExecutionData, INodePropertyOptions, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
-import { CadenzaError } from '../../../engine/model/errors';
 import { cadenceIdOf, N8N_NAMES } from '../../../engine/model/formats/n8n';
+import { runRecordAction, type RecordAction } from '../../../engine/runtime/record-actions';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
 
 const THIS_WORKFLOW = '__this_workflow__';
@@ -17,7 +17,7 @@ function resolveCadence(ctx: IExecuteFunctions, value: string): string {
   return cadenceIdOf(wf?.id, triggers[0]);
 }
 
-type Action = 'enroll' | 'update' | 'resume' | 'restart' | 'unenroll' | 'convert' | 'unsubscribe';
+type Action = RecordAction;
 
 export class CadenzaEnroll implements INodeType {
   description: INodeTypeDescription = {
@@ -81,54 +81,14 @@ export class CadenzaEnroll implements INodeType {
     const actor = (this.getNodeParameter('actor', 0, 'n8n') as string) || 'n8n';
     const cadenceRow = await rt.store.getCadence(cadence);
     if (!cadenceRow) throw new NodeOperationError(node, `Parameter "cadence": unknown cadence "${cadence}" (D4)`);
-    if (action === 'enroll') {
-      try {
-        const answers = await rt.enroll(cadence, items.map((_, i) => record(i)), actor);
-        answers.forEach((a, i) => put(a.status === 'enrolled', a as unknown as IDataObject, i));
-      } catch (err) {
-        if (!(err instanceof CadenzaError)) throw new NodeOperationError(node, err as Error);
-        items.forEach((_, i) => put(false, { status: 'skipped', reason: err.message, rule: err.rule }, i));
-      }
-      return [done, skipped];
+    let results;
+    try {
+      results = await runRecordAction(rt, cadence, cadenceRow.module, action, items.map((_, i) => record(i)), actor);
+    } catch (err) {
+      if (!this.continueOnFail()) throw new NodeOperationError(node, err as Error);
+      return [[], items.map((_, i) => ({ json: { error: (err as Error).message }, pairedItem: { item: i } }))];
     }
-    for (let i = 0; i < items.length; i++) {
-      const rec = record(i);
-      const id = rec.id === undefined ? undefined : String(rec.id);
-      try {
-        if (!id && action !== 'update') {
-          put(false, { recordId: null, status: 'skipped', reason: `the item has no "${this.getNodeParameter('idField', i, 'id')}" field`, rule: 'D4' }, i);
-          continue;
-        }
-        switch (action) {
-          case 'update':
-            put(true, { recordId: id, enrollments: (await rt.upsertRecord(cadenceRow.module, rec, actor)) as unknown as IDataObject[] }, i);
-            break;
-          case 'resume':
-          case 'restart': {
-            const a = await rt.reenroll(cadence, id!, action, actor);
-            put(a.status === 'enrolled', a as unknown as IDataObject, i);
-            break;
-          }
-          case 'unenroll': {
-            const e = await rt.unenroll(cadence, id!, actor);
-            put(true, { recordId: id, status: e.status, reason: e.reason }, i);
-            break;
-          }
-          case 'convert':
-            put(true, { recordId: id, left: await rt.convertRecord(cadenceRow.module, id!, actor) }, i);
-            break;
-          case 'unsubscribe':
-            await rt.unsubscribe(cadenceRow.module, id!, actor);
-            put(true, { recordId: id, unsubscribed: true }, i);
-            break;
-        }
-      } catch (err) {
-        if (!(err instanceof CadenzaError)) {
-          if (this.continueOnFail()) put(false, { error: (err as Error).message }, i);
-          else throw new NodeOperationError(node, err as Error, { itemIndex: i });
-        } else put(false, { recordId: id ?? null, status: 'skipped', reason: err.message, rule: err.rule }, i);
-      }
-    }
+    results.forEach((r, i) => put(r.ok, r.payload as IDataObject, i));
     return [done, skipped];
   }
 }
