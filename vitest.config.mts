@@ -12,7 +12,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'postgres',
-          include: ['test/engine/{enrollment,followups,unenroll,lifecycle,tracking,delivery}.test.ts', 'test/http/api.test.ts', 'test/postgres/*.test.ts'],
+          include: ['test/engine/{enrollment,batch,followups,unenroll,lifecycle,tracking,delivery}.test.ts', 'test/http/api.test.ts', 'test/postgres/*.test.ts'],
           env: { CADENZA_TEST_STORE: 'postgres' },
           globalSetup: ['test/helpers/pg-global.ts'],
         },

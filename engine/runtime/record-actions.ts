@@ -1,6 +1,6 @@
-// What an Enroll node does with its input, once for both hosts: enroll (one engine call for all
-// records), update, re-enroll, un-enroll, convert or unsubscribe. A refusal (CadenzaError) becomes a
-// "skipped" result with its reason and rule — nothing changed for that record; anything else throws.
+// What an Enroll node does with its input, once for both hosts: enroll and update (one set-based
+// engine call for all records), re-enroll, un-enroll, convert or unsubscribe. A refusal (CadenzaError)
+// becomes a "skipped" result with its reason and rule — nothing changed for that record; anything else throws.
 import { CadenzaError } from '../model/errors';
 import type { Actor } from './permissions';
 import type { Runtime } from './runtime';
@@ -35,12 +35,21 @@ export async function runRecordAction(
       throw err;
     }
   }
+  if (action === 'update') {
+    try {
+      return (await rt.upsertRecords(module, records, actor)).map((a) =>
+        'error' in a ? skipped(a.recordId, a.error) : { ok: true, payload: { recordId: a.recordId, enrollments: a.enrollments } });
+    } catch (err) {
+      if (err instanceof CadenzaError) return records.map((r) => skipped(recordIdOf(r), err));
+      throw err;
+    }
+  }
   const results: ActionResult[] = [];
   for (const rec of records) {
     const id = recordIdOf(rec);
     try {
-      if (!id && action !== 'update') throw new CadenzaError('invalid_record', 'D4', 'the input must be a record id or a record with an id');
-      results.push(await one(rt, cadenceId, module, action, rec, id!, actor, reason));
+      if (!id) throw new CadenzaError('invalid_record', 'D4', 'the input must be a record id or a record with an id');
+      results.push(await one(rt, cadenceId, module, action, id, actor, reason));
     } catch (err) {
       if (!(err instanceof CadenzaError)) throw err;
       results.push(skipped(id, err));
@@ -49,10 +58,8 @@ export async function runRecordAction(
   return results;
 }
 
-async function one(rt: Runtime, cadenceId: string, module: string, action: Exclude<RecordAction, 'enroll'>, rec: unknown, id: string, actor: Actor, reason?: string): Promise<ActionResult> {
+async function one(rt: Runtime, cadenceId: string, module: string, action: Exclude<RecordAction, 'enroll' | 'update'>, id: string, actor: Actor, reason?: string): Promise<ActionResult> {
   switch (action) {
-    case 'update':
-      return { ok: true, payload: { recordId: id ?? null, enrollments: await rt.upsertRecord(module, rec, actor) } };
     case 'resume':
     case 'restart': {
       const a = await rt.reenroll(cadenceId, id, action, actor);

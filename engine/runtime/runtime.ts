@@ -86,6 +86,23 @@ export interface RuntimeEvent {
   error?: string;
 }
 
+/** What one record of `upsertRecords` came to: the cadences it entered or was refused by, or why it was refused (D4). */
+export type UpsertAnswer = { recordId: string; enrollments: EnrollAnswer[] } | { recordId: string; error: CadenzaError };
+
+const ALREADY_ENROLLED = (recordId: string): EnrollAnswer => ({ recordId, status: 'skipped', reason: 'already enrolled; re-enroll to resume or restart', rule: 'E1' });
+
+/** Splits a list into consecutive runs without a repeated key, so a batch keeps one-by-one order semantics. */
+function uniqueRuns<T>(items: readonly T[], key: (x: T) => string): T[][] {
+  const runs: T[][] = [];
+  let seen = new Set<string>();
+  for (const x of items) {
+    if (!runs.length || seen.has(key(x))) (runs.push([]), (seen = new Set()));
+    runs[runs.length - 1].push(x);
+    seen.add(key(x));
+  }
+  return runs;
+}
+
 interface StepResult {
   state: Enrollment | null;
   effects: Effect[];
@@ -279,12 +296,44 @@ export class Runtime {
 
   /** Saves the latest snapshot of a record and reacts: un-enroll on criteria (U2, U3), enroll into views (E2). */
   async upsertRecord(module: string, input: unknown, actor: Actor = AUTOMATION): Promise<EnrollAnswer[]> {
+    const [answer] = await this.upsertRecords(module, [input], actor);
+    if ('error' in answer) throw answer.error;
+    return answer.enrollments;
+  }
+
+  /**
+   * Many records at once (an import, an n8n batch, a page of E7 re-evaluation): one read and one write
+   * of the snapshots, one read of their enrollments, and per view cadence one set-based commit of the
+   * enrollments they start. Each record answers on its own; a bad one (D4) is refused, the rest go on.
+   */
+  async upsertRecords(module: string, inputs: readonly unknown[], actor: Actor = AUTOMATION): Promise<UpsertAnswer[]> {
     requirePermission(actor, 'enroll'); // a saved record may enter view cadences
-    const rec = this.checkRecord(module, input);
-    const prev = await this.store.getRecord(module, rec.id);
-    const snapshot: RecordSnapshot = { ...rec, unsubscribed: rec.unsubscribed || !!prev?.unsubscribed };
-    await this.store.putRecord(snapshot, this.clock.now());
-    return this.react(snapshot, actor);
+    if (!Array.isArray(inputs)) throw new CadenzaError('invalid_records', 'D4', 'records must be a list');
+    const answers: UpsertAnswer[] = new Array(inputs.length);
+    const valid: { i: number; rec: RecordSnapshot }[] = [];
+    inputs.forEach((input, i) => {
+      try {
+        valid.push({ i, rec: this.checkRecord(module, input) });
+      } catch (e) {
+        if (!(e instanceof CadenzaError)) throw e;
+        answers[i] = { recordId: recordIdOf(input), error: e };
+      }
+    });
+    for (const run of uniqueRuns(valid, (v) => v.rec.id)) {
+      const snapshots = await this.saveRecords(run.map((v) => v.rec));
+      const results = await this.reactMany(snapshots, actor);
+      run.forEach((v, k) => (answers[v.i] = { recordId: v.rec.id, enrollments: results[k] }));
+    }
+    return answers;
+  }
+
+  /** Writes snapshots, keeping an unsubscribe (F8) the caller's copy of the record may not know about. */
+  private async saveRecords(recs: RecordSnapshot[]): Promise<RecordSnapshot[]> {
+    if (!recs.length) return [];
+    const prev = new Map((await this.store.getRecords(recs.map((r) => ({ module: r.module, id: r.id })))).map((r) => [r.id, r]));
+    const snapshots = recs.map((r) => ({ ...r, unsubscribed: r.unsubscribed || !!prev.get(r.id)?.unsubscribed }));
+    await this.store.putRecords(snapshots, this.clock.now());
+    return snapshots;
   }
 
   /** F8: no more emails from any cadence; calls and tasks continue. */
@@ -308,18 +357,31 @@ export class Runtime {
     return n;
   }
 
-  private async react(rec: RecordSnapshot, actor: Actor): Promise<EnrollAnswer[]> {
-    const mine = await this.store.listEnrollments({ recordId: rec.id });
-    for (const e of mine) if (e.enrollment.status === 'active' && e.enrollment.module === rec.module) await this.apply(e.enrollment.id, { type: 'recordChanged' }, actor);
-    const answers: EnrollAnswer[] = [];
-    const enrolledIn = new Set(mine.filter((e) => e.enrollment.module === rec.module).map((e) => e.enrollment.cadenceId));
-    for (const c of await this.store.listCadences(rec.module)) {
-      // E6: any enrollment, even a stopped one, blocks automatic enrollment; only a manual re-enroll brings it back.
-      if (c.status !== 'active' || !c.activeVersion || enrolledIn.has(c.id)) continue;
+  /** A batch of saved records of one module: their enrollments re-check (U2, U3), view cadences enroll (E2). */
+  private async reactMany(recs: RecordSnapshot[], actor: Actor): Promise<EnrollAnswer[][]> {
+    if (!recs.length) return [];
+    const module = recs[0].module;
+    const mine = new Map<string, StoredEnrollment[]>();
+    for (const e of await this.store.enrollmentsOfRecords(recs.map((r) => r.id))) {
+      if (e.enrollment.module !== module) continue;
+      mine.set(e.enrollment.recordId, [...(mine.get(e.enrollment.recordId) ?? []), e]);
+    }
+    for (const rec of recs) for (const e of mine.get(rec.id) ?? []) if (e.enrollment.status === 'active') await this.apply(e.enrollment.id, { type: 'recordChanged' }, actor);
+    const answers = recs.map((): EnrollAnswer[] => []);
+    for (const c of await this.store.listCadences(module)) {
+      if (c.status !== 'active' || !c.activeVersion) continue;
       const def = await this.definition(c.id, c.activeVersion);
       if (def.enrollment.mode !== 'view') continue;
-      const criteria = await this.evaluate(def, rec);
-      if (criteria.view) answers.push(await this.enrollOne(def, c.activeVersion, rec, AUTOMATION, criteria));
+      const matching: number[] = [];
+      const known = new Map<string, CriteriaResults>();
+      for (let k = 0; k < recs.length; k++) {
+        // E6: any enrollment, even a stopped one, blocks automatic enrollment; only a manual re-enroll brings it back.
+        if ((mine.get(recs[k].id) ?? []).some((e) => e.enrollment.cadenceId === c.id)) continue;
+        const criteria = await this.evaluate(def, recs[k]);
+        if (criteria.view) (matching.push(k), known.set(recs[k].id, criteria));
+      }
+      const got = await this.enrollMany(def, c.activeVersion, matching.map((k) => recs[k]), AUTOMATION, known);
+      got.forEach((a, j) => answers[matching[j]].push(a));
     }
     return answers;
   }
@@ -333,32 +395,79 @@ export class Runtime {
     if (row.status !== 'active' || !row.activeVersion) throw new CadenzaError('not_active', 'E1', `cadence "${cadenceId}" is not active: publish it first`);
     if (!Array.isArray(records)) throw new CadenzaError('invalid_records', 'D4', 'records must be a list');
     const def = await this.definition(cadenceId, row.activeVersion);
-    const answers: EnrollAnswer[] = [];
-    for (const item of records) {
-      let rec: RecordSnapshot | undefined;
+    const answers: EnrollAnswer[] = new Array(records.length);
+    const valid: { i: number; id: string; rec?: RecordSnapshot }[] = [];
+    records.forEach((item, i) => {
       try {
-        if (typeof item === 'string') rec = await this.store.getRecord(def.module, item);
+        if (typeof item === 'string') valid.push({ i, id: item });
         else {
-          const checked = this.checkRecord(def.module, item);
-          const prev = await this.store.getRecord(def.module, checked.id);
-          rec = { ...checked, unsubscribed: checked.unsubscribed || !!prev?.unsubscribed };
-          await this.store.putRecord(rec, this.clock.now());
+          const rec = this.checkRecord(def.module, item);
+          valid.push({ i, id: rec.id, rec });
         }
       } catch (e) {
-        answers.push({ recordId: recordIdOf(item), status: 'skipped', reason: (e as Error).message, rule: (e as CadenzaError).rule ?? 'D4' });
-        continue;
+        if (!(e instanceof CadenzaError)) throw e;
+        answers[i] = { recordId: recordIdOf(item), status: 'skipped', reason: e.message, rule: e.rule ?? 'D4' };
       }
-      if (!rec) answers.push({ recordId: String(item), status: 'skipped', reason: `unknown ${def.module} record`, rule: 'D4' });
-      else answers.push(await this.enrollOne(def, row.activeVersion, rec, actorId(actor)));
+    });
+    for (const run of uniqueRuns(valid, (v) => v.id)) {
+      const saved = new Map((await this.saveRecords(run.flatMap((v) => (v.rec ? [v.rec] : [])))).map((r) => [r.id, r]));
+      const byId = run.filter((v) => !v.rec);
+      const known = new Map((await this.store.getRecords(byId.map((v) => ({ module: def.module, id: v.id })))).map((r) => [r.id, r]));
+      const found: { i: number; rec: RecordSnapshot }[] = [];
+      for (const v of run) {
+        const rec = saved.get(v.id) ?? known.get(v.id);
+        if (rec) found.push({ i: v.i, rec });
+        else answers[v.i] = { recordId: v.id, status: 'skipped', reason: `unknown ${def.module} record`, rule: 'D4' };
+      }
+      const got = await this.enrollMany(def, row.activeVersion, found.map((f) => f.rec), actorId(actor));
+      found.forEach((f, k) => (answers[f.i] = got[k]));
     }
     return answers;
+  }
+
+  /**
+   * Enrolls distinct records into one cadence: one read of their enrollments, every transition in
+   * memory, one set-based commit. Paced cadences (E9) and steps that bump capped counters go one by
+   * one, since a cap refuses steps individually.
+   */
+  private async enrollMany(def: CadenceDefinition, version: number, recs: RecordSnapshot[], by: string, known?: Map<string, CriteriaResults>): Promise<EnrollAnswer[]> {
+    if (recs.length < 2 || def.enrollment.cap?.perHour || def.enrollment.cap?.perDay) {
+      const out: EnrollAnswer[] = [];
+      for (const rec of recs) out.push(await this.enrollOne(def, version, rec, by, known?.get(rec.id)));
+      return out;
+    }
+    const exists = new Set((await this.store.getEnrollments(recs.map((r) => `${def.id}:${r.id}`))).map((e) => e.enrollment.id));
+    const answers = new Map<string, EnrollAnswer>();
+    const steps: { rec: RecordSnapshot; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    for (const rec of recs) {
+      const id = `${def.id}:${rec.id}`;
+      if (exists.has(id)) {
+        answers.set(rec.id, ALREADY_ENROLLED(rec.id));
+        continue;
+      }
+      const criteria = known?.get(rec.id) ?? (await this.evaluate(def, rec));
+      const ctx = await this.context(def, rec, criteria, null);
+      const { next, effects } = transition(null, { type: 'enroll', id, version, by }, ctx);
+      const rejected = effects.find((f) => f.type === 'reject');
+      if (!next || rejected) answers.set(rec.id, { recordId: rec.id, status: 'skipped', reason: rejected?.type === 'reject' ? rejected.reason : 'refused', rule: rejected?.type === 'reject' ? rejected.rule : 'E1' });
+      else steps.push({ rec, next, effects, commit: this.buildCommit(null, next, effects, def, rec, by, ctx, []) });
+    }
+    const batch = steps.filter((x) => !x.commit.counters.length);
+    const applied = batch.length ? await this.store.commitMany(batch.map((x) => x.commit)) : [];
+    batch.forEach((x, k) => {
+      if (!applied[k]) return answers.set(x.rec.id, ALREADY_ENROLLED(x.rec.id)); // another worker enrolled it first
+      this.committed(x.next, x.effects);
+      answers.set(x.rec.id, { recordId: x.rec.id, status: 'enrolled', enrollmentId: x.next.id, startAt: x.next.startedAt });
+    });
+    for (const x of steps.filter((y) => y.commit.counters.length)) answers.set(x.rec.id, await this.enrollOne(def, version, x.rec, by, known?.get(x.rec.id)));
+    return recs.map((r) => answers.get(r.id)!);
   }
 
   private async enrollOne(def: CadenceDefinition, version: number, rec: RecordSnapshot, by: string, known?: CriteriaResults): Promise<EnrollAnswer> {
     const criteria = known ?? (await this.evaluate(def, rec));
     const id = `${def.id}:${rec.id}`;
     for (let i = 0; i < MAX_CONFLICTS; i++) {
-      if (await this.store.getEnrollment(id)) return { recordId: rec.id, status: 'skipped', reason: 'already enrolled; re-enroll to resume or restart', rule: 'E1' };
+      if (await this.store.getEnrollment(id)) return ALREADY_ENROLLED(rec.id);
       const { startAt, counters } = await this.pace(def);
       const ctx = await this.context(def, rec, criteria, null);
       const { next, effects } = transition(null, { type: 'enroll', id, version, by, startAt }, ctx);
@@ -594,9 +703,7 @@ export class Runtime {
       // E7: time-dependent criteria are re-read as the clock moves, not only when a record changes.
       await this.store.setTimer({ id: timerId, kind: 'viewRecheck', cadenceId, dueAt: this.clock.now() + this.opts.recheckMs, priority: 2 });
       if (row.status !== 'active') return;
-      await this.eachRecord(def.module, async (rec) => {
-        await this.react(rec, AUTOMATION);
-      });
+      await this.eachRecordPage(def.module, (page) => this.reactMany(page, AUTOMATION));
     }
   }
 
@@ -862,10 +969,15 @@ export class Runtime {
     if (def.enrollment.mode !== 'view') return 0;
     const row = await this.requireCadence(def.id);
     let n = 0;
-    await this.eachRecord(def.module, async (rec) => {
-      if (await this.store.findEnrollment(def.id, rec.id)) return;
-      const criteria = await this.evaluate(def, rec);
-      if (criteria.view && (await this.enrollOne(def, row.activeVersion!, rec, AUTOMATION, criteria)).status === 'enrolled') n++;
+    // Page by page: enrollMany skips records already enrolled (E6) with one read per page.
+    await this.eachRecordPage(def.module, async (page) => {
+      const matching: RecordSnapshot[] = [];
+      const known = new Map<string, CriteriaResults>();
+      for (const rec of page) {
+        const criteria = await this.evaluate(def, rec);
+        if (criteria.view) (matching.push(rec), known.set(rec.id, criteria));
+      }
+      n += (await this.enrollMany(def, row.activeVersion!, matching, AUTOMATION, known)).filter((a) => a.status === 'enrolled').length;
     });
     return n;
   }
@@ -923,10 +1035,16 @@ export class Runtime {
   }
 
   private async eachRecord(module: string, fn: (r: RecordSnapshot) => Promise<unknown>): Promise<void> {
+    await this.eachRecordPage(module, async (page) => {
+      for (const r of page) await fn(r);
+    });
+  }
+
+  private async eachRecordPage(module: string, fn: (page: RecordSnapshot[]) => Promise<unknown>): Promise<void> {
     let after: string | null = null;
     for (;;) {
       const page = await this.store.listRecords(module, after, 500);
-      for (const r of page) await fn(r);
+      await fn(page);
       if (page.length < 500) return;
       after = page[page.length - 1].id;
     }

@@ -102,12 +102,16 @@ export interface Store {
   getVersion(cadenceId: string, version: number): Promise<CadenceDefinition | undefined>;
 
   putRecord(rec: RecordSnapshot, at: number): Promise<void>;
+  /** Many snapshots in one statement/transaction; ids are unique within one call. */
+  putRecords(recs: readonly RecordSnapshot[], at: number): Promise<void>;
   getRecord(module: string, id: string): Promise<RecordSnapshot | undefined>;
   listRecords(module: string, after: string | null, limit: number): Promise<RecordSnapshot[]>;
 
   getEnrollment(id: string): Promise<StoredEnrollment | undefined>;
   findEnrollment(cadenceId: string, recordId: string): Promise<StoredEnrollment | undefined>;
   listEnrollments(filter: EnrollmentFilter): Promise<StoredEnrollment[]>;
+  /** Every enrollment (any cadence, any status) of these records: one read for a batch of records. */
+  enrollmentsOfRecords(recordIds: readonly string[]): Promise<StoredEnrollment[]>;
   /** Applies a step atomically; false (and nothing written) when the rev moved or a capped counter is full. */
   commit(c: Commit): Promise<boolean>;
   /**

@@ -97,6 +97,14 @@ export class PostgresStore implements Store {
     [rec.module, rec.id, JSON.stringify(rec.data), rec.unsubscribed, at]);
   }
 
+  async putRecords(recs: readonly RecordSnapshot[], at: number) {
+    if (!recs.length) return;
+    await this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at)
+        SELECT x.module, x.id, x.data, x.unsubscribed, $2 FROM jsonb_to_recordset($1::jsonb) AS x(module text, id text, data jsonb, unsubscribed boolean)
+      ON CONFLICT (module, id) DO UPDATE SET data = EXCLUDED.data, unsubscribed = EXCLUDED.unsubscribed, updated_at = EXCLUDED.updated_at`,
+    [JSON.stringify(recs.map((r) => ({ module: r.module, id: r.id, data: r.data, unsubscribed: r.unsubscribed }))), at]);
+  }
+
   async getRecord(module: string, id: string) {
     const [r] = await this.q('SELECT * FROM records WHERE module = $1 AND id = $2', [module, id]);
     return r && recordRow(r);
@@ -213,6 +221,10 @@ export class PostgresStore implements Store {
       await this.insertAudit(db, applied.flatMap((c) => c.audit));
       return commits.map((c) => ok.has(c.enrollment.id));
     });
+  }
+
+  async enrollmentsOfRecords(recordIds: readonly string[]) {
+    return (await this.q('SELECT state, rev FROM enrollments WHERE record_id = ANY($1::text[])', [recordIds])).map(stored);
   }
 
   async getEnrollments(ids: readonly string[]) {

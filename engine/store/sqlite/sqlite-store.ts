@@ -94,9 +94,19 @@ export class SqliteStore implements Store {
   // Records ----------------------------------------------------------------------------------------
 
   async putRecord(rec: RecordSnapshot, at: number) {
+    this.putRecordSync(rec, at);
+  }
+
+  private putRecordSync(rec: RecordSnapshot, at: number) {
     this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (module, id) DO UPDATE SET data = excluded.data, unsubscribed = excluded.unsubscribed, updated_at = excluded.updated_at`).run(
       rec.module, rec.id, JSON.stringify(rec.data), rec.unsubscribed ? 1 : 0, at);
+  }
+
+  async putRecords(recs: readonly RecordSnapshot[], at: number) {
+    this.tx(() => {
+      for (const r of recs) this.putRecordSync(r, at);
+    });
   }
 
   async getRecord(module: string, id: string) {
@@ -156,6 +166,10 @@ export class SqliteStore implements Store {
         }
       }),
     );
+  }
+
+  async enrollmentsOfRecords(recordIds: readonly string[]) {
+    return (this.q('SELECT state, rev FROM enrollments WHERE record_id IN (SELECT value FROM json_each(?))').all(JSON.stringify(recordIds)) as Row[]).map(stored);
   }
 
   async getEnrollments(ids: readonly string[]) {
