@@ -31,17 +31,19 @@ export class PostgresStore implements Store {
 
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
+    let out: T;
     try {
       await c.query('BEGIN');
-      const out = await fn(c);
+      out = await fn(c);
       await c.query('COMMIT');
-      return out;
     } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
+      // A cut connection can't roll back (the server already did); release(e) drops it from the pool.
+      const broken = await c.query('ROLLBACK').then(() => undefined, (err: Error) => err);
+      c.release(broken);
       throw e;
-    } finally {
-      c.release();
     }
+    c.release();
+    return out;
   }
 
   async migrate(): Promise<void> {
