@@ -431,7 +431,8 @@ export class Runtime {
    * one, since a cap refuses steps individually.
    */
   private async enrollMany(def: CadenceDefinition, version: number, recs: RecordSnapshot[], by: string, known?: Map<string, CriteriaResults>): Promise<EnrollAnswer[]> {
-    if (recs.length < 2 || def.enrollment.cap?.perHour || def.enrollment.cap?.perDay) {
+    if (!recs.length) return [];
+    if (def.enrollment.cap?.perHour || def.enrollment.cap?.perDay) {
       const out: EnrollAnswer[] = [];
       for (const rec of recs) out.push(await this.enrollOne(def, version, rec, by, known?.get(rec.id)));
       return out;
@@ -618,6 +619,7 @@ export class Runtime {
   async tick(scope: TickScope = {}): Promise<{ timers: number; dispatched: number; failed: number }> {
     const now = this.clock.now();
     let timers = 0;
+    const handedOff = { dispatched: 0, failed: 0 };
     if (scope.cadences && !scope.cadences.length) return { timers: 0, dispatched: 0, failed: 0 };
     for (;;) {
       const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
@@ -635,11 +637,14 @@ export class Runtime {
         }
       };
       await fireEach(due.filter((t) => t.kind !== 'enrollment'));
-      await fireEach(await this.fireBatch(due.filter((t) => t.kind === 'enrollment')));
+      const batch = await this.fireBatch(due.filter((t) => t.kind === 'enrollment'));
+      handedOff.dispatched += batch.dispatched;
+      handedOff.failed += batch.failed;
+      await fireEach(batch.rest);
       if (due.length < this.opts.batchSize) break;
     }
     const { dispatched, failed } = await this.drainOutbox(scope);
-    return { timers, dispatched, failed };
+    return { timers, dispatched: dispatched + handedOff.dispatched, failed: failed + handedOff.failed };
   }
 
   /**
@@ -647,8 +652,8 @@ export class Runtime {
    * transition in memory, one store transaction for all (set-based on Postgres). Returns the timers
    * to take one by one: conflicts with another worker, stale timers and anything unusual.
    */
-  private async fireBatch(due: TimerRow[]): Promise<TimerRow[]> {
-    if (due.length < 2) return due;
+  private async fireBatch(due: TimerRow[]): Promise<{ rest: TimerRow[]; dispatched: number; failed: number }> {
+    if (due.length < 2) return { rest: due, dispatched: 0, failed: 0 };
     const rest: TimerRow[] = [];
     const byId = new Map((await this.store.getEnrollments(due.map((t) => t.id.slice(2)))).map((e) => [e.enrollment.id, e]));
     const records = new Map((await this.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
@@ -675,9 +680,17 @@ export class Runtime {
     // Counters (caps) refuse steps one by one: those take the single path.
     const batch = steps.filter((x) => !x.commit.counters.length);
     rest.push(...steps.filter((x) => x.commit.counters.length).map((x) => x.t));
-    const applied = batch.length ? await this.store.commitMany(batch.map((x) => x.commit)) : [];
-    batch.forEach((x, i) => (applied[i] ? this.committed(x.next, x.effects) : rest.push(x.t)));
-    return rest;
+    // The actions this batch queues go straight to the host, leased as a claim would lease them.
+    const handOff = this.handler || this.batchHandler ? this.clock.now() + this.opts.leaseMs : undefined;
+    const applied = batch.length ? await this.store.commitMany(batch.map((x) => ({ ...x.commit, handOffUntil: handOff }))) : [];
+    const queued: OutboxRow[] = [];
+    batch.forEach((x, i) => {
+      if (!applied[i]) return rest.push(x.t);
+      this.committed(x.next, x.effects);
+      for (const o of x.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
+    });
+    const delivered = handOff && queued.length ? await this.deliver(queued) : { dispatched: 0, failed: 0 };
+    return { rest, ...delivered };
   }
 
   private async fire(timerId: string, kind: string, cadenceId: string): Promise<void> {
@@ -713,20 +726,30 @@ export class Runtime {
     for (;;) {
       const now = this.clock.now();
       const rows = await this.store.claimOutbox(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
-      if (this.batchHandler && rows.length) {
-        const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
-        try {
-          await this.batchHandler(actions);
-          await this.store.ackOutboxMany(rows.map((r) => r.key), this.clock.now());
-          for (const row of rows) this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
-          dispatched += rows.length;
-        } catch (e) {
-          for (const row of rows) await this.failed(row, e);
-          failed += rows.length;
-        }
-      } else for (const row of rows) (await this.dispatch(row)) ? dispatched++ : failed++;
+      const r = await this.deliver(rows);
+      dispatched += r.dispatched;
+      failed += r.failed;
       if (rows.length < this.opts.batchSize) return { dispatched, failed };
     }
+  }
+
+  /** Hands leased outbox rows to the host: one call per batch when it takes batches, else one by one. */
+  private async deliver(rows: OutboxRow[]): Promise<{ dispatched: number; failed: number }> {
+    let dispatched = 0;
+    let failed = 0;
+    if (this.batchHandler && rows.length) {
+      const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
+      try {
+        await this.batchHandler(actions);
+        await this.store.ackOutboxMany(rows.map((r) => r.key), this.clock.now());
+        for (const row of rows) this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
+        dispatched += rows.length;
+      } catch (e) {
+        for (const row of rows) await this.failed(row, e);
+        failed += rows.length;
+      }
+    } else for (const row of rows) (await this.dispatch(row)) ? dispatched++ : failed++;
+    return { dispatched, failed };
   }
 
   private async delivered(row: OutboxRow): Promise<void> {

@@ -75,6 +75,12 @@ export interface Commit {
   outbox: Omit<OutboxRow, 'status' | 'attempts'>[];
   audit: AuditRow[];
   counters: CounterBump[];
+  /**
+   * The committing worker hands the new outbox rows to the host itself, right after the commit: they
+   * are written already leased until this time (attempts 1), exactly as a claim would leave them, so
+   * no other worker takes them meanwhile and a crash before the ack hands them over when it expires.
+   */
+  handOffUntil?: number;
 }
 
 export interface EnrollmentFilter {

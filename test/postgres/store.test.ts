@@ -45,4 +45,17 @@ describe('PostgreSQL store', () => {
     expect(sent.map((a) => a.key).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `c1:r${i}:1:e1`).sort());
     for (const w of workers) await w.store.close();
   });
+
+  it('D1 a running worker keeps working when another process migrates the schema (prepared statements re-plan)', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('a'), lead('b')], 'rep');
+    const readAll = async () => [await h.store.getRecord('Leads', 'a'), await h.store.listCadences(), await h.store.getEnrollments(['c1:a']), await h.store.getRecords([{ module: 'Leads', id: 'b' }])];
+    const before = await readAll();
+    const pool = (h.store as PostgresStore).pool;
+    for (const t of ['records', 'cadences', 'enrollments', 'outbox', 'timers']) await pool.query(`ALTER TABLE ${t} ADD COLUMN later_release INTEGER`);
+    expect(await readAll()).toEqual(before);
+    await h.advance(DAY);
+    expect(h.sent.map((a) => a.recordId).sort()).toEqual(['a', 'b']);
+  });
 });

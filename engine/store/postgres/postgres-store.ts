@@ -4,6 +4,7 @@
 // transaction guarded by the enrollment's rev, exactly as in SQLite.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
@@ -16,11 +17,31 @@ const NUMERIC_TYPES = { getTypeParser: (oid: number, format?: 'text' | 'binary')
 
 class Rollback extends Error {}
 
+/**
+ * Every parameterised statement runs as a named prepared statement: parsed and planned once per
+ * connection instead of on every call (the batched commit is one large statement). The set of
+ * statement texts is fixed by this file, so the per-connection cache stays small.
+ */
+const names = new Map<string, string>();
+// A prepared `SELECT *` from a table fails once a migration adds a column ("cached plan must not
+// change result type"), so those stay unprepared; hot statements name their columns.
+const STAR = /\*\s+FROM\s+(cadences|cadence_versions|records|enrollments|timers|outbox|outcomes|audit|counters|meta|api_keys)\b|RETURNING\s+\*/i;
+class PreparingClient extends pg.Client {
+  override query(config: unknown, values?: unknown, callback?: unknown): never {
+    if (typeof config === 'string' && Array.isArray(values) && !STAR.test(config)) {
+      let name = names.get(config);
+      if (!name) names.set(config, (name = `cz_${createHash('sha1').update(config).digest('hex').slice(0, 20)}`));
+      return (super.query as (...a: unknown[]) => never)({ name, text: config, values }, callback);
+    }
+    return (super.query as (...a: unknown[]) => never)(config, values, callback);
+  }
+}
+
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
 
   constructor(connectionString: string, options: { max?: number } = {}) {
-    this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, types: NUMERIC_TYPES as never });
+    this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
     // An idle client losing its connection must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
   }
@@ -108,12 +129,12 @@ export class PostgresStore implements Store {
   }
 
   async getRecord(module: string, id: string) {
-    const [r] = await this.q('SELECT * FROM records WHERE module = $1 AND id = $2', [module, id]);
+    const [r] = await this.q(`SELECT ${RECORD_COLUMNS} FROM records WHERE module = $1 AND id = $2`, [module, id]);
     return r && recordRow(r);
   }
 
   async listRecords(module: string, after: string | null, limit: number) {
-    return (await this.q('SELECT * FROM records WHERE module = $1 AND id > $2 ORDER BY id LIMIT $3', [module, after ?? '', limit])).map(recordRow);
+    return (await this.q(`SELECT ${RECORD_COLUMNS} FROM records WHERE module = $1 AND id > $2 ORDER BY id LIMIT $3`, [module, after ?? '', limit])).map(recordRow);
   }
 
   async getEnrollment(id: string) {
@@ -137,6 +158,8 @@ export class PostgresStore implements Store {
   }
 
   async commit(c: Commit): Promise<boolean> {
+    // Without capped counters a step is one statement (commitMany's); with them, a transaction.
+    if (!c.counters.length) return (await this.commitMany([c]))[0];
     const e = c.enrollment;
     try {
       return await this.tx(async (db) => {
@@ -159,12 +182,7 @@ export class PostgresStore implements Store {
         if (e.status === 'active' && e.dueAt !== null) await this.setTimerIn(db, { id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
         else await db.query('DELETE FROM timers WHERE id = $1', [`e:${e.id}`]);
         if (e.status !== 'active' || e.wait === 'halted') await db.query("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = $1 AND status = 'pending'", [e.id]);
-        if (c.outbox.length) {
-          await db.query(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
-            SELECT key, enrollment_id, cadence_id, node_id, record_id, channel, payload, 'pending', 0, available_at, created_at
-            FROM jsonb_to_recordset($1::jsonb) AS x(key text, enrollment_id text, cadence_id text, node_id text, record_id text, channel text, payload jsonb, available_at bigint, created_at bigint)`,
-          [JSON.stringify(c.outbox.map((o) => ({ key: o.key, enrollment_id: o.enrollmentId, cadence_id: o.cadenceId, node_id: o.nodeId, record_id: o.recordId, channel: o.channel, payload: o.payload, available_at: o.availableAt, created_at: o.createdAt })))]);
-        }
+        if (c.outbox.length) await db.query(`INSERT INTO outbox ${OUTBOX_COLUMNS} ${outboxRows('$1')}`, [outboxJson([c])]);
         await this.insertAudit(db, c.audit);
         return true;
       });
@@ -175,8 +193,11 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Set-based: one statement per kind of write for the whole batch. Steps with capped counters take
-   * the one-by-one path (a savepoint each), since a cap refuses steps individually.
+   * Set-based, and one statement: the enrollments' rev-guarded updates and inserts decide which steps
+   * apply; the timers, cancellations, outbox rows and audit rows of exactly those follow in data-
+   * modifying CTEs. All CTEs see one snapshot, so the cancellation never touches the rows inserted
+   * beside it, as in the one-by-one order. Steps with capped counters go one by one (a cap refuses
+   * steps individually).
    */
   async commitMany(commits: Commit[]): Promise<boolean[]> {
     if (commits.some((c) => c.counters.length)) {
@@ -184,45 +205,33 @@ export class PostgresStore implements Store {
       for (const c of commits) out.push(await this.commit(c));
       return out;
     }
-    return this.tx(async (db) => {
-      const fresh = commits.filter((c) => c.expectedRev === null);
-      const moved = commits.filter((c) => c.expectedRev !== null);
-      const ok = new Set<string>();
-      if (fresh.length) {
-        const r = await db.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
-          SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint
-          FROM jsonb_to_recordset($1::jsonb) AS x(state jsonb) ON CONFLICT DO NOTHING RETURNING id`, [JSON.stringify(fresh.map((c) => ({ state: c.enrollment })))]);
-        for (const row of r.rows) ok.add(row.id);
-      }
-      if (moved.length) {
-        const r = await db.query(`UPDATE enrollments e SET status = x.state->>'status', state = x.state, rev = e.rev + 1,
-            started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint
-          FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb) WHERE e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id`,
-        [JSON.stringify(moved.map((c) => ({ rev: c.expectedRev, state: c.enrollment })))]);
-        for (const row of r.rows) ok.add(row.id);
-      }
-      const applied = commits.filter((c) => ok.has(c.enrollment.id));
-      const due = applied.filter((c) => c.enrollment.status === 'active' && c.enrollment.dueAt !== null).map((c) => c.enrollment);
-      const undue = applied.filter((c) => !(c.enrollment.status === 'active' && c.enrollment.dueAt !== null)).map((c) => `e:${c.enrollment.id}`);
-      const ended = applied.filter((c) => c.enrollment.status !== 'active' || c.enrollment.wait === 'halted').map((c) => c.enrollment.id);
-      if (due.length) {
-        await db.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until)
-          SELECT 'e:' || x.id, 'enrollment', x.cadence_id, x.due_at, 1, 0 FROM jsonb_to_recordset($1::jsonb) AS x(id text, cadence_id text, due_at bigint)
-          ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0`,
-        [JSON.stringify(due.map((e) => ({ id: e.id, cadence_id: e.cadenceId, due_at: e.dueAt })))]);
-      }
-      if (undue.length) await db.query('DELETE FROM timers WHERE id = ANY($1::text[])', [undue]);
-      if (ended.length) await db.query("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ANY($1::text[]) AND status = 'pending'", [ended]);
-      const outbox = applied.flatMap((c) => c.outbox);
-      if (outbox.length) {
-        await db.query(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
-          SELECT key, enrollment_id, cadence_id, node_id, record_id, channel, payload, 'pending', 0, available_at, created_at
-          FROM jsonb_to_recordset($1::jsonb) AS x(key text, enrollment_id text, cadence_id text, node_id text, record_id text, channel text, payload jsonb, available_at bigint, created_at bigint)`,
-        [JSON.stringify(outbox.map((o) => ({ key: o.key, enrollment_id: o.enrollmentId, cadence_id: o.cadenceId, node_id: o.nodeId, record_id: o.recordId, channel: o.channel, payload: o.payload, available_at: o.availableAt, created_at: o.createdAt })))]);
-      }
-      await this.insertAudit(db, applied.flatMap((c) => c.audit));
-      return commits.map((c) => ok.has(c.enrollment.id));
-    });
+    if (!commits.length) return [];
+    const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment })));
+    const audit = JSON.stringify(commits.flatMap((c) => c.audit.map(auditJson)));
+    const r = await this.pool.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb)),
+      moved AS (
+        UPDATE enrollments e SET status = x.state->>'status', state = x.state, rev = e.rev + 1,
+          started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint
+        FROM x WHERE x.rev IS NOT NULL AND e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id, e.cadence_id, e.status, e.state),
+      fresh AS (
+        INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
+        SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint
+        FROM x WHERE x.rev IS NULL ON CONFLICT DO NOTHING RETURNING id, cadence_id, status, state),
+      changed AS (SELECT * FROM moved UNION ALL SELECT * FROM fresh),
+      applied AS (SELECT *, COALESCE(status = 'active' AND jsonb_typeof(state->'dueAt') = 'number', false) AS due FROM changed),
+      armed AS (
+        INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until)
+        SELECT 'e:' || id, 'enrollment', cadence_id, (state->>'dueAt')::bigint, 1, 0 FROM applied WHERE due
+        ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0),
+      disarmed AS (DELETE FROM timers WHERE id IN (SELECT 'e:' || id FROM applied WHERE NOT due)),
+      cancelled AS (
+        UPDATE outbox SET status = 'cancelled' WHERE status = 'pending'
+          AND enrollment_id IN (SELECT id FROM applied WHERE status <> 'active' OR state->>'wait' = 'halted')),
+      queued AS (INSERT INTO outbox ${OUTBOX_COLUMNS} ${outboxRows('$2')} WHERE x.enrollment_id IN (SELECT id FROM applied)),
+      logged AS (INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$3')} WHERE x.enrollment_id IN (SELECT id FROM applied))
+      SELECT id FROM applied`, [steps, outboxJson(commits), audit]);
+    const ok = new Set(r.rows.map((row) => row.id as string));
+    return commits.map((c) => ok.has(c.enrollment.id));
   }
 
   async enrollmentsOfRecords(recordIds: readonly string[]) {
@@ -234,7 +243,7 @@ export class PostgresStore implements Store {
   }
 
   async getRecords(keys: readonly { module: string; id: string }[]) {
-    return (await this.q(`SELECT r.* FROM records r JOIN jsonb_to_recordset($1::jsonb) AS k(module text, id text) ON r.module = k.module AND r.id = k.id`, [JSON.stringify(keys)])).map(recordRow);
+    return (await this.q(`SELECT r.module, r.id, r.data, r.unsubscribed FROM records r JOIN jsonb_to_recordset($1::jsonb) AS k(module text, id text) ON r.module = k.module AND r.id = k.id`, [JSON.stringify(keys)])).map(recordRow);
   }
 
   async ackOutboxMany(keys: readonly string[], at: number) {
@@ -277,7 +286,7 @@ export class PostgresStore implements Store {
     const only = cadences ? 'AND cadence_id = ANY($5::text[])' : '';
     const rows = await this.q(`UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE key = ANY(ARRAY(
         SELECT key FROM outbox WHERE status = 'pending' AND available_at <= $2 AND locked_until <= $3 ${only} ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED))
-      RETURNING *`, cadences ? [leaseUntil, now, now, limit, cadences] : [leaseUntil, now, now, limit]);
+      RETURNING ${OUTBOX_READ}`, cadences ? [leaseUntil, now, now, limit, cadences] : [leaseUntil, now, now, limit]);
     return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
   }
 
@@ -290,7 +299,7 @@ export class PostgresStore implements Store {
   }
 
   async getOutbox(key: string) {
-    const [r] = await this.q('SELECT * FROM outbox WHERE key = $1', [key]);
+    const [r] = await this.q(`SELECT ${OUTBOX_READ} FROM outbox WHERE key = $1`, [key]);
     return r && outboxRow(r);
   }
 
@@ -301,10 +310,7 @@ export class PostgresStore implements Store {
 
   private async insertAudit(db: pg.Pool | pg.PoolClient, rows: AuditRow[]) {
     if (!rows.length) return;
-    await db.query(`INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data)
-      SELECT at, cadence_id, enrollment_id, record_id, actor, event, reason, data FROM jsonb_to_recordset($1::jsonb)
-      AS x(at bigint, cadence_id text, enrollment_id text, record_id text, actor text, event text, reason text, data jsonb)`,
-    [JSON.stringify(rows.map((a) => ({ at: a.at, cadence_id: a.cadenceId, enrollment_id: a.enrollmentId, record_id: a.recordId, actor: a.actor, event: a.event, reason: a.reason, data: a.data ?? null })))]);
+    await db.query(`INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$1')}`, [JSON.stringify(rows.map(auditJson))]);
   }
 
   async addAudit(rows: AuditRow[]) {
@@ -346,7 +352,7 @@ export class PostgresStore implements Store {
   }
 
   async findRecordsByEmail(email: string) {
-    return (await this.q("SELECT * FROM records WHERE lower(data->>'Email') = lower($1) LIMIT 50", [email])).map(recordRow);
+    return (await this.q(`SELECT ${RECORD_COLUMNS} FROM records WHERE lower(data->>'Email') = lower($1) LIMIT 50`, [email])).map(recordRow);
   }
 
   async cadenceStats(cadenceId: string) {
@@ -357,6 +363,22 @@ export class PostgresStore implements Store {
     return { byStatus, executed, outcomes };
   }
 }
+
+const RECORD_COLUMNS = 'module, id, data, unsubscribed';
+const OUTBOX_READ = 'key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at';
+
+// Rows arrive as one JSON array per statement (jsonb_to_recordset): a single parameter whatever the batch size.
+const OUTBOX_COLUMNS = '(key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)';
+const outboxRows = (param: string) => `SELECT key, enrollment_id, cadence_id, node_id, record_id, channel, payload, 'pending', attempts, available_at, locked_until, created_at
+  FROM jsonb_to_recordset(${param}::jsonb) AS x(key text, enrollment_id text, cadence_id text, node_id text, record_id text, channel text, payload jsonb, attempts int, available_at bigint, locked_until bigint, created_at bigint)`;
+const outboxJson = (commits: Commit[]) => JSON.stringify(commits.flatMap((c) => c.outbox.map((o) => ({
+  key: o.key, enrollment_id: o.enrollmentId, cadence_id: o.cadenceId, node_id: o.nodeId, record_id: o.recordId, channel: o.channel, payload: o.payload,
+  attempts: c.handOffUntil ? 1 : 0, available_at: o.availableAt, locked_until: c.handOffUntil ?? 0, created_at: o.createdAt,
+}))));
+const AUDIT_COLUMNS = '(at, cadence_id, enrollment_id, record_id, actor, event, reason, data)';
+const auditRows = (param: string) => `SELECT at, cadence_id, enrollment_id, record_id, actor, event, reason, data FROM jsonb_to_recordset(${param}::jsonb)
+  AS x(at bigint, cadence_id text, enrollment_id text, record_id text, actor text, event text, reason text, data jsonb)`;
+const auditJson = (a: AuditRow) => ({ at: a.at, cadence_id: a.cadenceId, enrollment_id: a.enrollmentId, record_id: a.recordId, actor: a.actor, event: a.event, reason: a.reason, data: a.data ?? null });
 
 function cadenceRow(r: Row): CadenceRow {
   return {

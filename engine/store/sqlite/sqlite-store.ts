@@ -211,8 +211,9 @@ export class SqliteStore implements Store {
     // Ended or halted: actions not yet handed to the host never will be (U8, V3).
     if (e.status !== 'active' || e.wait === 'halted') this.q("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ? AND status = 'pending'").run(e.id);
     for (const o of c.outbox) {
-      this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload), o.availableAt, o.createdAt);
+      this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload),
+        c.handOffUntil ? 1 : 0, o.availableAt, c.handOffUntil ?? 0, o.createdAt);
     }
     this.insertAudit(c.audit);
     return true;
