@@ -42,10 +42,14 @@ async function database(admin: string): Promise<string> {
   return u.toString();
 }
 
+// The view cadence sends e1 at once and waits two days for e2 (the state the bytes figure measures).
 const definition = (mode: 'view' | 'manual'): CadenceDefinition => ({
   id: 'bench', name: 'Bench', module: 'Leads', timezone: 'UTC', enrollment: mode === 'view' ? { mode, view: 'Lead_Status = "Hot"' } : { mode },
-  nodes: [{ id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi {{First_Name}}', body: 'Hello' } }],
-  edges: [{ from: 'trigger', to: 'e1' }],
+  nodes: [
+    { id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi {{First_Name}}', body: '<p>Hello {{First_Name}}</p>' } },
+    ...(mode === 'view' ? [{ id: 'e2', type: 'followUp' as const, channel: 'email' as const, delay: { amount: 2, unit: 'days' as const }, template: { subject: 'Again', body: 'Again' } }] : []),
+  ],
+  edges: [{ from: 'trigger', to: 'e1' }, ...(mode === 'view' ? [{ from: 'e1', to: 'e2' }] : [])],
 });
 
 async function runtimeOn(url: string, clock: VirtualClock, pool = 4) {
@@ -53,7 +57,7 @@ async function runtimeOn(url: string, clock: VirtualClock, pool = 4) {
   return new Runtime({ store, clock, secret: 'bench', batchSize: 200 }).init();
 }
 
-export async function postgresBench(report: Report, scale: number): Promise<void> {
+export async function postgresBench(report: Report, scale: number, n8nBytes: number): Promise<void> {
   const { url: admin, stop } = await server();
   try {
     // Enrollment into a view cadence vs a raw batched INSERT of the same rows.
@@ -83,10 +87,19 @@ export async function postgresBench(report: Report, scale: number): Promise<void
         await c.query(`INSERT INTO raw_enrollments SELECT 'bench:' || id, '{"status":"active"}', ${T0} FROM unnest($1::text[]) id`, [ids]);
       }
       const raw = since(t);
+      await c.query('DROP TABLE raw_records, raw_enrollments');
+      // Every enrollment sends e1 and waits for e2: the live bytes the database holds for each, tables and
+      // indexes (VACUUM FULL drops the space of old row versions, which later writes would reuse anyway).
+      rt.onDispatchBatch(() => undefined);
+      while ((await rt.tick()).dispatched > 0);
+      await c.query('VACUUM FULL');
+      if (process.env.CADENZA_BENCH_TABLES === '1') console.log((await c.query("SELECT relname, pg_total_relation_size(c.oid) / $1 AS per FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC", [n + single])).rows);
+      const size = Number((await c.query("SELECT SUM(pg_total_relation_size(c.oid)) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')")).rows[0].b);
       await c.end();
       await rt.store.close();
       report(`Postgres: enrollments/s into a view, batches of 500 (${n})`, rate(n, ours), `${rate(n, raw)} raw batched INSERT`, raw / ours);
       report(`Postgres: the same, one record per call (${single})`, rate(single, oneByOne), `${rate(n, ours)} in batches`, ours / n / (oneByOne / single), 'x batched');
+      report('bytes per waiting enrollment (Postgres, + indexes)', `${Math.round(size / (n + single)).toLocaleString('en-US')} B`, `${n8nBytes.toLocaleString('en-US')} B n8n waiting execution`, size / (n + single) / n8nBytes, 'x the peer');
     }
 
     // Dispatch with 1, 2 and 4 workers vs a raw SKIP LOCKED claim loop over the same number of rows.

@@ -35,6 +35,30 @@ describe('delivery guarantees', () => {
     await store.close();
   });
 
+  it('D1 a delivered action keeps what was sent to whom, not its bodies; a pending one keeps everything to hand over again', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    const done = await h.store.getOutbox('c1:A:1:e1');
+    expect(done?.status).toBe('done');
+    expect(done?.payload).toMatchObject({ idempotencyKey: 'c1:A:1:e1', channel: 'email', email: { to: 'A@example.com', subject: 'Hi AnnA', messageId: h.sent[0].email!.messageId } });
+    expect(done?.payload).not.toHaveProperty('record');
+    expect((done?.payload as DispatchedAction).email).not.toHaveProperty('html');
+    expect((done?.payload as DispatchedAction).email).not.toHaveProperty('text');
+    // The recorded reply still finds its follow-up by the key the summary keeps.
+    expect(await h.rt.recordOutcome({ key: 'c1:A:1:e1', outcome: 'opened' })).toEqual({ outcome: 'opened', applied: true });
+    // A failing host leaves the action pending, whole.
+    h.rt.onDispatch(() => {
+      throw new Error('smtp down');
+    });
+    await h.rt.enroll('c1', [lead('B')], 'rep');
+    await h.advance(0);
+    const pending = await h.store.getOutbox('c1:B:1:e1');
+    expect(pending?.status).toBe('pending');
+    expect(pending?.payload).toMatchObject({ record: { id: 'B' }, email: { html: expect.stringContaining('Hello AnnB') } });
+  });
+
   it('D2 several workers on one store never dispatch a follow-up twice, and each action carries an idempotency key', async () => {
     h = await harness();
     await published(h, emailCadence());

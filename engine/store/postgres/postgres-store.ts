@@ -247,7 +247,7 @@ export class PostgresStore implements Store {
   }
 
   async ackOutboxMany(keys: readonly string[], at: number) {
-    await this.q("UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL WHERE key = ANY($2::text[])", [at, keys]);
+    await this.q(`UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ANY($2::text[])`, [at, keys]);
   }
 
   private async setTimerIn(db: pg.Pool | pg.PoolClient, t: TimerRow) {
@@ -291,7 +291,7 @@ export class PostgresStore implements Store {
   }
 
   async ackOutbox(key: string, at: number) {
-    await this.q("UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL WHERE key = $2", [at, key]);
+    await this.q(`UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = $2`, [at, key]);
   }
 
   async retryOutbox(key: string, availableAt: number, error: string, dead: boolean) {
@@ -364,6 +364,8 @@ export class PostgresStore implements Store {
   }
 }
 
+/** What a delivered action keeps: what was sent to whom, not its bodies or the record copy (SQLite's twin). */
+const SENT_SUMMARY = "payload - 'record' #- '{email,html}' #- '{email,text}' #- '{email,headers}'";
 const RECORD_COLUMNS = 'module, id, data, unsubscribed';
 const OUTBOX_READ = 'key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at';
 

@@ -181,7 +181,7 @@ export class SqliteStore implements Store {
   }
 
   async ackOutboxMany(keys: readonly string[], at: number) {
-    this.q("UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL WHERE key IN (SELECT value FROM json_each(?))").run(at, JSON.stringify(keys));
+    this.q(`UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key IN (SELECT value FROM json_each(?))`).run(at, JSON.stringify(keys));
   }
 
   private commitSync(c: Commit, e: Enrollment): boolean {
@@ -268,7 +268,7 @@ export class SqliteStore implements Store {
   }
 
   async ackOutbox(key: string, at: number) {
-    this.q("UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL WHERE key = ?").run(at, key);
+    this.q(`UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ?`).run(at, key);
   }
 
   async retryOutbox(key: string, availableAt: number, error: string, dead: boolean) {
@@ -340,6 +340,12 @@ export class SqliteStore implements Store {
     return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })) };
   }
 }
+
+/**
+ * A delivered action keeps what says what was sent (to, subject, Message-ID, key…), not its bodies
+ * or the record copy: nothing reads them after the hand-off, and they were most of a row's bytes.
+ */
+const SENT_SUMMARY = "json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers')";
 
 export class CapReached extends Error {
   constructor() {
