@@ -86,6 +86,13 @@ export interface RuntimeEvent {
   error?: string;
 }
 
+export interface DeployResult {
+  action: 'created' | 'published' | 'activated' | 'unchanged';
+  version: number;
+  stopped: number;
+  enrolled: number;
+}
+
 /** What one record of `upsertRecords` came to: the cadences it entered or was refused by, or why it was refused (D4). */
 export type UpsertAnswer = { recordId: string; enrollments: EnrollAnswer[] } | { recordId: string; error: CadenzaError };
 
@@ -222,7 +229,9 @@ export class Runtime {
     if (row.status !== 'active') await this.checkActiveLimit(row.module);
     const version = (row.activeVersion ?? 0) + 1;
     const now = this.clock.now();
-    await this.store.addVersion(id, version, def, now, actorId(actor));
+    if (!(await this.store.addVersion(id, version, def, now, actorId(actor)))) {
+      throw new CadenzaError('conflict', 'V1', `version ${version} of cadence "${id}" was just published by another process`);
+    }
     await this.store.putCadence({ ...row, status: 'active', activeVersion: version, draft: null, updatedAt: now });
     await this.audit({ cadenceId: id, actor, event: 'published', reason: `version ${version} published` });
     let stopped = 0;
@@ -269,8 +278,14 @@ export class Runtime {
    * What a host does on deploy/activation: make the store match a compiled definition. New -> created
    * and published; changed -> a new version (V1, V2); unchanged but inactive -> activated; else nothing.
    */
-  async deploy(input: unknown, actor: Actor): Promise<{ action: 'created' | 'published' | 'activated' | 'unchanged'; version: number; stopped: number; enrolled: number }> {
+  async deploy(input: unknown, actor: Actor): Promise<DeployResult> {
     const def = assertDefinition(input, { whatsappTemplates: this.opts.whatsappTemplates });
+    // Several instances deploying the same flows at once (a cluster booting) take turns: the first
+    // publishes, the others then find their definition published (unchanged).
+    return this.store.exclusive(`deploy:${def.id}`, () => this.deployOnce(def, actor));
+  }
+
+  private async deployOnce(def: CadenceDefinition, actor: Actor): Promise<DeployResult> {
     const row = await this.store.getCadence(def.id);
     if (!row) {
       await this.createCadence(def, actor);

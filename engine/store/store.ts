@@ -100,11 +100,18 @@ export interface StoredEnrollment {
 export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Runs `fn` while holding a lock named `key` that every process on this store respects (PostgreSQL:
+   * a session advisory lock, released if the process dies; SQLite: within the process). For rare,
+   * multi-statement administrative work such as deploying a cadence, never for steps.
+   */
+  exclusive<T>(key: string, fn: () => Promise<T>): Promise<T>;
 
   getCadence(id: string): Promise<CadenceRow | undefined>;
   listCadences(module?: string): Promise<CadenceRow[]>;
   putCadence(row: CadenceRow): Promise<void>;
-  addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string): Promise<void>;
+  /** False (nothing written) when that version exists already: another process published first. */
+  addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string): Promise<boolean>;
   getVersion(cadenceId: string, version: number): Promise<CadenceDefinition | undefined>;
 
   putRecord(rec: RecordSnapshot, at: number): Promise<void>;

@@ -77,17 +77,31 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       t = process.hrtime.bigint();
       for (let i = 0; i < single; i++) await rt.upsertRecord('Leads', lead(n + i), 'bench');
       const oneByOne = since(t);
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query('CREATE TABLE raw_records (module text, id text, data jsonb, PRIMARY KEY (module, id)); CREATE TABLE raw_enrollments (id text PRIMARY KEY, state jsonb, due_at bigint)');
+      // The same rows, plain SQL, same schema (a second database Cadenza migrated), one transaction per 500.
+      const rawUrl = await database(admin);
+      const schema = new PostgresStore(rawUrl);
+      await schema.migrate();
+      await schema.close();
+      const r = new pg.Client({ connectionString: rawUrl });
+      await r.connect();
       t = process.hrtime.bigint();
       for (let i = 0; i < n; i += 500) {
         const ids = Array.from({ length: Math.min(500, n - i) }, (_, k) => `r${i + k}`);
-        await c.query(`INSERT INTO raw_records SELECT 'Leads', id, jsonb_build_object('id', id, 'Lead_Status', 'Hot') FROM unnest($1::text[]) id`, [ids]);
-        await c.query(`INSERT INTO raw_enrollments SELECT 'bench:' || id, '{"status":"active"}', ${T0} FROM unnest($1::text[]) id`, [ids]);
+        const state = (id: string) => ({ id: `bench:${id}`, cadenceId: 'bench', version: 1, recordId: id, module: 'Leads', status: 'active', run: 1, position: 'e1', wait: 'due', dueAt: T0,
+          startedAt: T0, enrolledBy: 'automation', reason: 'enrolled', updatedAt: T0, last: null, exitChecks: [], executed: 0 });
+        await r.query('BEGIN');
+        await r.query(`INSERT INTO records (module, id, data, unsubscribed, updated_at) SELECT 'Leads', x.id, x.data, false, ${T0} FROM jsonb_to_recordset($1::jsonb) AS x(id text, data jsonb)`,
+          [JSON.stringify(ids.map((id) => ({ id, data: { id, First_Name: 'N', Email: `${id}@x.example`, Lead_Status: 'Hot' } })))]);
+        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 1, x.state, ${T0}, ${T0}
+          FROM jsonb_to_recordset($1::jsonb) AS x(id text, state jsonb)`, [JSON.stringify(ids.map((id) => ({ id, state: state(id) })))]);
+        await r.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority) SELECT 'e:bench:' || id, 'enrollment', 'bench', ${T0}, 1 FROM unnest($1::text[]) id`, [ids]);
+        await r.query(`INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) SELECT ${T0}, 'bench', 'bench:' || id, id, 'automation', 'enrolled', 'enrolled by automation (E2)', '{"version":1}' FROM unnest($1::text[]) id`, [ids]);
+        await r.query('COMMIT');
       }
       const raw = since(t);
-      await c.query('DROP TABLE raw_records, raw_enrollments');
+      await r.end();
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
       // Every enrollment sends e1 and waits for e2: the live bytes the database holds for each, tables and
       // indexes (VACUUM FULL drops the space of old row versions, which later writes would reuse anyway).
       rt.onDispatchBatch(() => undefined);
@@ -97,7 +111,7 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       const size = Number((await c.query("SELECT SUM(pg_total_relation_size(c.oid)) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')")).rows[0].b);
       await c.end();
       await rt.store.close();
-      report(`Postgres: enrollments/s into a view, batches of 500 (${n})`, rate(n, ours), `${rate(n, raw)} raw batched INSERT`, raw / ours);
+      report(`Postgres: enrollments/s into a view, batches of 500 (${n})`, rate(n, ours), `${rate(n, raw)} raw INSERTs, same rows`, raw / ours);
       report(`Postgres: the same, one record per call (${single})`, rate(single, oneByOne), `${rate(n, ours)} in batches`, ours / n / (oneByOne / single), 'x batched');
       report('bytes per waiting enrollment (Postgres, + indexes)', `${Math.round(size / (n + single)).toLocaleString('en-US')} B`, `${n8nBytes.toLocaleString('en-US')} B n8n waiting execution`, size / (n + single) / n8nBytes, 'x the peer');
     }

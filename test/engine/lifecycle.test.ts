@@ -1,6 +1,7 @@
 // Cadences (C1-C3, C5), re-enrollment (R1-R5), versions and activation (V1-V3).
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CadenceDefinition } from '../../engine/model/types';
+import { Runtime } from '../../engine/runtime/runtime';
 import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -182,6 +183,20 @@ describe('versions and activation', () => {
     expect(sentTo(h, 'old')).toEqual(['e1', 'e2', 'e3']);
     expect(sentTo(h, 'new')).toEqual(['e1', 'e2', 'e3', 'e4']);
     expect(h.sent.filter((s) => s.recordId === 'old').map((s) => s.version)).toEqual([1, 1, 1]);
+  });
+
+  it('V1 instances deploying the same definition at once publish it once; each answers', async () => {
+    h = await harness();
+    const others = await Promise.all([0, 1, 2].map(() => new Runtime({ store: h.openStore(), clock: h.clock, secret: 'test-secret' }).init()));
+    const def = emailCadence({ enrollment: { mode: 'view', view: 'Lead_Status = "Hot"' } });
+    await h.rt.upsertRecord('Leads', lead('A', { Lead_Status: 'Hot' }));
+    const answers = await Promise.all([h.rt, ...others].map((rt) => rt.deploy(def, 'admin')));
+    expect(answers.map((a) => a.action).sort()).toEqual(['created', 'unchanged', 'unchanged', 'unchanged']);
+    expect(answers.every((a) => a.version === 1)).toBe(true);
+    expect((await h.rt.getCadence('c1')).cadence).toMatchObject({ status: 'active', activeVersion: 1 });
+    expect(await h.store.getVersion('c1', 2)).toBeUndefined();
+    expect((await h.rt.listEnrollments('c1', {})).map((e) => e.recordId)).toEqual(['A']);
+    for (const rt of others) await rt.store.close();
   });
 
   it('V2 an enrollment waiting on an edited follow-up is stopped with reason "follow-up edited", and can resume', async () => {

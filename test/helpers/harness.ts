@@ -37,8 +37,8 @@ export interface Harness {
 let databases = 0;
 const TABLES = ['cadences', 'cadence_versions', 'records', 'enrollments', 'timers', 'outbox', 'audit', 'counters'];
 
-/** A fresh database per harness on the Postgres server the global setup provides. */
-async function freshPostgres(): Promise<string> {
+/** A fresh database on the Postgres server the global setup provides (one per harness or scenario). */
+export async function freshPostgres(): Promise<string> {
   const admin = inject('pgUrl');
   const name = `cz_${process.pid}_${Date.now().toString(36)}_${databases++}`;
   const c = new pg.Client({ connectionString: admin });

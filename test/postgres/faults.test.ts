@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Runtime } from '../../engine/runtime/runtime';
 import { PostgresStore } from '../../engine/store/postgres/postgres-store';
 import fileClock from '../fixtures/file-clock.js';
-import { T0 } from '../helpers/harness';
+import { T0, freshPostgres } from '../helpers/harness';
 
 const WORKER = join(__dirname, '../fixtures/pg-worker.js');
 const LEASE = 60_000;
@@ -34,18 +34,6 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms)); // real pro
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-}
-
-async function freshDatabase(): Promise<string> {
-  const admin = inject('pgUrl');
-  const name = `faults_${process.pid}_${Date.now().toString(36)}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return url.toString();
 }
 
 function spawnWorker(url: string, clockFile: string, name: string, dieInBatch = 0): Worker {
@@ -70,7 +58,7 @@ afterEach(async () => {
 });
 
 async function scenario(workerCount: number, seed: number) {
-  const url = await freshDatabase();
+  const url = await freshPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-faults-'));
   const clockFile = join(dir, 'clock');
   const setClock = (t: number) => writeFileSync(clockFile, String(t - T0));

@@ -67,6 +67,21 @@ export class PostgresStore implements Store {
     return out;
   }
 
+  async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const c = await this.pool.connect(); // held for the lock; fn's statements use other connections
+    try {
+      await c.query('SELECT pg_advisory_lock(hashtextextended($1, 727172))', [key]);
+    } catch (e) {
+      c.release(e as Error);
+      throw e;
+    }
+    try {
+      return await fn();
+    } finally {
+      await c.query('SELECT pg_advisory_unlock(hashtextextended($1, 727172))', [key]).then(() => c.release(), (e: Error) => c.release(e));
+    }
+  }
+
   async migrate(): Promise<void> {
     await this.tx(async (c) => {
       // One migrator at a time, whichever process starts first.
@@ -106,7 +121,8 @@ export class PostgresStore implements Store {
   }
 
   async addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string) {
-    await this.q('INSERT INTO cadence_versions (cadence_id, version, definition, published_at, published_by) VALUES ($1, $2, $3, $4, $5)', [cadenceId, version, JSON.stringify(def), at, by]);
+    const r = await this.pool.query('INSERT INTO cadence_versions (cadence_id, version, definition, published_at, published_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [cadenceId, version, JSON.stringify(def), at, by]);
+    return (r.rowCount ?? 0) > 0;
   }
 
   async getVersion(cadenceId: string, version: number) {

@@ -1,6 +1,7 @@
 // The embedded default store: Node's built-in SQLite (no native build), one file, WAL.
 // node:sqlite is synchronous, so each method below runs to completion without interleaving:
 // a method is a transaction, and no transaction ever spans an await.
+import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -45,6 +46,31 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * A lock row in `meta`, so processes sharing the file take turns too. Its lease (wall-clock time:
+   * this is I/O coordination, not cadence time) frees it if the holder dies.
+   */
+  async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const name = `lock:${key}`;
+    const me = randomUUID();
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const now = Date.now();
+      const got = this.tx(() => {
+        const held = this.q('SELECT value FROM meta WHERE key = ?').get(name) as { value: string } | undefined;
+        if (held && JSON.parse(held.value).until > now) return false;
+        this.q('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(name, JSON.stringify({ owner: me, until: now + LOCK_LEASE_MS }));
+        return true;
+      });
+      if (got) break;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    try {
+      return await fn();
+    } finally {
+      this.q("DELETE FROM meta WHERE key = ? AND json_extract(value, '$.owner') = ?").run(name, me);
+    }
+  }
+
   async migrate(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
@@ -83,7 +109,7 @@ export class SqliteStore implements Store {
   }
 
   async addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string) {
-    this.q('INSERT INTO cadence_versions (cadence_id, version, definition, published_at, published_by) VALUES (?, ?, ?, ?, ?)').run(cadenceId, version, JSON.stringify(def), at, by);
+    return this.q('INSERT INTO cadence_versions (cadence_id, version, definition, published_at, published_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(cadenceId, version, JSON.stringify(def), at, by).changes > 0;
   }
 
   async getVersion(cadenceId: string, version: number) {
@@ -349,6 +375,8 @@ export class SqliteStore implements Store {
  * or the record copy: nothing reads them after the hand-off, and they were most of a row's bytes.
  */
 const SENT_SUMMARY = "json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers')";
+
+const LOCK_LEASE_MS = 5 * 60_000;
 
 export class CapReached extends Error {
   constructor() {
