@@ -9,8 +9,11 @@ const copy = (from, to, filter) => {
   cpSync(join(root, from), to, { recursive: true, filter });
 };
 
-copy('engine/store/sqlite/migrations', join(root, 'dist/engine/store/sqlite/migrations'));
-copy('engine/store/postgres/migrations', join(root, 'dist/engine/store/postgres/migrations'));
+// Migrations are replaced, not merged: a file removed from the source must not linger in dist.
+for (const dialect of ['sqlite', 'postgres']) {
+  rmSync(join(root, `dist/engine/store/${dialect}/migrations`), { recursive: true, force: true });
+  copy(`engine/store/${dialect}/migrations`, join(root, `dist/engine/store/${dialect}/migrations`));
+}
 copy('nodes/node-red', join(root, 'dist/nodes/node-red'), (src) => !src.endsWith('.ts'));
 // n8n: codex files beside each node, and the icons every node folder refers to.
 for (const folder of readdirSync(join(root, 'nodes/n8n'))) {

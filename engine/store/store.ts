@@ -51,6 +51,31 @@ export interface AuditRow {
   data?: Record<string, unknown> | null;
 }
 
+/**
+ * One stored audit row per step: the entries a step logs share time, actor and enrollment, so the
+ * first is the row and the rest ride along in `more` (a dispatch logs three). Fewer rows and index
+ * entries per follow-up; readers get the entries back in order (`unpackAudit`).
+ */
+export interface PackedAudit extends Omit<AuditRow, 'seq'> {
+  more: { event: string; reason: string; data: Record<string, unknown> | null }[] | null;
+}
+
+export function packAudit(rows: readonly AuditRow[]): PackedAudit[] {
+  const out: PackedAudit[] = [];
+  for (const a of rows) {
+    const last = out[out.length - 1];
+    const entry = { event: a.event, reason: a.reason, data: a.data ?? null };
+    if (last && last.at === a.at && last.enrollmentId === a.enrollmentId && last.cadenceId === a.cadenceId && last.recordId === a.recordId && last.actor === a.actor) (last.more ??= []).push(entry);
+    else out.push({ at: a.at, cadenceId: a.cadenceId, enrollmentId: a.enrollmentId, recordId: a.recordId, actor: a.actor, ...entry, more: null });
+  }
+  return out;
+}
+
+export function unpackAudit(row: AuditRow & { more?: PackedAudit['more'] }): AuditRow[] {
+  const { more, ...first } = row;
+  return [first, ...(more ?? []).map((m) => ({ ...first, ...m }))];
+}
+
 export interface ApiKeyRow {
   id: string;
   hash: string;

@@ -2,13 +2,14 @@
 // FOR UPDATE SKIP LOCKED inside `id = ANY(ARRAY(…))`, which keeps the plan an index range scan over
 // what is due (O(due)); leases (locked_until) expire when a worker dies. A step's commit is one
 // transaction guarded by the enrollment's rev, exactly as in SQLite.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { migrationFiles } from '../migration-files';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import type { ApiKeyRow, AuditRow, CadenceRow, Commit, EnrollmentFilter, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store';
+import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type PackedAudit, type Store, type StoredEnrollment, type TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 const MIGRATIONS = join(__dirname, 'migrations');
@@ -88,10 +89,9 @@ export class PostgresStore implements Store {
       await c.query('SELECT pg_advisory_xact_lock(727172)');
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const done = new Set((await this.q<{ version: number }>('SELECT version FROM schema_migrations', [], c)).map((r) => r.version));
-      for (const f of readdirSync(MIGRATIONS).filter((x) => /^\d+_.*\.sql$/.test(x)).sort()) {
-        const version = parseInt(f, 10);
+      for (const { version, path } of migrationFiles(MIGRATIONS)) {
         if (done.has(version)) continue;
-        await c.query(readFileSync(join(MIGRATIONS, f), 'utf8'));
+        await c.query(readFileSync(path, 'utf8'));
         await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);
       }
     });
@@ -223,7 +223,7 @@ export class PostgresStore implements Store {
     }
     if (!commits.length) return [];
     const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment })));
-    const audit = JSON.stringify(commits.flatMap((c) => c.audit.map(auditJson)));
+    const audit = JSON.stringify(commits.flatMap((c) => packAudit(c.audit).map(auditJson)));
     const r = await this.pool.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb)),
       moved AS (
         UPDATE enrollments e SET status = x.state->>'status', state = x.state, rev = e.rev + 1,
@@ -326,7 +326,7 @@ export class PostgresStore implements Store {
 
   private async insertAudit(db: pg.Pool | pg.PoolClient, rows: AuditRow[]) {
     if (!rows.length) return;
-    await db.query(`INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$1')}`, [JSON.stringify(rows.map(auditJson))]);
+    await db.query(`INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$1')}`, [JSON.stringify(packAudit(rows).map(auditJson))]);
   }
 
   async addAudit(rows: AuditRow[]) {
@@ -336,9 +336,9 @@ export class PostgresStore implements Store {
   async listAudit(f: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }) {
     const col = f.enrollmentId ? 'enrollment_id' : f.recordId ? 'record_id' : 'cadence_id';
     const rows = await this.q(`SELECT * FROM audit WHERE ${col} = $1 ORDER BY seq LIMIT $2`, [f.enrollmentId ?? f.recordId ?? f.cadenceId ?? '', f.limit ?? 10_000]);
-    return rows.map((r) => ({
+    return rows.flatMap((r) => unpackAudit({
       seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null, recordId: r.record_id as string | null,
-      actor: r.actor as string, event: r.event as string, reason: r.reason as string, data: (r.data as Record<string, unknown> | null) ?? null,
+      actor: r.actor as string, event: r.event as string, reason: r.reason as string, data: (r.data as Record<string, unknown> | null) ?? null, more: (r.more as PackedAudit['more']) ?? null,
     }));
   }
 
@@ -393,10 +393,10 @@ const outboxJson = (commits: Commit[]) => JSON.stringify(commits.flatMap((c) => 
   key: o.key, enrollment_id: o.enrollmentId, cadence_id: o.cadenceId, node_id: o.nodeId, record_id: o.recordId, channel: o.channel, payload: o.payload,
   attempts: c.handOffUntil ? 1 : 0, available_at: o.availableAt, locked_until: c.handOffUntil ?? 0, created_at: o.createdAt,
 }))));
-const AUDIT_COLUMNS = '(at, cadence_id, enrollment_id, record_id, actor, event, reason, data)';
-const auditRows = (param: string) => `SELECT at, cadence_id, enrollment_id, record_id, actor, event, reason, data FROM jsonb_to_recordset(${param}::jsonb)
-  AS x(at bigint, cadence_id text, enrollment_id text, record_id text, actor text, event text, reason text, data jsonb)`;
-const auditJson = (a: AuditRow) => ({ at: a.at, cadence_id: a.cadenceId, enrollment_id: a.enrollmentId, record_id: a.recordId, actor: a.actor, event: a.event, reason: a.reason, data: a.data ?? null });
+const AUDIT_COLUMNS = '(at, cadence_id, enrollment_id, record_id, actor, event, reason, data, more)';
+const auditRows = (param: string) => `SELECT at, cadence_id, enrollment_id, record_id, actor, event, reason, data, more FROM jsonb_to_recordset(${param}::jsonb)
+  AS x(at bigint, cadence_id text, enrollment_id text, record_id text, actor text, event text, reason text, data jsonb, more jsonb)`;
+const auditJson = (a: PackedAudit) => ({ at: a.at, cadence_id: a.cadenceId, enrollment_id: a.enrollmentId, record_id: a.recordId, actor: a.actor, event: a.event, reason: a.reason, data: a.data ?? null, more: a.more });
 
 function cadenceRow(r: Row): CadenceRow {
   return {

@@ -2,12 +2,13 @@
 // node:sqlite is synchronous, so each method below runs to completion without interleaving:
 // a method is a transaction, and no transaction ever spans an await.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { migrationFiles } from '../migration-files';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import type { ApiKeyRow, AuditRow, CadenceRow, Commit, EnrollmentFilter, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store';
+import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 
@@ -73,12 +74,10 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
-    for (const f of files) {
-      const version = parseInt(f, 10);
+    for (const { version, path } of migrationFiles(MIGRATIONS_DIR)) {
       this.tx(() => {
         if (this.q('SELECT 1 FROM schema_migrations WHERE version = ?').get(version)) return;
-        this.db.exec(readFileSync(join(MIGRATIONS_DIR, f), 'utf8'));
+        this.db.exec(readFileSync(path, 'utf8'));
         this.q('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, Date.now());
       });
     }
@@ -316,8 +315,8 @@ export class SqliteStore implements Store {
   }
 
   private insertAudit(rows: AuditRow[]) {
-    const st = this.q('INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    for (const a of rows) st.run(a.at, a.cadenceId, a.enrollmentId, a.recordId, a.actor, a.event, a.reason, a.data ? JSON.stringify(a.data) : null);
+    const st = this.q('INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data, more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const a of packAudit(rows)) st.run(a.at, a.cadenceId, a.enrollmentId, a.recordId, a.actor, a.event, a.reason, a.data ? JSON.stringify(a.data) : null, a.more ? JSON.stringify(a.more) : null);
   }
 
   async addAudit(rows: AuditRow[]) {
@@ -327,10 +326,10 @@ export class SqliteStore implements Store {
   async listAudit(f: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }) {
     const col = f.enrollmentId ? 'enrollment_id' : f.recordId ? 'record_id' : 'cadence_id';
     const val = f.enrollmentId ?? f.recordId ?? f.cadenceId ?? '';
-    return (this.q(`SELECT * FROM audit WHERE ${col} = ? ORDER BY seq LIMIT ?`).all(val, f.limit ?? 10_000) as Row[]).map((r) => ({
+    return (this.q(`SELECT * FROM audit WHERE ${col} = ? ORDER BY seq LIMIT ?`).all(val, f.limit ?? 10_000) as Row[]).flatMap((r) => unpackAudit({
       seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null,
       recordId: r.record_id as string | null, actor: r.actor as string, event: r.event as string, reason: r.reason as string,
-      data: r.data ? JSON.parse(r.data as string) : null,
+      data: r.data ? JSON.parse(r.data as string) : null, more: r.more ? JSON.parse(r.more as string) : null,
     }));
   }
 
