@@ -92,6 +92,14 @@ const ROUTES: Route[] = [
     if (rec.id !== undefined && String(rec.id) !== params.id) throw new HttpError(400, 'invalid_body', `record.id "${String(rec.id)}" does not match the path ("${params.id}")`);
     return [200, { recordId: params.id, enrollments: await rt.upsertRecord(params.module, { ...rec, id: params.id }, actor) }];
   }),
+  route('POST', '/records/:module', async ({ rt, actor, params, body }) => {
+    // Bulk upsert (an import): one set-based engine call; each record answers on its own.
+    const records = obj(body).records;
+    if (!Array.isArray(records) || records.length === 0 || records.length > 1000) throw new HttpError(400, 'invalid_body', 'records must be a list of 1 to 1000 records', 'D4');
+    const results = (await rt.upsertRecords(params.module, records, actor)).map((a) =>
+      'error' in a ? { recordId: a.recordId, status: 'refused', error: { code: a.error.code, rule: a.error.rule, message: a.error.message } } : { recordId: a.recordId, status: 'saved', enrollments: a.enrollments });
+    return [200, { results }];
+  }),
   route('POST', '/records/:module/:id/converted', async ({ rt, actor, params }) => [200, { recordId: params.id, left: await rt.convertRecord(params.module, params.id, actor) }]),
   route('POST', '/records/:module/:id/unsubscribed', async ({ rt, actor, params }) => {
     await rt.unsubscribe(params.module, params.id, actor);

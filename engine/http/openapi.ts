@@ -49,6 +49,7 @@ export function openApiDocument() {
       '/cadences/{id}/enrollments/{recordId}/reenroll': { parameters: [p('id'), p('recordId')], post: op('Re-enroll: resume or restart (R1-R5)', 'enroll', body({ type: 'object', required: ['mode'], properties: { mode: { enum: ['resume', 'restart'] } } })) },
       '/cadences/{id}/enrollments/{recordId}/unenroll': { parameters: [p('id'), p('recordId')], post: op('Un-enroll (U5)', 'unenroll') },
       '/enrollments/{id}/why': { parameters: [p('id')], get: op('The ordered log of inputs and decisions (A3)', 'view') },
+      '/records/{module}': { parameters: [p('module')], post: op('Save many records at once (an import); view cadences enroll them (E2). Each answers: saved with its enrollments, or refused with the rule (D4)', 'enroll', body({ type: 'object', required: ['records'], properties: { records: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object' } } } })) },
       '/records/{module}/{id}': { parameters: [p('module'), p('id')], put: op('Save the latest snapshot of a record; view cadences enroll it (E2)', 'enroll', body({ type: 'object' })) },
       '/records/{module}/{id}/converted': { parameters: [p('module'), p('id')], post: op('Converted: leaves all its cadences (E8)', 'unenroll') },
       '/records/{module}/{id}/unsubscribed': { parameters: [p('module'), p('id')], post: op('No more emails from any cadence (F8)', 'unenroll') },

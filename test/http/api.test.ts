@@ -67,6 +67,7 @@ describe('HTTP API', () => {
       ['viewer', 'post', '/api/v1/cadences/c1/enrollments/A/reenroll', { mode: 'restart' }],
       ['remover', 'get', '/api/v1/cadences/c1/report', undefined],
       ['viewer', 'put', '/api/v1/records/Leads/Z', { Email: 'z@x.example' }],
+      ['remover', 'post', '/api/v1/records/Leads', { records: [lead('Z')] }],
       ['viewer', 'post', '/api/v1/records/Leads/A/converted', undefined],
       ['enroller', 'post', '/api/v1/records/Leads/A/unsubscribed', undefined],
       ['viewer', 'post', '/api/v1/outcomes', { key: 'c1:A:1:e1', outcome: 'opened' }],
@@ -157,12 +158,29 @@ describe('HTTP API', () => {
     expect(await h.snapshot()).toEqual(before);
   });
 
+  it('E2 D4 a bulk import saves many records in one call; each answers, a bad one is refused by rule and the rest are saved', async () => {
+    await seeded();
+    await request(app).post('/api/v1/cadences').set(as('admin')).send(def({ id: 'hot', enrollment: { mode: 'view', view: 'Lead_Status = "Hot"' } })).expect(201);
+    const r = await request(app).post('/api/v1/records/Leads').set(as('enroller'))
+      .send({ records: [lead('H1', { Lead_Status: 'Hot' }), { First_Name: 'no id' }, lead('C1', { Lead_Status: 'Cold' })] }).expect(200);
+    expect(r.body.results).toEqual([
+      { recordId: 'H1', status: 'saved', enrollments: [expect.objectContaining({ status: 'enrolled', enrollmentId: 'hot:H1' })] },
+      { recordId: '(missing id)', status: 'refused', error: expect.objectContaining({ rule: 'D4', message: expect.stringMatching(/record.id is required/) }) },
+      { recordId: 'C1', status: 'saved', enrollments: [] },
+    ]);
+    expect(await h.store.getRecord('Leads', 'C1')).toMatchObject({ data: { Lead_Status: 'Cold' } });
+    for (const bad of [{}, { records: [] }, { records: 'x' }, { records: Array(1001).fill(lead('X')) }]) {
+      const e = await request(app).post('/api/v1/records/Leads').set(as('enroller')).send(bad);
+      expect([400, 413]).toContain(e.status);
+    }
+  });
+
   it('D4 fuzz: thousands of random JSON bodies on every write route: no 500, stored state unchanged', async () => {
     await seeded();
     const before = await h.snapshot();
     const routes: [string, string][] = [
       ['post', '/api/v1/cadences'], ['post', '/api/v1/cadences/c1/clone'], ['post', '/api/v1/cadences/c1/enrollments/A/reenroll'],
-      ['post', '/api/v1/outcomes'], ['post', '/api/v1/replies'], ['post', '/api/v1/cadences/c1/enrollments'],
+      ['post', '/api/v1/outcomes'], ['post', '/api/v1/replies'], ['post', '/api/v1/cadences/c1/enrollments'], ['post', '/api/v1/records/Leads'],
     ];
     let calls = 0;
     await fc.assert(
