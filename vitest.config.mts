@@ -12,7 +12,11 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'postgres',
-          include: ['test/engine/{enrollment,batch,followups,unenroll,lifecycle,tracking,delivery}.test.ts', 'test/http/api.test.ts', 'test/postgres/*.test.ts'],
+          include: [
+            'test/engine/{enrollment,batch,followups,unenroll,lifecycle,tracking,delivery}.test.ts', 'test/http/api.test.ts', 'test/postgres/*.test.ts',
+            // The hosts on Postgres too: the config node's store and the n8n credential's are a postgres:// URL.
+            'test/node-red/nodes.v4.test.ts', 'test/n8n/*.test.ts',
+          ],
           env: { CADENZA_TEST_STORE: 'postgres' },
           globalSetup: ['test/helpers/pg-global.ts'],
         },

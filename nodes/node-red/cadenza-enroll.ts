@@ -18,7 +18,7 @@ export = function register(RED: Red) {
       return;
     }
     const cadenceId = typeof config.cadence === 'string' ? config.cadence : '';
-    this.on('input', async (msg, send, done) => {
+    this.on('input', (msg, send, done) => {
       const trigger = RED.nodes.getNode(cadenceId) as (Node & { engine?: string; module?: string }) | null;
       const host = trigger ? hostFor(RED, trigger.engine) : undefined;
       if (!trigger || !host) {
@@ -27,7 +27,7 @@ export = function register(RED: Red) {
       }
       const action = (typeof msg.action === 'string' && ACTIONS.includes(msg.action as Action) ? msg.action : fixed) as Action;
       const actor: Actor = typeof msg.actor === 'string' || (msg.actor && typeof msg.actor === 'object') ? (msg.actor as Actor) : String(config.actor || 'node-red');
-      try {
+      host.track((async () => {
         await host.ready;
         const records = action === 'enroll' && Array.isArray(msg.payload) ? msg.payload : [msg.payload];
         const results = await runRecordAction(host.runtime, cadenceId, trigger.module!, action, records, actor, typeof msg.reason === 'string' ? msg.reason : undefined);
@@ -40,10 +40,7 @@ export = function register(RED: Red) {
         const refused = results.find((r) => r.error)?.error;
         if (refused) this.status({ fill: 'yellow', shape: 'ring', text: `${refused.rule}: ${refused.message.slice(0, 40)}` });
         else this.status({ fill: 'green', shape: 'dot', text: RED._('cadenza-enroll.status.enrolled', { count: n, total: results.length }) });
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
+      })().then(() => done(), (err: Error) => done(err)));
     });
   });
 };

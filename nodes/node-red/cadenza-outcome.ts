@@ -2,7 +2,7 @@
 // enrollment it belongs to. Output 1: recorded; output 2: not matched or refused, with the reason.
 import { CadenzaError } from '../../engine/model/errors';
 import { hostFor } from './host';
-import type { Node, Red } from './red';
+import type { Node, NodeMessage, Red, Send } from './red';
 
 export = function register(RED: Red) {
   RED.nodes.registerType('cadenza-outcome', function (this: Node, config: Record<string, unknown>) {
@@ -15,8 +15,12 @@ export = function register(RED: Red) {
       return;
     }
     let recorded = 0;
-    this.on('input', async (msg, send, done) => {
+    this.on('input', (msg, send, done) => {
       const host = hostFor(RED, config.engine)!;
+      host.track(handle(host, msg, send, done));
+    });
+
+    const handle = async (host: NonNullable<ReturnType<typeof hostFor>>, msg: NodeMessage, send: Send, done: (err?: Error) => void) => {
       const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as Record<string, unknown>;
       try {
         await host.ready;
@@ -44,6 +48,6 @@ export = function register(RED: Red) {
         send([null, { ...msg, payload: { matched: false, reason: err.message, rule: err.rule }, error: { message: err.message, rule: err.rule } }]);
         done();
       }
-    });
+    };
   });
 };

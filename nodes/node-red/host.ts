@@ -88,9 +88,18 @@ export class NodeRedHost {
     this.syncing = this.syncing.then(() => this.ready).then(() => this.sync(flows)).catch((err) => this.node.error(err));
   };
 
-  /** Resolves when the last deploy has been published (tests and embedders wait on it). */
-  settled(): Promise<void> {
-    return this.syncing;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  /** Work a node does for a message (enroll, record an outcome): close() waits for it, so a redeploy never closes the store under it. */
+  track(work: Promise<unknown>): void {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work)).catch(() => undefined);
+  }
+
+  /** Resolves when the last deploy has been published and every message in hand is done (tests and embedders wait on it). */
+  async settled(): Promise<void> {
+    await this.syncing;
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
   }
 
   private async sync(flows: Record<string, unknown>[]): Promise<void> {
@@ -162,7 +171,7 @@ export class NodeRedHost {
     this.RED.events.removeListener('flows:started', this.onFlows);
     if (this.statusTimer) clearTimeout(this.statusTimer);
     hosts.delete(this);
-    await this.syncing.catch(() => undefined);
+    await this.settled().catch(() => undefined);
     await this.runtime.stop();
     await this.store.close();
   }

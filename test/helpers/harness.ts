@@ -50,6 +50,11 @@ export async function freshPostgres(): Promise<string> {
   return url.toString();
 }
 
+/** The store a host is configured with (a Node-RED config node, an n8n credential): a file in `dir`, or a fresh database. */
+export async function hostStoreSpec(dir: string): Promise<string> {
+  return STORE_KIND === 'postgres' ? freshPostgres() : join(dir, 'cadenza.db');
+}
+
 export async function harness(opts: Partial<RuntimeOptions> = {}, start = T0): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-test-'));
   const pgUrl = STORE_KIND === 'postgres' ? await freshPostgres() : undefined;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INode, INodeExecutionData, INodeType, IRun, ITriggerResponse, IWorkflowExecuteAdditionalData, WorkflowActivateMode } from 'n8n-workflow';
 import { VirtualClock } from '../../engine/runtime/clock';
+import { hostStoreSpec } from './harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const root = join(__dirname, '../..');
@@ -81,7 +82,7 @@ export async function n8nHarness(start: number): Promise<N8nHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-n8n-'));
   const clock = new VirtualClock(start);
   host.configureCadenza({ clock, manualTick: true });
-  const creds = { storePath: join(dir, 'cadenza.db'), secret: 'n8n-test', timezone: 'UTC', sender: 'sales@acme.example' };
+  const creds = { storePath: await hostStoreSpec(dir), secret: 'n8n-test', timezone: 'UTC', sender: 'sales@acme.example' };
   Collect.seen = {};
   Collect.log = [];
   const runs: IRun[] = [];

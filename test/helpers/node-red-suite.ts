@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../engine/runtime/clock';
 import type { NodeRedHost } from '../../nodes/node-red/host';
+import { hostStoreSpec } from './harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const NODES = ['cadenza-config', 'cadenza-trigger', 'cadenza-followup', 'cadenza-branch', 'cadenza-check', 'cadenza-enroll', 'cadenza-outcome']
@@ -25,6 +26,8 @@ export function nodeRedSuite(version: string, runtimePath: string) {
   const helper = require('node-red-node-test-helper');
   let dir: string;
   let clock: VirtualClock;
+  let storePath: string;
+  const withStore = (flow: FlowNode[]) => flow.map((n) => (n.type === 'cadenza-config' ? { storePath, ...n } : n));
 
   beforeAll(() => {
     helper.init(runtimePath);
@@ -41,10 +44,11 @@ export function nodeRedSuite(version: string, runtimePath: string) {
     if (!reuseDir) {
       dir = mkdtempSync(join(tmpdir(), 'cadenza-nr-'));
       clock = new VirtualClock(T0);
+      storePath = await hostStoreSpec(dir);
     }
     helper.settings({ cadenza: { clock, manualTick: true }, userDir: dir });
     await new Promise<void>((r) => helper.startServer(r));
-    await helper.load(NODES, flow.map((n) => (n.type === 'cadenza-config' ? { storePath: join(dir, 'cadenza.db'), ...n } : n)));
+    await helper.load(NODES, withStore(flow));
     return attach(flow);
   }
 
@@ -68,6 +72,7 @@ export function nodeRedSuite(version: string, runtimePath: string) {
     const send = async (id: string, msg: Msg) => {
       helper.getNode(id).receive(msg);
       await flush();
+      await host().settled(); // the node's engine work (store I/O, real time on Postgres) is done
       await flush();
     };
     return { got, host, settle, advance, send };
@@ -156,7 +161,7 @@ export function nodeRedSuite(version: string, runtimePath: string) {
     });
 
     it('V1 V2 a deploy that edits the step a record waits on stops it with "follow-up edited"; other edits leave it running', async () => {
-      const deployed = (over: FlowNode) => sales(over).map((n) => (n.type === 'cadenza-config' ? { storePath: join(dir, 'cadenza.db'), ...n } : n));
+      const deployed = (over: FlowNode) => withStore(sales(over));
       const nr = await start(sales({ bump: { delay: 4 } }));
       await nr.settle();
       await nr.send('en', { payload: [lead('A')] });
@@ -188,7 +193,7 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       await nr.send('en', { payload: lead('A') });
       await nr.advance(0);
       const store = nr.host().runtime.store;
-      await helper.setFlows(sales().filter((n) => n.id !== 't1').map((n) => (n.type === 'cadenza-config' ? { storePath: join(dir, 'cadenza.db'), ...n } : n)), 'full');
+      await helper.setFlows(withStore(sales().filter((n) => n.id !== 't1')), 'full');
       const nr2 = attach(sales().filter((n) => n.id !== 't1'));
       await nr2.settle();
       await flush();

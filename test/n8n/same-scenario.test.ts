@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { durationMs } from '../../engine/model/duration';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { n8nHarness, T } from '../helpers/n8n-harness';
+import { hostStoreSpec } from '../helpers/harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
 const root = join(__dirname, '../..');
@@ -29,7 +30,8 @@ async function viaNodeRed(): Promise<{ timeline: Line[]; endings: Line[] }> {
   const performers = new Set(flow.flatMap((n: any) => (n.type === 'cadenza-followup' ? n.wires[0] : [])));
   for (const id of performers) flow.push({ id, type: 'helper', z: 'tab-sales' });
   flow.push({ id: 'tab-sales', type: 'tab', label: 'sales' });
-  for (const n of flow) if (n.type === 'cadenza-config') n.storePath = join(dir, 'cadenza.db');
+  const storePath = await hostStoreSpec(dir);
+  for (const n of flow) if (n.type === 'cadenza-config') n.storePath = storePath;
   flow.push({ id: 'up', type: 'cadenza-enroll', z: 'tab-sales', cadence: 'trig-sales', action: 'update', wires: [[], []] });
   const nodes = ['cadenza-config', 'cadenza-trigger', 'cadenza-followup', 'cadenza-branch', 'cadenza-check', 'cadenza-enroll', 'cadenza-outcome'].map((n) => require(`../../dist/nodes/node-red/${n}.js`));
   helper.settings({ cadenza: { clock, manualTick: true }, userDir: dir });
@@ -43,6 +45,7 @@ async function viaNodeRed(): Promise<{ timeline: Line[]; endings: Line[] }> {
   try {
     for (const r of scenario.records) helper.getNode('up').receive({ payload: r });
     await flush();
+    await host.settled(); // every record saved and enrolled (store I/O takes real time on Postgres)
     await drive(host.runtime, clock, seen, flush);
     const rt = host.runtime;
     const endings = (await rt.store.listEnrollments({ cadenceId: 'trig-sales' })).map((e: any) => `${e.enrollment.recordId} ${e.enrollment.status} ${e.enrollment.reason}`);
