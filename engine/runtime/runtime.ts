@@ -672,7 +672,9 @@ export class Runtime {
     const rest: TimerRow[] = [];
     const byId = new Map((await this.store.getEnrollments(due.map((t) => t.id.slice(2)))).map((e) => [e.enrollment.id, e]));
     const records = new Map((await this.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
-    const steps: { t: TimerRow; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    // Pass 1: criteria per step, and which capped counters (F12 sender per day, C5 actions) the steps read.
+    const prepared: { t: TimerRow; cur: StoredEnrollment; def: CadenceDefinition; rec: RecordSnapshot | null; criteria: CriteriaResults }[] = [];
+    const wanted = new Map<string, { scope: string; key: string }>();
     for (const t of due) {
       const cur = byId.get(t.id.slice(2));
       if (!cur) {
@@ -684,22 +686,38 @@ export class Runtime {
         const def = await this.definition(e.cadenceId, e.version);
         const rec = records.get(`${e.module}\u0000${e.recordId}`) ?? null;
         const criteria = rec ? await this.evaluate(def, rec) : { checks: {} };
-        const ctx = await this.context(def, rec, criteria, e);
-        const { next, effects } = transition(e, { type: 'timer' }, ctx);
-        if (!next || next === e || !effects.length) rest.push(t);
-        else steps.push({ t, next, effects, commit: this.buildCommit(cur, next, effects, def, rec, AUTOMATION, ctx, []) });
+        await this.context(def, rec, criteria, e, (scope, key) => (wanted.set(`${scope}\u0000${key}`, { scope, key }), 0));
+        prepared.push({ t, cur, def, rec, criteria });
       } catch {
         rest.push(t);
       }
     }
-    // Counters (caps) refuse steps one by one: those take the single path.
-    const batch = steps.filter((x) => !x.commit.counters.length);
-    rest.push(...steps.filter((x) => x.commit.counters.length).map((x) => x.t));
-    // The actions this batch queues go straight to the host, leased as a claim would lease them.
+    // Pass 2: the counters read once for the batch and advanced in memory, so each step sees the sends
+    // of the steps before it, as one by one; the store re-checks every cap when it commits.
+    const counts = new Map((await this.store.counters([...wanted.values()])).map((c) => [`${c.scope}\u0000${c.key}`, c.n]));
+    const steps: { t: TimerRow; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    for (const { t, cur, def, rec, criteria } of prepared) {
+      try {
+        const e = cur.enrollment;
+        const ctx = await this.context(def, rec, criteria, e, (scope, key) => counts.get(`${scope}\u0000${key}`) ?? 0);
+        const { next, effects } = transition(e, { type: 'timer' }, ctx);
+        if (!next || next === e || !effects.length) {
+          rest.push(t);
+          continue;
+        }
+        const commit = this.buildCommit(cur, next, effects, def, rec, AUTOMATION, ctx, []);
+        for (const b of commit.counters) counts.set(`${b.scope}\u0000${b.key}`, (counts.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
+        steps.push({ t, next, effects, commit });
+      } catch {
+        rest.push(t);
+      }
+    }
+    // The actions this batch queues go straight to the host, leased as a claim would lease them. A step
+    // the store refuses (another worker moved it, or took the last of a cap) is retried one by one.
     const handOff = this.handler || this.batchHandler ? this.clock.now() + this.opts.leaseMs : undefined;
-    const applied = batch.length ? await this.store.commitMany(batch.map((x) => ({ ...x.commit, handOffUntil: handOff }))) : [];
+    const applied = steps.length ? await this.store.commitMany(steps.map((x) => ({ ...x.commit, handOffUntil: handOff }))) : [];
     const queued: OutboxRow[] = [];
-    batch.forEach((x, i) => {
+    steps.forEach((x, i) => {
       if (!applied[i]) return rest.push(x.t);
       this.committed(x.next, x.effects);
       for (const o of x.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
@@ -969,7 +987,10 @@ export class Runtime {
     return { activity: out as ActivityPayload };
   }
 
-  private async context(def: CadenceDefinition, rec: RecordSnapshot | null, criteria: CriteriaResults, e: Enrollment | null): Promise<Context> {
+  private async context(
+    def: CadenceDefinition, rec: RecordSnapshot | null, criteria: CriteriaResults, e: Enrollment | null,
+    counter: (scope: string, key: string) => number | Promise<number> = (scope, key) => this.store.counter(scope, key),
+  ): Promise<Context> {
     const ctx: Context = {
       now: this.clock.now(), def, record: rec, criteria, timezone: this.opts.timezone, defaultSender: this.opts.defaultSender,
       templates: this.templateIds, sentToday: {}, actionsLeft: Infinity,
@@ -978,10 +999,10 @@ export class Runtime {
     if (e?.wait === 'due' && node?.type === 'followUp') {
       if (node.channel === 'email' && def.senderDailyCap) {
         const key = capKey(node, ctx);
-        ctx.sentToday = { [key]: await this.store.counter('sender', key) };
+        ctx.sentToday = { [key]: await counter('sender', key) };
       }
       const limit = this.opts.limits?.actionsPerCadence;
-      if (limit) ctx.actionsLeft = limit - (await this.store.counter('actions', def.id));
+      if (limit) ctx.actionsLeft = limit - (await counter('actions', def.id));
     }
     return ctx;
   }

@@ -179,6 +179,8 @@ export interface Store {
   addAudit(rows: AuditRow[]): Promise<void>;
   listAudit(filter: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }): Promise<AuditRow[]>;
   counter(scope: string, key: string): Promise<number>;
+  /** Many counters in one read (those absent are left out: their value is 0). */
+  counters(keys: readonly { scope: string; key: string }[]): Promise<{ scope: string; key: string; n: number }[]>;
   /** Returns the stored value, or stores and returns `fallback` when there is none (first writer wins). */
   meta(key: string, fallback: string): Promise<string>;
   bumpCounter(scope: string, key: string): Promise<number>;

@@ -119,15 +119,16 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
     // Dispatch with 1, 2 and 4 workers vs a raw SKIP LOCKED claim loop over the same number of rows.
     const d = Math.round(4000 * scale);
     let oneWorker = 0;
-    for (const workers of [1, 2, 4]) {
+    for (const workers of [1, 2, 4, 'capped' as const]) {
       const url = await database(admin);
       const clock = new VirtualClock(T0);
       const setup = await runtimeOn(url, clock, 8);
-      await setup.createCadence(definition('manual'), 'bench');
+      // "capped": one worker, with a per-sender daily cap (never reached) that every send must check and count.
+      await setup.createCadence({ ...definition('manual'), ...(workers === 'capped' ? { senderDailyCap: 1_000_000 } : {}) }, 'bench');
       await setup.publish('bench', 'bench');
       for (let i = 0; i < d; i += 500) await setup.enroll('bench', Array.from({ length: Math.min(500, d - i) }, (_, k) => ({ id: `r${i + k}`, Email: `r${i + k}@x.example` })), 'bench');
       await setup.store.close();
-      const rts = await Promise.all(Array.from({ length: workers }, () => runtimeOn(url, clock, 4)));
+      const rts = await Promise.all(Array.from({ length: workers === 'capped' ? 1 : workers }, () => runtimeOn(url, clock, 4)));
       let sent = 0;
       for (const rt of rts) rt.onDispatchBatch((batch) => void (sent += batch.length));
       const t = process.hrtime.bigint();
@@ -137,7 +138,8 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       const ms = since(t);
       for (const rt of rts) await rt.store.close();
       if (workers === 1) oneWorker = ms;
-      report(`Postgres: due follow-ups dispatched/s, ${workers} worker${workers > 1 ? 's' : ''} (${d})`, rate(d, ms), workers === 1 ? '' : `${rate(d, oneWorker)} with 1 worker`, workers === 1 ? 1 : oneWorker / ms, workers === 1 ? '' : 'x one worker');
+      const what = workers === 'capped' ? '1 worker, sender cap' : `${workers} worker${workers > 1 ? 's' : ''}`;
+      report(`Postgres: due follow-ups dispatched/s, ${what} (${d})`, rate(d, ms), workers === 1 ? '' : `${rate(d, oneWorker)} with 1 worker`, workers === 1 ? 1 : oneWorker / ms, workers === 1 ? '' : 'x one worker');
     }
     const rawUrl = await database(admin);
     {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CannotRunError } from '../../engine/runtime/runtime';
+import { CannotRunError, Runtime } from '../../engine/runtime/runtime';
 import { verifyToken } from '../../engine/render/render';
 import type { CadenceDefinition, Delay } from '../../engine/model/types';
 import { DAY, HOUR, MIN, T0, emailCadence, harness, iso, lead, published, sentTo, type Harness } from '../helpers/harness';
@@ -238,5 +238,26 @@ describe('follow-ups', () => {
     expect(perDay).toEqual(['2026-03-02', '2026-03-02', '2026-03-03', '2026-03-03', '2026-03-04']);
     expect(h.sent.slice(2).every((s) => iso(s.at).endsWith('T08:00:00.000Z'))).toBe(true);
     expect(new Set(h.sent.map((s) => s.recordId)).size).toBe(5);
+  });
+
+  it('F12 D2 three workers racing on one store send exactly the daily cap per sender each day, in batches; none twice, none dropped', async () => {
+    h = await harness({ defaultSender: 'rep@acme.example', batchSize: 8 });
+    await published(h, emailCadence({ senderDailyCap: 7, sendWindow: { start: '08:00', end: '18:00' }, nodes: [emailCadence().nodes[0]], edges: [{ from: 'trigger', to: 'e1' }] }));
+    await h.rt.enroll('c1', Array.from({ length: 30 }, (_, i) => lead(`r${i}`)), 'rep');
+    const others = await Promise.all([0, 1].map(async () => {
+      const rt = await new Runtime({ store: h.openStore(), clock: h.clock, secret: 'test-secret', defaultSender: 'rep@acme.example', batchSize: 8 }).init();
+      rt.onDispatch((a) => void h.sent.push({ ...a, at: h.clock.now() }));
+      return rt;
+    }));
+    const workers = [h.rt, ...others];
+    for (let day = 0; day < 6; day++) {
+      h.clock.set(T0 + day * DAY);
+      for (let pass = 0; pass < 3; pass++) await Promise.all(workers.map((w) => w.tick()));
+    }
+    const perDay = new Map<string, number>();
+    for (const s of h.sent) perDay.set(iso(s.at).slice(0, 10), (perDay.get(iso(s.at).slice(0, 10)) ?? 0) + 1);
+    expect([...perDay.values()]).toEqual([7, 7, 7, 7, 2]);
+    expect(new Set(h.sent.map((s) => s.key)).size).toBe(30);
+    for (const rt of others) await rt.store.close();
   });
 });

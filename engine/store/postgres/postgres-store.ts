@@ -16,7 +16,6 @@ const MIGRATIONS = join(__dirname, 'migrations');
 const BIGINT = 20;
 const NUMERIC_TYPES = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) };
 
-class Rollback extends Error {}
 
 /**
  * Every parameterised statement runs as a named prepared statement: parsed and planned once per
@@ -174,57 +173,51 @@ export class PostgresStore implements Store {
   }
 
   async commit(c: Commit): Promise<boolean> {
-    // Without capped counters a step is one statement (commitMany's); with them, a transaction.
-    if (!c.counters.length) return (await this.commitMany([c]))[0];
-    const e = c.enrollment;
-    try {
-      return await this.tx(async (db) => {
-        const state = JSON.stringify(e);
-        if (c.expectedRev === null) {
-          const r = await db.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) ON CONFLICT DO NOTHING`, [e.id, e.cadenceId, e.recordId, e.module, e.status, state, e.startedAt, e.updatedAt]);
-          if (r.rowCount === 0) throw new Rollback();
-        } else {
-          const r = await db.query('UPDATE enrollments SET status = $1, state = $2, rev = rev + 1, started_at = $3, updated_at = $4 WHERE id = $5 AND rev = $6',
-            [e.status, state, e.startedAt, e.updatedAt, e.id, c.expectedRev]);
-          if (r.rowCount === 0) throw new Rollback();
-        }
-        for (const b of c.counters) {
-          // Capped counters: the row lock serialises workers; at the cap the whole step is retried (F12, E9).
-          const r = await db.query(`INSERT INTO counters (scope, key, n) VALUES ($1, $2, 1) ON CONFLICT (scope, key) DO UPDATE SET n = counters.n + 1
-            WHERE $3::int IS NULL OR counters.n < $3::int RETURNING n`, [b.scope, b.key, b.max ?? null]);
-          if (r.rowCount === 0) throw new Rollback();
-        }
-        if (e.status === 'active' && e.dueAt !== null) await this.setTimerIn(db, { id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
-        else await db.query('DELETE FROM timers WHERE id = $1', [`e:${e.id}`]);
-        if (e.status !== 'active' || e.wait === 'halted') await db.query("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = $1 AND status = 'pending'", [e.id]);
-        if (c.outbox.length) await db.query(`INSERT INTO outbox ${OUTBOX_COLUMNS} ${outboxRows('$1')}`, [outboxJson([c])]);
-        await this.insertAudit(db, c.audit);
-        return true;
-      });
-    } catch (err) {
-      if (err instanceof Rollback) return false;
-      throw err;
-    }
+    return (await this.commitMany([c]))[0];
   }
 
   /**
    * Set-based, and one statement: the enrollments' rev-guarded updates and inserts decide which steps
    * apply; the timers, cancellations, outbox rows and audit rows of exactly those follow in data-
    * modifying CTEs. All CTEs see one snapshot, so the cancellation never touches the rows inserted
-   * beside it, as in the one-by-one order. Steps with capped counters go one by one (a cap refuses
-   * steps individually).
+   * beside it, as in the one-by-one order. Capped counters (F12, E9, C5) make it a transaction: their
+   * rows are locked, the steps that fit under every cap are chosen in order, and only those are written.
    */
   async commitMany(commits: Commit[]): Promise<boolean[]> {
-    if (commits.some((c) => c.counters.length)) {
-      const out: boolean[] = [];
-      for (const c of commits) out.push(await this.commit(c));
-      return out;
-    }
+    if (!commits.length) return [];
+    if (!commits.some((c) => c.counters.length)) return this.writeSteps(this.pool, commits);
+    return this.tx(async (db) => {
+      const keys = [...new Map(commits.flatMap((c) => c.counters).map((b) => [`${b.scope}\u0000${b.key}`, { scope: b.scope, key: b.key }])).values()]
+        .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1)); // one lock order for every worker: no deadlocks
+      const json = JSON.stringify(keys);
+      await db.query('INSERT INTO counters (scope, key, n) SELECT scope, key, 0 FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON CONFLICT DO NOTHING', [json]);
+      const rows = (await db.query(`SELECT c.scope, c.key, c.n FROM counters c JOIN jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON c.scope = x.scope AND c.key = x.key
+        ORDER BY c.scope, c.key FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
+      const n = new Map(rows.map((r) => [`${r.scope}\u0000${r.key}`, r.n]));
+      // In order, as one by one: a step fits if every capped counter it bumps is still under its cap.
+      const fits = commits.map((c) => {
+        if (c.counters.some((b) => b.max !== undefined && (n.get(`${b.scope}\u0000${b.key}`) ?? 0) >= b.max)) return false;
+        for (const b of c.counters) n.set(`${b.scope}\u0000${b.key}`, (n.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
+        return true;
+      });
+      const chosen = commits.filter((_, i) => fits[i]);
+      const applied = new Set<Commit>();
+      (await this.writeSteps(db, chosen)).forEach((ok, i) => ok && applied.add(chosen[i]));
+      // Counted for the steps that were written (a step another worker moved first bumps nothing).
+      const bumps = [...applied].flatMap((c) => c.counters.map((b) => ({ scope: b.scope, key: b.key })));
+      if (bumps.length) {
+        await db.query(`UPDATE counters c SET n = c.n + d.k FROM (SELECT scope, key, COUNT(*)::int AS k FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) GROUP BY 1, 2) d
+          WHERE c.scope = d.scope AND c.key = d.key`, [JSON.stringify(bumps)]);
+      }
+      return commits.map((c) => applied.has(c));
+    });
+  }
+
+  private async writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[]): Promise<boolean[]> {
     if (!commits.length) return [];
     const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment })));
     const audit = JSON.stringify(commits.flatMap((c) => packAudit(c.audit).map(auditJson)));
-    const r = await this.pool.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb)),
+    const r = await db.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb)),
       moved AS (
         UPDATE enrollments e SET status = x.state->>'status', state = x.state, rev = e.rev + 1,
           started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint
@@ -286,7 +279,7 @@ export class PostgresStore implements Store {
       RETURNING id, kind, cadence_id, due_at, priority`, cadences ? [leaseUntil, now, now, limit, cadences] : [leaseUntil, now, now, limit]);
     return rows
       .map((r) => ({ id: r.id as string, kind: r.kind as TimerRow['kind'], cadenceId: r.cadence_id as string, dueAt: r.due_at as number, priority: r.priority as number }))
-      .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority);
+      .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // ties in id order: runs are reproducible
   }
 
   async nextDue(cadences?: readonly string[]) {
@@ -340,6 +333,11 @@ export class PostgresStore implements Store {
       seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null, recordId: r.record_id as string | null,
       actor: r.actor as string, event: r.event as string, reason: r.reason as string, data: (r.data as Record<string, unknown> | null) ?? null, more: (r.more as PackedAudit['more']) ?? null,
     }));
+  }
+
+  async counters(keys: readonly { scope: string; key: string }[]) {
+    if (!keys.length) return [];
+    return this.q<{ scope: string; key: string; n: number }>(`SELECT c.scope, c.key, c.n FROM counters c JOIN jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON c.scope = x.scope AND c.key = x.key`, [JSON.stringify(keys)]);
   }
 
   async counter(scope: string, key: string) {

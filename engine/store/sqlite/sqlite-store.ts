@@ -271,7 +271,7 @@ export class SqliteStore implements Store {
       RETURNING id, kind, cadence_id, due_at, priority`).all(...args) as Row[];
     return rows
       .map((r) => ({ id: r.id as string, kind: r.kind as TimerRow['kind'], cadenceId: r.cadence_id as string, dueAt: r.due_at as number, priority: r.priority as number }))
-      .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority);
+      .sort((a, b) => a.dueAt - b.dueAt || a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // ties in id order: runs are reproducible
   }
 
   async nextDue(cadences?: readonly string[]) {
@@ -331,6 +331,12 @@ export class SqliteStore implements Store {
       recordId: r.record_id as string | null, actor: r.actor as string, event: r.event as string, reason: r.reason as string,
       data: r.data ? JSON.parse(r.data as string) : null, more: r.more ? JSON.parse(r.more as string) : null,
     }));
+  }
+
+  async counters(keys: readonly { scope: string; key: string }[]) {
+    if (!keys.length) return [];
+    return (this.q(`SELECT c.scope, c.key, c.n FROM counters c JOIN json_each(?) k ON c.scope = json_extract(k.value, '$.scope') AND c.key = json_extract(k.value, '$.key')`)
+      .all(JSON.stringify(keys)) as { scope: string; key: string; n: number }[]).map((r) => ({ scope: r.scope, key: r.key, n: r.n }));
   }
 
   async counter(scope: string, key: string) {
