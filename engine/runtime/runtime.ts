@@ -447,14 +447,10 @@ export class Runtime {
    */
   private async enrollMany(def: CadenceDefinition, version: number, recs: RecordSnapshot[], by: string, known?: Map<string, CriteriaResults>): Promise<EnrollAnswer[]> {
     if (!recs.length) return [];
-    if (def.enrollment.cap?.perHour || def.enrollment.cap?.perDay) {
-      const out: EnrollAnswer[] = [];
-      for (const rec of recs) out.push(await this.enrollOne(def, version, rec, by, known?.get(rec.id)));
-      return out;
-    }
     const exists = new Set((await this.store.getEnrollments(recs.map((r) => `${def.id}:${r.id}`))).map((e) => e.enrollment.id));
     const answers = new Map<string, EnrollAnswer>();
     const steps: { rec: RecordSnapshot; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    const pacer = this.pacer(def);
     for (const rec of recs) {
       const id = `${def.id}:${rec.id}`;
       if (exists.has(id)) {
@@ -463,20 +459,63 @@ export class Runtime {
       }
       const criteria = known?.get(rec.id) ?? (await this.evaluate(def, rec));
       const ctx = await this.context(def, rec, criteria, null);
-      const { next, effects } = transition(null, { type: 'enroll', id, version, by }, ctx);
+      const slot = await pacer.take();
+      const { next, effects } = transition(null, { type: 'enroll', id, version, by, startAt: slot.startAt }, ctx);
       const rejected = effects.find((f) => f.type === 'reject');
-      if (!next || rejected) answers.set(rec.id, { recordId: rec.id, status: 'skipped', reason: rejected?.type === 'reject' ? rejected.reason : 'refused', rule: rejected?.type === 'reject' ? rejected.rule : 'E1' });
-      else steps.push({ rec, next, effects, commit: this.buildCommit(null, next, effects, def, rec, by, ctx, []) });
+      if (!next || rejected) {
+        pacer.giveBack(slot);
+        answers.set(rec.id, { recordId: rec.id, status: 'skipped', reason: rejected?.type === 'reject' ? rejected.reason : 'refused', rule: rejected?.type === 'reject' ? rejected.rule : 'E1' });
+      } else steps.push({ rec, next, effects, commit: this.buildCommit(null, next, effects, def, rec, by, ctx, slot.counters) });
     }
-    const batch = steps.filter((x) => !x.commit.counters.length);
-    const applied = batch.length ? await this.store.commitMany(batch.map((x) => x.commit)) : [];
-    batch.forEach((x, k) => {
-      if (!applied[k]) return answers.set(x.rec.id, ALREADY_ENROLLED(x.rec.id)); // another worker enrolled it first
-      this.committed(x.next, x.effects);
-      answers.set(x.rec.id, { recordId: x.rec.id, status: 'enrolled', enrollmentId: x.next.id, startAt: x.next.startedAt });
-    });
-    for (const x of steps.filter((y) => y.commit.counters.length)) answers.set(x.rec.id, await this.enrollOne(def, version, x.rec, by, known?.get(x.rec.id)));
+    const applied = steps.length ? await this.store.commitMany(steps.map((x) => x.commit)) : [];
+    for (const [k, x] of steps.entries()) {
+      if (applied[k]) {
+        this.committed(x.next, x.effects);
+        answers.set(x.rec.id, { recordId: x.rec.id, status: 'enrolled', enrollmentId: x.next.id, startAt: x.next.startedAt });
+      } else if (x.commit.counters.length) {
+        answers.set(x.rec.id, await this.enrollOne(def, version, x.rec, by, known?.get(x.rec.id))); // a cap filled meanwhile: pace it again
+      } else answers.set(x.rec.id, ALREADY_ENROLLED(x.rec.id)); // another worker enrolled it first
+    }
     return recs.map((r) => answers.get(r.id)!);
+  }
+
+  /**
+   * E9 for a batch: hands out start times bucket by bucket, reading each hour/day counter once and
+   * counting the batch's own enrollments in memory (the store re-checks every cap at commit).
+   */
+  private pacer(def: CadenceDefinition) {
+    type Slot = { startAt?: number; counters: CounterBump[] };
+    const cap = def.enrollment.cap;
+    const zone = def.timezone ?? this.opts.timezone;
+    const seen = new Map<string, number>();
+    const count = async (key: string) => {
+      if (!seen.has(key)) seen.set(key, (await this.store.counters([{ scope: 'enroll', key }]))[0]?.n ?? 0);
+      return seen.get(key)!;
+    };
+    let t = this.clock.now();
+    return {
+      take: async (): Promise<Slot> => {
+        if (!cap?.perHour && !cap?.perDay) return { counters: [] };
+        for (let i = 0; i < 100_000; i++) {
+          const h = `${def.id}|h|${bucketStart(t, 'hour', zone)}`;
+          const d = `${def.id}|d|${bucketStart(t, 'day', zone)}`;
+          if (cap.perHour && (await count(h)) >= cap.perHour) t = nextBucket(t, 'hour', zone);
+          else if (cap.perDay && (await count(d)) >= cap.perDay) t = nextBucket(t, 'day', zone);
+          else {
+            const counters: CounterBump[] = [];
+            if (cap.perHour) (counters.push({ scope: 'enroll', key: h, max: cap.perHour }), seen.set(h, (await count(h)) + 1));
+            if (cap.perDay) (counters.push({ scope: 'enroll', key: d, max: cap.perDay }), seen.set(d, (await count(d)) + 1));
+            return { startAt: t, counters };
+          }
+        }
+        throw new CadenzaError('cap', 'E9', 'enrollment queue is longer than the pacing horizon');
+      },
+      giveBack: (slot: Slot) => {
+        for (const b of slot.counters) seen.set(b.key, (seen.get(b.key) ?? 1) - 1);
+        // Earlier buckets may have room again: start looking from the slot given back.
+        if (slot.startAt !== undefined && slot.startAt < t) t = slot.startAt;
+      },
+    };
   }
 
   private async enrollOne(def: CadenceDefinition, version: number, rec: RecordSnapshot, by: string, known?: CriteriaResults): Promise<EnrollAnswer> {
@@ -484,7 +523,7 @@ export class Runtime {
     const id = `${def.id}:${rec.id}`;
     for (let i = 0; i < MAX_CONFLICTS; i++) {
       if (await this.store.getEnrollment(id)) return ALREADY_ENROLLED(rec.id);
-      const { startAt, counters } = await this.pace(def);
+      const { startAt, counters } = await this.pacer(def).take(); // E9: the first hour/day bucket with room
       const ctx = await this.context(def, rec, criteria, null);
       const { next, effects } = transition(null, { type: 'enroll', id, version, by, startAt }, ctx);
       const rejected = effects.find((f) => f.type === 'reject');
@@ -492,27 +531,6 @@ export class Runtime {
       if (await this.commit(null, next, effects, def, rec, by, ctx, counters)) return { recordId: rec.id, status: 'enrolled', enrollmentId: id, startAt: next.startedAt };
     }
     throw new CadenzaError('conflict', 'D2', `could not enroll ${rec.id}: too many concurrent changes`);
-  }
-
-  /** E9: the first hour/day bucket with room under the cadence's enrollment cap. */
-  private async pace(def: CadenceDefinition): Promise<{ startAt?: number; counters: CounterBump[] }> {
-    const cap = def.enrollment.cap;
-    if (!cap?.perHour && !cap?.perDay) return { counters: [] };
-    const zone = def.timezone ?? this.opts.timezone;
-    let t = this.clock.now();
-    for (let i = 0; i < 100_000; i++) {
-      const h = `${def.id}|h|${bucketStart(t, 'hour', zone)}`;
-      const d = `${def.id}|d|${bucketStart(t, 'day', zone)}`;
-      if (cap.perHour && (await this.store.counter('enroll', h)) >= cap.perHour) t = nextBucket(t, 'hour', zone);
-      else if (cap.perDay && (await this.store.counter('enroll', d)) >= cap.perDay) t = nextBucket(t, 'day', zone);
-      else {
-        const counters: CounterBump[] = [];
-        if (cap.perHour) counters.push({ scope: 'enroll', key: h, max: cap.perHour });
-        if (cap.perDay) counters.push({ scope: 'enroll', key: d, max: cap.perDay });
-        return { startAt: t, counters };
-      }
-    }
-    throw new CadenzaError('cap', 'E9', 'enrollment queue is longer than the pacing horizon');
   }
 
   /** R1-R5: resume where it stopped, or restart from the first follow-up, on the active version. */

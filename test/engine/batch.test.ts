@@ -23,6 +23,7 @@ async function world(): Promise<Harness> {
   await published(h, emailCadence({ id: 'hot', enrollment: { mode: 'view', view: 'Lead_Status = "Hot"' }, unenroll: { criteria: 'Do_Not_Call = true' } }));
   await published(h, emailCadence({ id: 'cold', enrollment: { mode: 'view', view: 'Lead_Status = "Cold"' } }));
   await published(h, emailCadence({ id: 'manual' }));
+  await published(h, emailCadence({ id: 'paced', enrollment: { mode: 'view', view: 'Lead_Status = "Hot"', cap: { perHour: 2, perDay: 3 } }, unenroll: { criteria: 'Do_Not_Call = true' } }));
   await h.rt.upsertRecord('Leads', lead('known', { Lead_Status: 'Hot' }));
   return h;
 }
@@ -34,15 +35,15 @@ async function outcome(h: Harness) {
   await h.advance(3 * DAY);
   const ids = ['a', 'b', 'c', 'd', 'e', 'known'];
   const enrollments = [];
-  for (const c of ['hot', 'cold', 'manual']) for (const id of ids) {
+  for (const c of ['hot', 'cold', 'manual', 'paced']) for (const id of ids) {
     const e = await h.rt.getEnrollment(c, id);
-    enrollments.push(e && { c, id, status: e.status, reason: e.reason, position: e.position });
+    enrollments.push(e && { c, id, status: e.status, reason: e.reason, position: e.position, startedAt: e.startedAt });
   }
   return { enrollments, sent: h.sent.map((a) => `${a.at}:${a.idempotencyKey}:${a.email?.subject}`).sort() };
 }
 
 describe('batched record paths', () => {
-  it('E1 E2 E3 E6 U2 a batch of records answers and stores exactly what one-by-one calls do', async () => {
+  it('E1 E2 E3 E6 E9 U2 a batch of records answers and stores exactly what one-by-one calls do', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(item, { maxLength: 10 }), fc.array(item, { maxLength: 10 }), async (updates, manual) => {
         const batch = await world();
@@ -75,7 +76,7 @@ describe('batched record paths', () => {
     const h = await world();
     const answers = await h.rt.upsertRecords('Leads', [lead('a', { Lead_Status: 'Hot' }), { First_Name: 'no id' }, lead('b', { Lead_Status: 'Cold' })]);
     expect(answers[1]).toMatchObject({ recordId: '(missing id)', error: expect.objectContaining({ rule: 'D4', message: expect.stringMatching(/record.id is required/) }) });
-    expect(answers[0]).toEqual({ recordId: 'a', enrollments: [expect.objectContaining({ status: 'enrolled', enrollmentId: 'hot:a' })] });
+    expect(answers[0]).toEqual({ recordId: 'a', enrollments: [expect.objectContaining({ status: 'enrolled', enrollmentId: 'hot:a' }), expect.objectContaining({ status: 'enrolled', enrollmentId: 'paced:a' })] });
     expect(answers[2]).toEqual({ recordId: 'b', enrollments: [expect.objectContaining({ status: 'enrolled', enrollmentId: 'cold:b' })] });
     await expect(h.rt.upsertRecords('Leads', 'nope' as never)).rejects.toMatchObject({ rule: 'D4' });
   });
