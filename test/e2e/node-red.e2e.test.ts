@@ -3,25 +3,18 @@
 // loopback, a reply taking the reply branch, an un-enrolled lead getting nothing more, and a restart
 // mid-cadence losing and doubling nothing. Time is a file clock the test moves.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/free-port';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const env = require('../../scripts/dev-env.js');
 
 const T0 = Date.parse('2026-03-02T10:00:00Z'); // a Monday
 const DAY = 86_400_000;
-
-const freePort = () => new Promise<number>((r) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => r(port));
-  });
-});
 
 for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require(`${version}/package.json`).version} end to end`, () => {
   let dir: string;

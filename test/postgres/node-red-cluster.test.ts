@@ -4,10 +4,10 @@
 // joins again; nothing is sent twice. Time is a file clock both processes read.
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../helpers/free-port';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshPostgres } from '../helpers/harness';
 
@@ -16,13 +16,6 @@ const env = require('../../scripts/dev-env.js');
 
 const T0 = Date.parse('2026-03-02T10:00:00Z'); // a Monday
 const DAY = 86_400_000;
-
-const freePort = () => new Promise<number>((r) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => r(port));
-  });
-});
 
 const waitUntil = async (what: string, fn: () => boolean | Promise<boolean>, ms = 20_000) => {
   const until = Date.now() + ms;
