@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CadenceDefinition } from '../../engine/model/types';
 import { Runtime } from '../../engine/runtime/runtime';
-import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
+import { DAY, HOUR, STORE_KIND, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
+import type { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
 
 let h: Harness;
 afterEach(() => h?.close());
@@ -197,6 +198,14 @@ describe('versions and activation', () => {
     expect(await h.store.getVersion('c1', 2)).toBeUndefined();
     expect((await h.rt.listEnrollments('c1', {})).map((e) => e.recordId)).toEqual(['A']);
     for (const rt of others) await rt.store.close();
+  });
+
+  it.skipIf(STORE_KIND !== 'sqlite')('V1 a deploy lock left by a process that died is taken over once its lease has ended (SQLite)', async () => {
+    h = await harness();
+    const store = h.store as SqliteStore;
+    store.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('lock:deploy:c1', JSON.stringify({ owner: 'dead', until: Date.now() - 1 }));
+    expect((await h.rt.deploy(emailCadence(), 'admin')).action).toBe('created');
+    expect(store.db.prepare("SELECT key FROM meta WHERE key LIKE 'lock:%'").all()).toEqual([]); // released after use
   });
 
   it('V2 an enrollment waiting on an edited follow-up is stopped with reason "follow-up edited", and can resume', async () => {

@@ -49,7 +49,7 @@ export class SqliteStore implements Store {
 
   /**
    * A lock row in `meta`, so processes sharing the file take turns too. Its lease (wall-clock time:
-   * this is I/O coordination, not cadence time) frees it if the holder dies.
+   * this is I/O coordination, not cadence time) frees it within 30 s if the holder dies.
    */
   async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const name = `lock:${key}`;
@@ -65,9 +65,15 @@ export class SqliteStore implements Store {
       if (got) break;
       await new Promise((r) => setTimeout(r, wait));
     }
+    // Renewed while fn runs (a publish may enroll a large view), so a short lease only frees a dead holder's lock.
+    const renew = setInterval(() => {
+      this.q("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.owner') = ?").run(JSON.stringify({ owner: me, until: Date.now() + LOCK_LEASE_MS }), name, me);
+    }, LOCK_LEASE_MS / 3);
+    renew.unref();
     try {
       return await fn();
     } finally {
+      clearInterval(renew);
       this.q("DELETE FROM meta WHERE key = ? AND json_extract(value, '$.owner') = ?").run(name, me);
     }
   }
@@ -381,7 +387,7 @@ export class SqliteStore implements Store {
  */
 const SENT_SUMMARY = "json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers')";
 
-const LOCK_LEASE_MS = 5 * 60_000;
+const LOCK_LEASE_MS = 30_000;
 
 export class CapReached extends Error {
   constructor() {
