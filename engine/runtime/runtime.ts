@@ -381,7 +381,7 @@ export class Runtime {
       if (e.enrollment.module !== module) continue;
       mine.set(e.enrollment.recordId, [...(mine.get(e.enrollment.recordId) ?? []), e]);
     }
-    for (const rec of recs) for (const e of mine.get(rec.id) ?? []) if (e.enrollment.status === 'active') await this.apply(e.enrollment.id, { type: 'recordChanged' }, actor);
+    await this.recordsChanged(recs, mine, actor);
     const answers = recs.map((): EnrollAnswer[] => []);
     for (const c of await this.store.listCadences(module)) {
       if (c.status !== 'active' || !c.activeVersion) continue;
@@ -399,6 +399,31 @@ export class Runtime {
       got.forEach((a, j) => answers[matching[j]].push(a));
     }
     return answers;
+  }
+
+  /**
+   * U2/U3 for a batch: each active enrollment of the changed records re-checks its criteria in memory
+   * (their state and the new snapshots are at hand); what changes commits as one batch, and a step
+   * another worker moved first is applied again one by one.
+   */
+  private async recordsChanged(recs: RecordSnapshot[], mine: Map<string, StoredEnrollment[]>, actor: Actor): Promise<void> {
+    const steps: { cur: StoredEnrollment; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    for (const rec of recs) {
+      for (const cur of mine.get(rec.id) ?? []) {
+        const e = cur.enrollment;
+        if (e.status !== 'active') continue;
+        const def = await this.definition(e.cadenceId, e.version);
+        const ctx = await this.context(def, rec, await this.evaluate(def, rec), e);
+        const { next, effects } = transition(e, { type: 'recordChanged' }, ctx);
+        if (!next || (next === e && effects.every((f) => f.type === 'reject'))) continue;
+        steps.push({ cur, next, effects, commit: this.buildCommit(cur, next, effects, def, rec, actorId(actor), ctx, []) });
+      }
+    }
+    const applied = steps.length ? await this.store.commitMany(steps.map((x) => x.commit)) : [];
+    for (const [k, x] of steps.entries()) {
+      if (applied[k]) this.committed(x.next, x.effects);
+      else await this.apply(x.cur.enrollment.id, { type: 'recordChanged' }, actor);
+    }
   }
 
   // Enrollment (E1, E3, E9, R1-R5, U5) -------------------------------------------------------------------
