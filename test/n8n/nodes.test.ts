@@ -172,6 +172,10 @@ describe('n8n nodes (n8n-core 2.41)', () => {
     expect(await test.call({}, { id: '1', name: 'ok', type: 'cadenzaApi', data: { storePath: join(h.dir, 'other.db') } })).toMatchObject({ status: 'OK' });
     const bad = await test.call({}, { id: '2', name: 'bad', type: 'cadenzaApi', data: { storePath: '/proc/no-such-dir/cadenza.db' } });
     expect(bad).toMatchObject({ status: 'Error', message: expect.stringMatching(/Cannot open the Cadenza store/) });
+    // A Postgres store nobody answers for: a clear error, quickly, and never the password.
+    const down = await test.call({}, { id: '3', name: 'down', type: 'cadenzaApi', data: { storePath: 'postgres://cadenza:s3cret-pw@127.0.0.1:1/cadenza' } });
+    expect(down).toMatchObject({ status: 'Error', message: expect.stringMatching(/Cannot open the Cadenza store: .*ECONNREFUSED/) });
+    expect(JSON.stringify(down)).not.toContain('s3cret-pw');
   });
 
   it('C4 D4 bad parameters give a NodeOperationError naming the parameter', async () => {

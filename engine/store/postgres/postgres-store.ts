@@ -41,7 +41,8 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
 
   constructor(connectionString: string, options: { max?: number } = {}) {
-    this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
+    // A server that does not answer fails the call in 10 s rather than hanging a deploy or a credential test.
+    this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
     // An idle client losing its connection must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
   }
