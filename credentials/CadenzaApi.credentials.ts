@@ -29,6 +29,9 @@ export class CadenzaApi implements ICredentialType {
     },
     { displayName: 'Default Time Zone', name: 'timezone', type: 'string', default: 'UTC', placeholder: 'Europe/London' },
     { displayName: 'Default Sender', name: 'sender', type: 'string', default: '', placeholder: 'sales@example.com' },
-    { displayName: 'Public URL', name: 'baseUrl', type: 'string', default: '', placeholder: 'https://n8n.example.com/webhook', description: 'Base of tracking and unsubscribe links in emails' },
+    {
+      displayName: 'Public URL', name: 'baseUrl', type: 'string', default: '', placeholder: 'https://n8n.example.com/webhook/<Cadenza Tracking webhook id>',
+      description: 'Base of the open, click and unsubscribe links in emails: the Production URL of a Cadenza Tracking node without its /t/:kind/:token (or a cadenza serve / Node-RED /cadenza URL on the same store)',
+    },
   ];
 }

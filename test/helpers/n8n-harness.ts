@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { INode, INodeExecutionData, INodeType, IRun, ITriggerResponse, IWorkflowExecuteAdditionalData, WorkflowActivateMode } from 'n8n-workflow';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { INode, INodeExecutionData, INodeType, IRun, ITriggerResponse, IWebhookResponseData, IWorkflowExecuteAdditionalData, WorkflowActivateMode } from 'n8n-workflow';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { hostStoreSpec } from './harness';
 
@@ -19,7 +20,7 @@ const host = require('../../dist/nodes/n8n/shared/host.js') as typeof import('..
 export const PKG = '@cadenza-oss/n8n-nodes-cadenza';
 export const T = {
   trigger: `${PKG}.cadenceTrigger`, step: `${PKG}.followUpStep`, branch: `${PKG}.outcomeBranch`, check: `${PKG}.unenrollCheck`,
-  enroll: `${PKG}.cadenzaEnroll`, outcome: `${PKG}.cadenzaRecordOutcome`, collect: 'test.collect',
+  enroll: `${PKG}.cadenzaEnroll`, outcome: `${PKG}.cadenzaRecordOutcome`, tracking: `${PKG}.cadenzaTracking`, collect: 'test.collect',
 };
 
 /** A performer node: records what reaches it, as Send Email would send it. */
@@ -63,13 +64,15 @@ export interface N8nHarness {
   deactivate(): Promise<void>;
   /** Runs a workflow once from its first node with `items` (an Enroll, a Record Outcome…). */
   run(nodes: Partial<INode>[], connections: Record<string, unknown>, items: INodeExecutionData[]): Promise<IRun>;
+  /** Serves one HTTP request with a webhook node, as n8n's webhook server does: through n8n-core's WebhookContext. */
+  webhook(node: Partial<INode>, req: IncomingMessage, res: ServerResponse): Promise<IWebhookResponseData>;
   /** Moves virtual time, ticking the engine; every emitted batch runs as a real execution. */
   advance(ms: number): Promise<void>;
   engine(): Promise<import('../../nodes/n8n/shared/host').CadenzaEngine>;
   close(): Promise<void>;
 }
 
-export async function n8nHarness(start: number): Promise<N8nHarness> {
+export async function n8nHarness(start: number, credentials: Record<string, string> = {}): Promise<N8nHarness> {
   const types = { ...(await nodeTypesOfPackage()), [T.collect]: new Collect() };
   const nodeTypes = {
     getByName: (t: string) => types[t],
@@ -82,7 +85,7 @@ export async function n8nHarness(start: number): Promise<N8nHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-n8n-'));
   const clock = new VirtualClock(start);
   host.configureCadenza({ clock, manualTick: true });
-  const creds = { storePath: await hostStoreSpec(dir), secret: 'n8n-test', timezone: 'UTC', sender: 'sales@acme.example' };
+  const creds = { storePath: await hostStoreSpec(dir), secret: 'n8n-test', timezone: 'UTC', sender: 'sales@acme.example', ...credentials };
   Collect.seen = {};
   Collect.log = [];
   const runs: IRun[] = [];
@@ -153,6 +156,16 @@ export async function n8nHarness(start: number): Promise<N8nHarness> {
       const engine = await h.engine();
       await engine.runtime.runUntil(clock.now() + ms, clock, { cadences: engine.cadences() });
       while (pending.length) await pending.shift();
+    },
+    async webhook(node, req, res) {
+      const [n] = full([node]);
+      const workflow = new wf.Workflow({ id: 'wf3', name: 'Webhook workflow', nodes: [n], connections: {}, active: true, nodeTypes });
+      const type = types[n.type];
+      const description = type.description.webhooks!.find((w) => w.httpMethod === req.method)!;
+      const data = { ...additionalData(new core.ExecutionLifecycleHooks('webhook', 'webhook', {} as never)), httpRequest: req, httpResponse: res } as IWorkflowExecuteAdditionalData;
+      const webhookData = { httpMethod: req.method, node: n.name, path: description.path, webhookDescription: description, workflowId: workflow.id, workflowExecuteAdditionalData: data };
+      const ctx = new core.WebhookContext(workflow, n, data, 'webhook', webhookData as never, [], null);
+      return type.webhook!.call(ctx as never);
     },
     engine: () => host.engineFor(creds),
     async close() {
