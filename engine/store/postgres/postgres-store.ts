@@ -260,13 +260,9 @@ export class PostgresStore implements Store {
     await this.q(`UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ANY($2::text[])`, [at, keys]);
   }
 
-  private async setTimerIn(db: pg.Pool | pg.PoolClient, t: TimerRow) {
-    await db.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until) VALUES ($1, $2, $3, $4, $5, 0)
-      ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0`, [t.id, t.kind, t.cadenceId, t.dueAt, t.priority]);
-  }
-
   async setTimer(t: TimerRow) {
-    await this.setTimerIn(this.pool, t);
+    await this.q(`INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until) VALUES ($1, $2, $3, $4, $5, 0)
+      ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0`, [t.id, t.kind, t.cadenceId, t.dueAt, t.priority]);
   }
 
   async deleteTimer(id: string) {
