@@ -3,10 +3,18 @@
 // through n8n-core's WorkflowExecute until the Wait node puts it to wait; n8n's server then stores the
 // execution's run data (serialised with `flatted`, as n8n does; plain JSON if flatted is missing) and
 // a copy of the workflow (execution_data); its execution row and indexes are not counted.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData, INodeType, IRun, IWorkflowExecuteAdditionalData } from 'n8n-workflow';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-process.env.N8N_USER_FOLDER ??= require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'cadenza-bench-n8n-'));
+if (!process.env.N8N_USER_FOLDER) {
+  // n8n-core writes its instance settings there on load; gone when the bench ends.
+  const folder = mkdtempSync(join(tmpdir(), 'cadenza-bench-n8n-'));
+  process.env.N8N_USER_FOLDER = folder;
+  process.on('exit', () => rmSync(folder, { recursive: true, force: true }));
+}
 const core = require('n8n-core') as typeof import('n8n-core');
 const wf = require('n8n-workflow') as typeof import('n8n-workflow');
 

@@ -1,5 +1,5 @@
 // D1-D4, A1-A3, P1-P2 and S1 against the SQLite store on a real file.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -282,16 +282,19 @@ describe('simulation', () => {
     const strip = (x: { timeline: { key: string }[] }) => x.timeline.map(({ key: _k, ...t }) => t);
     expect(strip(JSON.parse(n8nOut[0]))).toEqual(strip(r));
     // A flow with several triggers asks which one.
-    const all = join(mkdtempSync(join(tmpdir(), 'cadenza-flow-')), 'all.json');
+    const tmp = mkdtempSync(join(tmpdir(), 'cadenza-flow-'));
+    const all = join(tmp, 'all.json');
     writeFileSync(all, JSON.stringify([...JSON.parse(readFileSync(flow, 'utf8')), ...JSON.parse(readFileSync(join(__dirname, '../../flows/node-red/renewal.json'), 'utf8'))]));
     const err: string[] = [];
     expect(await main(['simulate', all, '--records', join(samples, 'leads.json')], { out: () => {}, err: (s) => err.push(s) })).toBe(1);
     expect(err.join()).toMatch(/has 2 cadences.*--cadence/);
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('S1 D4 the CLI names every problem of a bad definition with its rule and exits 1', async () => {
     const err: string[] = [];
-    const bad = join(mkdtempSync(join(tmpdir(), 'cadenza-cli-')), 'bad.json');
+    const tmp = mkdtempSync(join(tmpdir(), 'cadenza-cli-'));
+    const bad = join(tmp, 'bad.json');
     const def = JSON.parse(readFileSync(file('renewal.json'), 'utf8'));
     def.nodes[1].channel = 'fax';
     def.enrollment.view = 'Type = ';
@@ -302,6 +305,7 @@ describe('simulation', () => {
     expect(await main(['simulate'], { out: () => {}, err: () => {} })).toBe(2);
     expect(await main(['simulate', '/no/such/file.json'], { out: () => {}, err: (s) => err.push(s) })).toBe(1);
     expect(err.at(-1)).toMatch(/cannot read/);
+    rmSync(tmp, { recursive: true, force: true });
   });
 });
 

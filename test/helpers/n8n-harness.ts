@@ -12,7 +12,12 @@ import { hostStoreSpec } from './harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const root = join(__dirname, '../..');
-process.env.N8N_USER_FOLDER ??= mkdtempSync(join(tmpdir(), 'cadenza-n8n-user-'));
+if (!process.env.N8N_USER_FOLDER) {
+  // n8n-core writes its instance settings there on load; gone when the test process ends.
+  const folder = mkdtempSync(join(tmpdir(), 'cadenza-n8n-user-'));
+  process.env.N8N_USER_FOLDER = folder;
+  process.on('exit', () => rmSync(folder, { recursive: true, force: true }));
+}
 const core = require('n8n-core') as typeof import('n8n-core');
 const wf = require('n8n-workflow') as typeof import('n8n-workflow');
 const host = require('../../dist/nodes/n8n/shared/host.js') as typeof import('../../nodes/n8n/shared/host');
