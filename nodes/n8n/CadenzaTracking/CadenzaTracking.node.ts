@@ -16,6 +16,7 @@ export class CadenzaTracking implements INodeType {
     icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
     group: ['trigger'],
     version: 1,
+    subtitle: 'open · click · unsubscribe',
     description: 'Serve the open, click and unsubscribe links of cadence emails',
     defaults: { name: 'Cadenza Tracking' },
     inputs: [],
@@ -29,12 +30,21 @@ export class CadenzaTracking implements INodeType {
     properties: [
       {
         displayName:
-          "Set the credential's Public URL to this node's Production URL without the trailing /t/:kind/:token (https://your-n8n/webhook/&lt;id&gt;), and keep this workflow active: links in emails point there.",
+          "Set the credential's Public URL to this node's Production URL without the trailing /t/:kind/:token (https://your-n8n/webhook/&lt;ID&gt;), and keep this workflow active: links in emails point there.",
         name: 'notice',
         type: 'notice',
         default: '',
       },
     ],
+  };
+
+  // The endpoint is n8n's own: there is no third-party service to register it with.
+  webhookMethods = {
+    default: {
+      checkExists: async () => true,
+      create: async () => true,
+      delete: async () => true,
+    },
   };
 
   async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
