@@ -355,7 +355,7 @@ export class Runtime {
   async unsubscribe(module: string, id: string, actor: Actor = AUTOMATION): Promise<void> {
     requirePermission(actor, 'unenroll');
     const rec = await this.requireRecord(module, id);
-    await this.store.putRecord({ ...rec, unsubscribed: true }, this.clock.now());
+    await this.store.putRecords([{ ...rec, unsubscribed: true }], this.clock.now());
     await this.audit({ recordId: id, actor, event: 'unsubscribed', reason: 'record unsubscribed from emails (F8)' });
   }
 

@@ -139,8 +139,7 @@ export interface Store {
   addVersion(cadenceId: string, version: number, def: CadenceDefinition, at: number, by: string): Promise<boolean>;
   getVersion(cadenceId: string, version: number): Promise<CadenceDefinition | undefined>;
 
-  putRecord(rec: RecordSnapshot, at: number): Promise<void>;
-  /** Many snapshots in one statement/transaction; ids are unique within one call. */
+  /** Snapshots in one statement/transaction; ids are unique within one call. */
   putRecords(recs: readonly RecordSnapshot[], at: number): Promise<void>;
   getRecord(module: string, id: string): Promise<RecordSnapshot | undefined>;
   listRecords(module: string, after: string | null, limit: number): Promise<RecordSnapshot[]>;

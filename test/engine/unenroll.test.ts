@@ -98,7 +98,7 @@ describe('un-enrollment', () => {
     await published(h, emailCadence({ id: 'c2', unenroll: { criteria: 'Status = "Lost"' } }));
     await h.rt.enroll('c2', [lead('B')], 'rep');
     await h.advance(0);
-    await h.store.putRecord({ id: 'B', module: 'Leads', data: lead('B', { Status: 'Lost' }), unsubscribed: false }, h.clock.now()); // changed without an event
+    await h.store.putRecords([{ id: 'B', module: 'Leads', data: lead('B', { Status: 'Lost' }), unsubscribed: false }], h.clock.now()); // changed without an event
     await h.advance(2 * DAY);
     expect(sentTo(h, 'B')).toEqual(['e1']);
     expect((await h.rt.getEnrollment('c2', 'B'))?.reason).toBe('matched the un-enrollment criteria (U3)');

@@ -130,12 +130,6 @@ export class PostgresStore implements Store {
     return r ? (r.definition as CadenceDefinition) : undefined;
   }
 
-  async putRecord(rec: RecordSnapshot, at: number) {
-    await this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES ($1, $2, $3, $4, $5)
-      ON CONFLICT (module, id) DO UPDATE SET data = EXCLUDED.data, unsubscribed = EXCLUDED.unsubscribed, updated_at = EXCLUDED.updated_at`,
-    [rec.module, rec.id, JSON.stringify(rec.data), rec.unsubscribed, at]);
-  }
-
   async putRecords(recs: readonly RecordSnapshot[], at: number) {
     if (!recs.length) return;
     await this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at)

@@ -124,10 +124,6 @@ export class SqliteStore implements Store {
 
   // Records ----------------------------------------------------------------------------------------
 
-  async putRecord(rec: RecordSnapshot, at: number) {
-    this.putRecordSync(rec, at);
-  }
-
   private putRecordSync(rec: RecordSnapshot, at: number) {
     this.q(`INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (module, id) DO UPDATE SET data = excluded.data, unsubscribed = excluded.unsubscribed, updated_at = excluded.updated_at`).run(
