@@ -58,4 +58,21 @@ describe('PostgreSQL store', () => {
     await h.advance(DAY);
     expect(h.sent.map((a) => a.recordId).sort()).toEqual(['a', 'b']);
   });
+
+  it('D1 a connection cut while the store holds a client (a deploy lock) fails that call, never the process', async () => {
+    h = await harness();
+    const store = h.store as PostgresStore;
+    const pool = store.pool;
+    const emitted: unknown[] = [];
+    const outcome = await store.exclusive('deploy:cut', async () => {
+      // Cut the backend holding the advisory lock, and let the client see its socket close.
+      const [{ pid }] = (await pool.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1")).rows;
+      await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      await new Promise<void>((res) => setTimeout(res, 200)); // real I/O: the socket's close reaching the client
+      return 'ran';
+    }).catch((e: Error) => (emitted.push(e), 'refused'));
+    expect(['ran', 'refused']).toContain(outcome);
+    // The store still works afterwards: a fresh connection is taken for the next call.
+    expect(await store.listCadences()).toEqual([]);
+  });
 });

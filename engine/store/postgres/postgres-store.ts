@@ -51,8 +51,25 @@ export class PostgresStore implements Store {
     return (await client.query(text, values)).rows as T[];
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * A client taken from the pool. pg-pool drops its own 'error' listener while a client is checked out,
+   * so a connection cut then (the server restarting, pg_terminate_backend) was an unhandled 'error' event
+   * that killed the process. The query in flight fails anyway and release(err) drops the client.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
     const c = await this.pool.connect();
+    const ignore = () => undefined;
+    c.on('error', ignore);
+    const release = c.release.bind(c);
+    c.release = (err?: Error | boolean) => {
+      c.removeListener('error', ignore);
+      return release(err);
+    };
+    return c;
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.checkout();
     let out: T;
     try {
       await c.query('BEGIN');
@@ -69,7 +86,7 @@ export class PostgresStore implements Store {
   }
 
   async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const c = await this.pool.connect(); // held for the lock; fn's statements use other connections
+    const c = await this.checkout(); // held for the lock; fn's statements use other connections
     try {
       await c.query('SELECT pg_advisory_lock(hashtextextended($1, 727172))', [key]);
     } catch (e) {
