@@ -9,7 +9,8 @@ import { compileNodeRedFlow, isNodeRedFlow } from '../model/formats/node-red';
 import { compileN8nWorkflow, isN8nWorkflow } from '../model/formats/n8n';
 import { formatSimulation, simulate, type SimulationInput } from '../simulate/simulate';
 import { serve } from '../http/server';
-import { CannotRunError, Runtime } from '../runtime/runtime';
+import { Runtime } from '../runtime/runtime';
+import { httpPerformer } from '../runtime/http-performer';
 import { openStore } from '../store/open';
 
 const USAGE = `Usage:
@@ -142,12 +143,7 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
     const rt = await new Runtime({ store: storeFrom(flags.store), secret: typeof flags.secret === 'string' ? flags.secret : process.env.CADENZA_SECRET, baseUrl }).init();
     const target = typeof flags['dispatch-url'] === 'string' ? flags['dispatch-url'] : undefined;
     if (target) {
-      // Each due action is POSTed with its idempotency key; 4xx (but 429) can never succeed: F9.
-      rt.onDispatch(async (a) => {
-        const r = await fetch(target, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': a.idempotencyKey }, body: JSON.stringify(a) });
-        if (r.status >= 400 && r.status < 500 && r.status !== 429) throw new CannotRunError(`dispatch URL answered ${r.status}`);
-        if (!r.ok) throw new Error(`dispatch URL answered ${r.status}`);
-      });
+      rt.onDispatch(httpPerformer(target));
     } else io.err('No --dispatch-url: due actions stay in the outbox and are retried until one is configured.');
     const server = await serve(rt, port, host);
     const addr = server.address();

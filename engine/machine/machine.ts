@@ -1,6 +1,8 @@
 // The pure core: one call per event, (enrollment, event, context) -> (enrollment', effects).
-// No I/O, no wall clock: `ctx.now` is the only time. Timers are derived: an active enrollment with a
-// `dueAt` has exactly one timer, so cancelling every scheduled action (U8) is clearing `dueAt`.
+// No I/O, no wall clock: `ctx.now` is the only time. Everything the store writes besides the state is
+// an effect returned here — the enrollment's one timer, queued actions, their cancellation and their
+// settling — so the store applies data and holds no rule. A follow-up is executed when its performer
+// confirms delivery (D5): the enrollment waits at it (`wait: 'delivery'`) until then.
 import { completesFollowUp } from '../model/outcomes';
 import { findNode, follow, sameFollowUp } from '../model/validate';
 import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../model/types';
@@ -34,8 +36,16 @@ const reject = (rule: string, reason: string): Effect => ({ type: 'reject', rule
 export function transition(state: Enrollment | null, event: MachineEvent, ctx: Context): Step {
   const fx: Effect[] = [];
   const next = step(state, event, ctx, fx);
+  if (next && next !== state) {
+    // The timer follows the state: armed iff active with a due time (U8: ending or halting cancels it).
+    const timerOf = (e: Enrollment | null) => (e && e.status === 'active' ? e.dueAt : null);
+    if (!state || event.type === 'timer' || timerOf(state) !== timerOf(next)) fx.push({ type: 'timer', at: timerOf(next) });
+  }
   return { next: next && next !== state ? { ...next, updatedAt: ctx.now } : next, effects: fx };
 }
+
+/** The action the enrollment waits to see delivered, if any. */
+const queuedKey = (s: Enrollment): string | null => (s.wait === 'delivery' && s.last?.delivery === 'queued' ? s.last.key : null);
 
 function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]): Enrollment | null {
   if (ev.type === 'enroll') return enroll(s, ev, ctx, fx);
@@ -63,22 +73,94 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
         return s;
       }
       return stop(s, 'stopped', ev.reason, fx);
-    case 'deactivated':
+    case 'deactivated': {
       if (s.status !== 'active' || s.wait === 'halted') return s;
       fx.push(log('halted', 'cadence deactivated (V3): scheduled actions dropped', { position: s.position, dueAt: s.dueAt }));
+      const key = queuedKey(s);
+      if (key) fx.push({ type: 'cancel', key });
       return { ...s, wait: 'halted', dueAt: null, reason: 'cadence deactivated' };
+    }
     case 'activated':
       // V3: what was halted never runs later; the enrollment can be resumed on purpose (R1).
       return s.status === 'active' && s.wait === 'halted' ? stop(s, 'stopped', 'halted by deactivation (V3)', fx) : s;
     case 'published':
       return published(s, ev.next, ev.version, ctx, fx);
-    case 'cannotRun':
-      if (s.status !== 'active' || s.last?.key !== ev.key) {
-        fx.push(log('ignored', `dispatch failure for ${ev.key} after the enrollment moved on (D3)`, { error: ev.reason }));
-        return s;
-      }
-      return stop(s, 'failed', `${ev.reason} (F9)`, fx);
+    case 'delivered':
+      return delivered(s, ev.key, ctx, fx);
+    case 'deliveryFailed':
+      return deliveryFailed(s, ev.key, ev.reason, ctx, fx);
+    case 'retry':
+      return retry(s, ev.by, ctx, fx);
   }
+}
+
+/** D5: the performer confirmed; the follow-up is executed now, and the path moves on from here. */
+function delivered(s: Enrollment, key: string, ctx: Context, fx: Effect[]): Enrollment {
+  fx.push({ type: 'settle', key, status: 'done' });
+  const last = s.last;
+  if (!last || last.key !== key) {
+    fx.push(log('delivered', `${key} delivered; the enrollment had moved on (D3)`, { key }));
+    return s;
+  }
+  if (last.delivery !== 'queued') {
+    fx.push(log('delivered', `${key} confirmed again; already ${last.delivery ?? 'delivered'} (D2)`, { key }));
+    return s;
+  }
+  const isMessage = last.channel === 'email' || last.channel === 'whatsapp';
+  const next: Enrollment = {
+    ...s, executed: s.executed + 1,
+    last: { ...last, delivery: 'delivered', deliveredAt: ctx.now, completedAt: last.completedAt ?? (isMessage ? ctx.now : null) },
+  };
+  const node = findNode(ctx.def, last.nodeId);
+  fx.push(log('executed', `${last.channel} follow-up "${node?.name ?? last.nodeId}" delivered (D5)`, { key }));
+  if (s.status !== 'active' || s.wait !== 'delivery' || s.position !== last.nodeId) {
+    fx.push(log('delivered', `delivered after the enrollment ${s.status === 'active' ? 'was halted' : 'ended'}: recorded, nothing else changes (D3, D5)`, { key }));
+    return next;
+  }
+  return enter(next, follow(ctx.def, last.nodeId, OUT), ctx, fx);
+}
+
+/** D6, F9: the action cannot be delivered (refused, or held past the hold time): the enrollment fails naming it. */
+function deliveryFailed(s: Enrollment, key: string, reason: string, ctx: Context, fx: Effect[]): Enrollment {
+  fx.push({ type: 'settle', key, status: 'dead' });
+  const last = s.last;
+  if (!last || last.key !== key || last.delivery !== 'queued') {
+    fx.push(log('ignored', `delivery of ${key} failed after the enrollment moved on (D3)`, { key, error: reason }));
+    return s;
+  }
+  const next: Enrollment = { ...s, last: { ...last, delivery: 'failed' } };
+  if (s.status !== 'active' || s.wait !== 'delivery') {
+    fx.push(log('ignored', `delivery of ${key} failed after the enrollment ${s.status === 'active' ? 'was halted' : 'ended'} (D3)`, { key, error: reason }));
+    return next;
+  }
+  const node = findNode(ctx.def, last.nodeId);
+  return stop(next, 'failed', `follow-up "${node?.name ?? last.nodeId}" could not be delivered: ${reason} (F9, D6)`, fx);
+}
+
+/** D6 retry: just the failed step again, under the same key; what was delivered before is not repeated. */
+function retry(s: Enrollment, by: string, ctx: Context, fx: Effect[]): Enrollment {
+  if (s.status !== 'failed') {
+    fx.push(reject('D6', `only a failed enrollment can be retried; this one is ${s.status}`));
+    return s;
+  }
+  const node = findNode(ctx.def, s.position);
+  if (node?.type !== 'followUp') {
+    fx.push(reject('R3', `the failed follow-up ("${s.position}") is not in version ${s.version}: restart instead`));
+    return s;
+  }
+  if (ctx.criteria.exit) {
+    fx.push(reject('E3', 'matches the un-enrollment criteria'));
+    return s;
+  }
+  const again = { ...s, status: 'active' as const, reason: 'retried', enrolledBy: s.enrolledBy };
+  if (s.last?.nodeId === node.id && s.last.delivery === 'failed') {
+    fx.push(log('retried', `${by} retried "${node.name ?? node.id}": handed over again under ${s.last.key} (D6)`, { key: s.last.key }));
+    fx.push({ type: 'requeue', key: s.last.key });
+    return { ...again, wait: 'delivery', dueAt: null, last: { ...s.last, delivery: 'queued' } };
+  }
+  // It failed before it was queued (F9: no address, a deleted template): run it again now, same run, same key.
+  fx.push(log('retried', `${by} retried "${node.name ?? node.id}": it runs again now (D6)`));
+  return { ...again, wait: 'due', dueAt: ctx.now };
 }
 
 function enroll(s: Enrollment | null, ev: Extract<MachineEvent, { type: 'enroll' }>, ctx: Context, fx: Effect[]): Enrollment | null {
@@ -135,13 +217,16 @@ function reenroll(s: Enrollment, mode: 'resume' | 'restart', version: number, by
   const base: Enrollment = { ...s, status: 'active', run: s.run + 1, version, enrolledBy: by, reason: mode === 'resume' ? 'resumed' : 'restarted', wait: null, dueAt: null };
   if (mode === 'restart') {
     fx.push(log('restarted', `re-enrolled by ${by} from the first follow-up (R1)`, { version }));
-    return enter({ ...base, startedAt: ctx.now, last: null, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
+    return enter({ ...base, startedAt: ctx.now, anchorAt: undefined, last: null, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
   }
   fx.push(log('resumed', `re-enrolled by ${by} at "${s.position}"; its delay counts from now (R1)`, { version }));
+  // R1: the resumed step and every later step "from the enrollment" count from the resume, so the
+  // gaps stay as drawn and nothing overdue fires in a burst.
+  const resumed = { ...base, anchorAt: ctx.now };
   const node = findNode(ctx.def, s.position)!;
-  if (node.type === 'followUp') return schedule(base, node, ctx, fx, ctx.now);
-  if (node.type === 'outcomeBranch') return waitAtBranch(base, node, ctx, ctx.now);
-  return enter(base, node.id, ctx, fx);
+  if (node.type === 'followUp') return schedule(resumed, node, ctx, fx, ctx.now);
+  if (node.type === 'outcomeBranch') return waitAtBranch(resumed, node, ctx, ctx.now);
+  return enter(resumed, node.id, ctx, fx);
 }
 
 /** Walks from `nodeId` through un-enroll checks to the next thing to wait for, or completes (F10). */
@@ -180,7 +265,7 @@ function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[],
         return { ...s, position: node.id, wait: 'completion', dueAt: null };
       }
       anchor = s.last.completedAt;
-    } else anchor = s.startedAt;
+    } else anchor = s.anchorAt ?? s.startedAt;
   }
   const zone = zoneOf(ctx);
   const due = Math.max(addDelay(anchor, node.delay, zone, ctx.def.sendWindow), ctx.now, s.startedAt);
@@ -212,7 +297,10 @@ function leave(s: Enrollment, why: Exit, fx: Effect[]): Enrollment {
 }
 
 function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason: string, fx: Effect[]): Enrollment {
-  fx.push(log(status, reason, { position: s.position, cancelled: s.dueAt !== null ? s.position : undefined }));
+  // U8, D5: what was queued and not yet handed off is cancelled; what was handed off keeps its outcome.
+  const key = queuedKey(s);
+  fx.push(log(status, reason, { position: s.position, cancelled: s.dueAt !== null ? s.position : undefined, unlessHandedOff: key ?? undefined }));
+  if (key) fx.push({ type: 'cancel', key });
   return { ...s, status, reason, wait: null, dueAt: null };
 }
 
@@ -261,13 +349,14 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
   if (ctx.actionsLeft <= 0) return stop(s, 'failed', 'the cadence reached its action limit (C5)', fx);
   const key = actionKey(s, node.id);
   fx.push({ type: 'dispatch', action: { key, enrollmentId: s.id, cadenceId: s.cadenceId, version: s.version, recordId: s.recordId, nodeId: node.id, channel: node.channel } });
-  fx.push(log('executed', `${node.channel} follow-up "${node.name ?? node.id}"`, { key }));
-  const done = node.channel === 'email' || node.channel === 'whatsapp' ? ctx.now : null;
-  const next: Enrollment = { ...s, executed: s.executed + 1, last: { nodeId: node.id, key, channel: node.channel, at: ctx.now, completedAt: done, outcomes: [] } };
-  return enter(next, follow(ctx.def, node.id, OUT), ctx, fx);
+  fx.push(log('queued', `${node.channel} follow-up "${node.name ?? node.id}" handed to its performer; executed once delivered (D5)`, { key }));
+  // D5: not executed yet — the path moves on when the performer confirms (`delivered`).
+  return { ...s, wait: 'delivery', dueAt: null, last: { nodeId: node.id, key, channel: node.channel, at: ctx.now, completedAt: null, outcomes: [], delivery: 'queued', deliveredAt: null } };
 }
 
 function outcome(s: Enrollment, key: string, what: string, ctx: Context, fx: Effect[]): Enrollment {
+  // An outcome (an open, a reply, a task done) proves the action was delivered, even before its performer said so.
+  if (s.status === 'active' && queuedKey(s) === key) s = delivered(s, key, ctx, fx);
   if (s.status !== 'active' || s.last?.key !== key) {
     fx.push(log('outcomeIgnored', `${what} for ${key} recorded; the enrollment ${s.status === 'active' ? 'moved on' : 'ended'} (D3)`, { key, outcome: what }));
     return s;

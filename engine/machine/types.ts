@@ -4,9 +4,17 @@ export type Status = 'active' | 'completed' | 'stopped' | 'failed';
 
 /**
  * What an active enrollment waits for at its position: a due follow-up, an outcome at a branch,
- * the completion of the previous task or call (F1), or nothing because its cadence is inactive (V3).
+ * the completion of the previous task or call (F1), its performer's confirmation that the follow-up
+ * at its position was delivered (D5), or nothing because its cadence is inactive (V3).
  */
-export type Wait = 'due' | 'outcome' | 'completion' | 'halted' | null;
+export type Wait = 'due' | 'outcome' | 'completion' | 'delivery' | 'halted' | null;
+
+/**
+ * A follow-up action's delivery (D5): queued (in the outbox: pending, or handed off and not yet
+ * confirmed), then delivered, failed (permanently, D6) or cancelled (un-enrolled before hand-off).
+ * Whether a queued action was handed off is the outbox's to know: a cancel never takes one that was.
+ */
+export type Delivery = 'queued' | 'delivered' | 'failed' | 'cancelled';
 
 export interface LastFollowUp {
   nodeId: string;
@@ -15,6 +23,9 @@ export interface LastFollowUp {
   at: number;
   completedAt: number | null;
   outcomes: string[];
+  /** Absent in states written before D5: those were counted as delivered when queued. */
+  delivery?: Delivery;
+  deliveredAt?: number | null;
 }
 
 /** One record's run through one cadence (E5). `dueAt` is the enrollment's only timer. */
@@ -31,13 +42,15 @@ export interface Enrollment {
   wait: Wait;
   dueAt: number | null;
   startedAt: number;
+  /** What delays "from the enrollment" count from when not `startedAt`: the moment of a resume (R1). */
+  anchorAt?: number;
   enrolledBy: string;
   reason: string;
   updatedAt: number;
   last: LastFollowUp | null;
   /** Un-enroll check nodes passed on this path; their criteria apply from then on (U3). */
   exitChecks: string[];
-  /** Follow-ups executed in this enrollment, all runs. */
+  /** Follow-ups executed (delivered, D5) in this enrollment, all runs. */
   executed: number;
 }
 
@@ -83,7 +96,12 @@ export type MachineEvent =
   | { type: 'deactivated'; by: string }
   | { type: 'activated'; by: string }
   | { type: 'published'; next: CadenceDefinition; version: number; by: string }
-  | { type: 'cannotRun'; key: string; reason: string };
+  /** The performer confirmed the action (D5). */
+  | { type: 'delivered'; key: string }
+  /** The action can never be delivered, or its performer failed for longer than the hold time (D6, F9). */
+  | { type: 'deliveryFailed'; key: string; reason: string }
+  /** Re-runs just the failed step of a failed enrollment, under the same key (D6). */
+  | { type: 'retry'; by: string };
 
 export interface ActionRef {
   /** Idempotency key: enrollment, run and follow-up; the same key is never dispatched for another action (D2). */
@@ -98,6 +116,14 @@ export interface ActionRef {
 
 export type Effect =
   | { type: 'dispatch'; action: ActionRef }
+  /** The enrollment's one timer: due at `at`, or none. Returned whenever it changes or has fired. */
+  | { type: 'timer'; at: number | null }
+  /** Drop a queued action unless it was already handed off (U8, V3, D5). */
+  | { type: 'cancel'; key: string }
+  /** The action's outbox entry is finished: delivered (`done`) or given up (`dead`). */
+  | { type: 'settle'; key: string; status: 'done' | 'dead' }
+  /** Hand the (dead) action over again, same key and content (D6 retry). */
+  | { type: 'requeue'; key: string }
   | { type: 'log'; event: string; reason: string; data?: Record<string, unknown> }
   | { type: 'left'; nodeId: string }
   | { type: 'reject'; rule: string; reason: string };

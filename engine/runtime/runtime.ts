@@ -11,8 +11,11 @@ import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes'
 import type { CadenceDefinition, FollowUpNode, Template } from '../model/types';
 import { assertDefinition, canonicalJson, findNode } from '../model/validate';
 import { keyFromMessageIds, render, verifyToken, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
-import type { AuditRow, CadenceRow, Commit, CounterBump, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store/store';
-import { bucketStart, nextBucket, parseInstant } from '../time/time';
+import type { AuditRow, CadenceRow, Commit, CounterBump, OutboxChange, OutboxRow, Store, StoredEnrollment, TimerRow } from '../store/store';
+import { addDelay, bucketStart, nextBucket, parseInstant } from '../time/time';
+import { afterFailure, DEFAULT_DELIVERY, type DeliveryPolicy } from '../machine/delivery';
+import { CannotRunError, Dispatcher, type HandOffResult } from './dispatcher';
+import { engineKey, headerSafeKey, recordIdProblem } from './keys';
 import { systemClock, type Clock } from './clock';
 import { moduleLimits, type LimitSettings } from './limits';
 import { actorId, AUTOMATION, requirePermission, type Actor, type Permission } from './permissions';
@@ -33,7 +36,12 @@ export interface RuntimeOptions {
   whatsappTemplates?: string[];
   users?: Record<string, { name?: string; email?: string; signature?: string }>;
   limits?: LimitSettings;
-  retry?: { maxAttempts?: number; baseMs?: number; maxMs?: number };
+  /** D6: backoff (first wait, longest wait) and how long a failing performer's actions are held before the step fails. */
+  retry?: { baseMs?: number; maxMs?: number; holdMs?: number; jitter?: number };
+  /** Hand-offs in flight at once (default 16). */
+  concurrency?: number;
+  /** A hand-off not confirmed within this time counts as a transient failure (default 30 s). */
+  handOffTimeoutMs?: number;
   batchSize?: number;
   leaseMs?: number;
   /** How often time-dependent views and criteria are re-evaluated (E7). */
@@ -43,6 +51,7 @@ export interface RuntimeOptions {
 
 /** What a host receives for a due follow-up: the action, the record, and the rendered content. */
 export interface DispatchedAction extends ActionRef {
+  /** The key for the host's side (D2): ASCII and safe in an HTTP header whatever the record id. */
   idempotencyKey: string;
   module: string;
   attempt: number;
@@ -52,6 +61,11 @@ export interface DispatchedAction extends ActionRef {
   whatsapp?: WhatsAppPayload;
 }
 
+/**
+ * Performs one action. Resolving means delivered (D5); throwing (or not settling within the hand-off
+ * time limit) is a transient failure retried under the same key, unless the error is a CannotRunError
+ * or carries `permanent: true` (D6).
+ */
 export type DispatchHandler = (action: DispatchedAction) => Promise<void> | void;
 /** Hands a whole claimed batch to the host at once (one n8n execution for many due items). */
 export type BatchDispatchHandler = (actions: DispatchedAction[]) => Promise<void> | void;
@@ -61,13 +75,7 @@ export interface TickScope {
   cadences?: readonly string[];
 }
 
-/** Thrown by a host handler when the follow-up can never run (bad address, deleted activity): F9. */
-export class CannotRunError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CannotRunError';
-  }
-}
+export { CannotRunError };
 
 export interface EnrollAnswer {
   recordId: string;
@@ -129,6 +137,8 @@ export class Runtime {
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private loop: NodeJS.Timeout | null = null;
   private ticking: Promise<unknown> | null = null;
+  private readonly delivery: DeliveryPolicy;
+  private readonly dispatcher: Dispatcher;
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
@@ -138,6 +148,10 @@ export class Runtime {
       leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...options, secret: options.secret ?? '',
     };
     this.templateIds = new Set(Object.keys(options.templates ?? {}));
+    this.delivery = { ...DEFAULT_DELIVERY, ...options.retry };
+    // A hand-off must be able to time out well inside its lease, or another worker could take it meanwhile.
+    const timeoutMs = Math.min(options.handOffTimeoutMs ?? 30_000, Math.floor(this.opts.leaseMs / 2));
+    this.dispatcher = new Dispatcher({ concurrency: Math.max(1, options.concurrency ?? 16), timeoutMs }, (rows) => this.perform(rows), (r) => this.reported(r));
   }
 
   async init(): Promise<this> {
@@ -572,6 +586,22 @@ export class Runtime {
     return { recordId, status: 'enrolled', enrollmentId: cur.enrollment.id };
   }
 
+  /**
+   * D6: a failed enrollment runs just its failed step again, under the same key (a host that already
+   * performed it recognises the key). R3's restart from the first follow-up stays available.
+   */
+  async retry(cadenceId: string, recordId: string, actor: Actor): Promise<EnrollAnswer> {
+    requirePermission(actor, 'enroll', 'R5');
+    const row = await this.requireCadence(cadenceId);
+    if (row.status !== 'active') throw new CadenzaError('not_active', 'V3', `cadence "${cadenceId}" is ${row.status}: activate it to retry`);
+    const cur = await this.store.findEnrollment(cadenceId, recordId);
+    if (!cur) return { recordId, status: 'skipped', reason: 'never enrolled: enroll instead', rule: 'D6' };
+    const r = await this.apply(cur.enrollment.id, { type: 'retry', by: actorId(actor) }, actor);
+    const rej = r.effects.find((f) => f.type === 'reject');
+    if (rej?.type === 'reject') return { recordId, status: 'skipped', reason: rej.reason, rule: rej.rule };
+    return { recordId, status: 'enrolled', enrollmentId: cur.enrollment.id, reason: 'retried' };
+  }
+
   /** U5: a user un-enrolls a record; every scheduled action of it is cancelled (U8). */
   async unenroll(cadenceId: string, recordId: string, actor: Actor, reason = 'un-enrolled manually (U5)'): Promise<Enrollment> {
     requirePermission(actor, 'unenroll');
@@ -592,6 +622,7 @@ export class Runtime {
   async recordOutcome(input: { key: string; outcome: string; message?: InboundMessage }, actor: Actor = AUTOMATION): Promise<{ outcome: string; applied: boolean }> {
     requirePermission(actor, 'enroll'); // an outcome moves enrollments along their paths
     if (!input || typeof input.key !== 'string') throw new CadenzaError('invalid_outcome', 'D4', 'outcome.key must be the action\'s idempotency key');
+    input = { ...input, key: engineKey(input.key) };
     const sent = await this.store.getOutbox(input.key);
     if (!sent) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${input.key}"`);
     const allowed = OUTCOMES[sent.channel as keyof typeof OUTCOMES] ?? [];
@@ -671,102 +702,182 @@ export class Runtime {
     });
   }
 
-  // The scheduler ----------------------------------------------------------------------------------------
+  // The scheduler and the hand-off (D1, D2, D5, D6) ----------------------------------------------------------
 
-  /** One pass: fire due timers, then dispatch the outbox. Returns what it did. */
+  /**
+   * One pass: fire due timers, hand off what is queued, and wait for those hand-offs to be confirmed or
+   * to fail (at most the hand-off time limit). Tests, the simulator and worker processes call it;
+   * `start()` runs passes that do not wait, so a slow performer never holds back timers.
+   */
   async tick(scope: TickScope = {}): Promise<{ timers: number; dispatched: number; failed: number }> {
+    const before = { ...this.counts };
+    const timers = await this.pass(scope, true);
+    return { timers, dispatched: this.counts.delivered - before.delivered, failed: this.counts.failed - before.failed };
+  }
+
+  /** Hand-offs confirmed and failed since start (tick() reports the difference). */
+  private readonly counts = { delivered: 0, failed: 0 };
+
+  private async pass(scope: TickScope, wait: boolean): Promise<number> {
+    if (scope.cadences && !scope.cadences.length) return 0;
     const now = this.clock.now();
+    const handOffs: Promise<void>[] = [];
     let timers = 0;
-    const handedOff = { dispatched: 0, failed: 0 };
-    if (scope.cadences && !scope.cadences.length) return { timers: 0, dispatched: 0, failed: 0 };
     for (;;) {
       const due = await this.store.claimTimers(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
       timers += due.length;
       // Cadence-level timers first (U4 un-enrollment wins, U6), then the enrollments' as one batch,
       // then one by one whatever the batch left.
-      const fireEach = async (list: TimerRow[]) => {
-        for (const t of list) {
-          try {
-            await this.fire(t.id, t.kind, t.cadenceId);
-          } catch (e) {
-            // One bad timer must not stall the others; its lease expires and it is tried again.
-            this.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
-          }
-        }
-      };
-      await fireEach(due.filter((t) => t.kind !== 'enrollment'));
-      const batch = await this.fireBatch(due.filter((t) => t.kind === 'enrollment'));
-      handedOff.dispatched += batch.dispatched;
-      handedOff.failed += batch.failed;
-      await fireEach(batch.rest);
+      await this.fireEach(due.filter((t) => t.kind !== 'enrollment'));
+      const batch = await this.stepMany(due.filter((t) => t.kind === 'enrollment').map((t) => ({ id: t.id.slice(2), event: { type: 'timer' } as MachineEvent, t })), AUTOMATION, true);
+      if (batch.queued.length) handOffs.push(this.handOff(batch.queued));
+      await this.fireEach(batch.rest.map((r) => r.t));
       if (due.length < this.opts.batchSize) break;
     }
-    const { dispatched, failed } = await this.drainOutbox(scope);
-    return { timers, dispatched: dispatched + handedOff.dispatched, failed: failed + handedOff.failed };
+    // The outbox: actions queued by others or left for want of a free slot, retries whose time has come,
+    // leases of dead workers ended. A waiting pass goes on as slots free up, until none is left to claim.
+    for (;;) {
+      let drained = true;
+      for (let free = this.dispatcher.free(); free > 0 && (this.handler || this.batchHandler); free = this.dispatcher.free()) {
+        const t = this.clock.now();
+        // A slot takes one action, or a whole batch when the host takes batches.
+        const limit = this.batchHandler ? this.opts.batchSize : Math.min(free, this.opts.batchSize);
+        const rows = await this.store.claimOutbox(t, limit, t + this.opts.leaseMs, scope.cadences);
+        if (rows.length) handOffs.push(this.handOff(rows));
+        drained = rows.length < limit;
+        if (drained) break;
+      }
+      if (!wait) break;
+      await Promise.all(handOffs.splice(0));
+      if (drained) break;
+    }
+    return timers;
+  }
+
+  private async fireEach(list: TimerRow[]): Promise<void> {
+    for (const t of list) {
+      try {
+        await this.fire(t.id, t.kind, t.cadenceId);
+      } catch (e) {
+        // One bad timer must not stall the others; its lease expires and it is tried again.
+        this.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
+      }
+    }
+  }
+
+  /** Leased rows to the host: one hand-off per row, or the whole batch to a batch handler. */
+  private handOff(rows: OutboxRow[]): Promise<void> {
+    return this.dispatcher.handOff(this.batchHandler ? [rows] : rows.map((r) => [r]), this.opts.leaseMs);
+  }
+
+  private perform(rows: OutboxRow[]): Promise<unknown> {
+    const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
+    if (this.batchHandler) return Promise.resolve().then(() => this.batchHandler!(actions));
+    if (!this.handler) return Promise.reject(new Error('no dispatch handler registered'));
+    return Promise.resolve().then(() => this.handler!(actions[0]));
+  }
+
+  /** What came of hand-offs, as machine events: delivered (D5), or a failure the policy retries or gives up on (D6). */
+  private async reported(results: HandOffResult[]): Promise<void> {
+    try {
+      const now = this.clock.now();
+      const delivered = results.filter((r) => !r.failure).map((r) => r.row);
+      const verdicts: { row: OutboxRow; reason: string }[] = [];
+      for (const { row, failure } of results) {
+        if (!failure) continue;
+        this.counts.failed++;
+        this.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: failure.message });
+        const d = afterFailure(this.delivery, row.attempts, row.createdAt, now, failure, Math.random());
+        if ('giveUp' in d) verdicts.push({ row, reason: d.giveUp });
+        else {
+          await this.store.retryOutbox(row.key, d.retryAt, failure.message);
+          await this.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'waiting', reason: `${row.nodeId}: ${d.reason} (D6)`, data: { key: row.key, attempt: row.attempts } });
+        }
+      }
+      for (const row of delivered) (this.counts.delivered++, this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId }));
+      await this.settle([
+        ...delivered.map((row) => ({ id: row.enrollmentId, event: { type: 'delivered', key: row.key } as MachineEvent })),
+        ...verdicts.map((v) => ({ id: v.row.enrollmentId, event: { type: 'deliveryFailed', key: v.row.key, reason: v.reason } as MachineEvent })),
+      ]);
+      this.nudge();
+    } catch (e) {
+      // A report that could not be written: the rows stay leased and are handed off again when the lease ends (same key).
+      this.emit({ type: 'error', error: `recording deliveries: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+
+  /** Delivery events for many enrollments in one commit; whatever conflicts goes one by one. */
+  private async settle(items: { id: string; event: MachineEvent }[]): Promise<void> {
+    if (!items.length) return;
+    const { rest } = await this.stepMany(items, AUTOMATION, false);
+    for (const r of rest) await this.apply(r.id, r.event, AUTOMATION).catch((e) => this.emit({ type: 'error', error: String(e) }));
   }
 
   /**
-   * Due enrollment timers as a batch: one read of the enrollments, one of their records, every
-   * transition in memory, one store transaction for all (set-based on Postgres). Returns the timers
-   * to take one by one: conflicts with another worker, stale timers and anything unusual.
+   * The one step path for N enrollments (N = 1 included): one read of the enrollments, one of their
+   * records, every transition in memory, one store call for all (set-based on Postgres). Capped counters
+   * (F12 sender per day, C5 actions) are read once and advanced in memory, so each step sees the ones
+   * before it; the store re-checks every cap. Returns the items to take one by one (conflicts with
+   * another worker, nothing to do, anything unusual) and, when `handOff`, the actions queued, written
+   * already leased so this process hands them off at once.
    */
-  private async fireBatch(due: TimerRow[]): Promise<{ rest: TimerRow[]; dispatched: number; failed: number }> {
-    if (due.length < 2) return { rest: due, dispatched: 0, failed: 0 };
-    const rest: TimerRow[] = [];
-    const byId = new Map((await this.store.getEnrollments(due.map((t) => t.id.slice(2)))).map((e) => [e.enrollment.id, e]));
+  private async stepMany<T extends { id: string; event: MachineEvent }>(items: T[], actor: Actor, handOff: boolean): Promise<{ rest: T[]; queued: OutboxRow[] }> {
+    const rest: T[] = [];
+    if (!items.length) return { rest, queued: [] };
+    const byId = new Map((await this.store.getEnrollments([...new Set(items.map((x) => x.id))])).map((e) => [e.enrollment.id, e]));
     const records = new Map((await this.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
-    // Pass 1: criteria per step, and which capped counters (F12 sender per day, C5 actions) the steps read.
-    const prepared: { t: TimerRow; cur: StoredEnrollment; def: CadenceDefinition; rec: RecordSnapshot | null; criteria: CriteriaResults }[] = [];
+    const prepared: { x: T; cur: StoredEnrollment; def: CadenceDefinition; rec: RecordSnapshot | null; criteria: CriteriaResults }[] = [];
     const wanted = new Map<string, { scope: string; key: string }>();
-    for (const t of due) {
-      const cur = byId.get(t.id.slice(2));
-      if (!cur) {
-        rest.push(t);
+    const seen = new Set<string>();
+    for (const x of items) {
+      const cur = byId.get(x.id);
+      // Two events for one enrollment in one batch: the second goes one by one, after the first.
+      if (!cur || seen.has(x.id)) {
+        rest.push(x);
         continue;
       }
+      seen.add(x.id);
       try {
         const e = cur.enrollment;
         const def = await this.definition(e.cadenceId, e.version);
         const rec = records.get(`${e.module}\u0000${e.recordId}`) ?? null;
         const criteria = rec ? await this.evaluate(def, rec) : { checks: {} };
         await this.context(def, rec, criteria, e, (scope, key) => (wanted.set(`${scope}\u0000${key}`, { scope, key }), 0));
-        prepared.push({ t, cur, def, rec, criteria });
+        prepared.push({ x, cur, def, rec, criteria });
       } catch {
-        rest.push(t);
+        rest.push(x);
       }
     }
-    // Pass 2: the counters read once for the batch and advanced in memory, so each step sees the sends
-    // of the steps before it, as one by one; the store re-checks every cap when it commits.
     const counts = new Map((await this.store.counters([...wanted.values()])).map((c) => [`${c.scope}\u0000${c.key}`, c.n]));
-    const steps: { t: TimerRow; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
-    for (const { t, cur, def, rec, criteria } of prepared) {
+    const steps: { x: T; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+    for (const { x, cur, def, rec, criteria } of prepared) {
       try {
         const e = cur.enrollment;
         const ctx = await this.context(def, rec, criteria, e, (scope, key) => counts.get(`${scope}\u0000${key}`) ?? 0);
-        const { next, effects } = transition(e, { type: 'timer' }, ctx);
-        if (!next || next === e || !effects.length) {
-          rest.push(t);
+        const { next, effects } = transition(e, x.event, ctx);
+        if (!next || (next === e && !effects.some((f) => f.type === 'settle')) || effects.some((f) => f.type === 'reject')) {
+          rest.push(x);
           continue;
         }
-        const commit = this.buildCommit(cur, next, effects, def, rec, AUTOMATION, ctx, []);
+        const commit = this.buildCommit(cur, next, effects, def, rec, actorId(actor), ctx, []);
         for (const b of commit.counters) counts.set(`${b.scope}\u0000${b.key}`, (counts.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
-        steps.push({ t, next, effects, commit });
+        steps.push({ x, next, effects, commit });
       } catch {
-        rest.push(t);
+        rest.push(x);
       }
     }
-    // The actions this batch queues go straight to the host, leased as a claim would lease them. A step
-    // the store refuses (another worker moved it, or took the last of a cap) is retried one by one.
-    const handOff = this.handler || this.batchHandler ? this.clock.now() + this.opts.leaseMs : undefined;
-    const applied = steps.length ? await this.store.commitMany(steps.map((x) => ({ ...x.commit, handOffUntil: handOff }))) : [];
+    // Written already leased only when this process can hand them off now; otherwise they wait for a claim.
+    const queuedCount = steps.reduce((n, s) => n + s.commit.outbox.length, 0);
+    const lease = handOff && queuedCount && (this.handler || this.batchHandler) && this.dispatcher.free() >= (this.batchHandler ? 1 : queuedCount)
+      ? this.clock.now() + this.opts.leaseMs : undefined;
+    const applied = steps.length ? await this.store.commitMany(steps.map((s) => ({ ...s.commit, handOffUntil: lease }))) : [];
     const queued: OutboxRow[] = [];
-    steps.forEach((x, i) => {
-      if (!applied[i]) return rest.push(x.t);
-      this.committed(x.next, x.effects);
-      for (const o of x.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
+    steps.forEach((s, i) => {
+      if (!applied[i]) return rest.push(s.x);
+      this.committed(s.next, s.effects);
+      if (lease) for (const o of s.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
     });
-    const delivered = handOff && queued.length ? await this.deliver(queued) : { dispatched: 0, failed: 0 };
-    return { rest, ...delivered };
+    return { rest, queued };
   }
 
   private async fire(timerId: string, kind: string, cadenceId: string): Promise<void> {
@@ -796,89 +907,53 @@ export class Runtime {
     }
   }
 
-  private async drainOutbox(scope: TickScope): Promise<{ dispatched: number; failed: number }> {
-    let dispatched = 0;
-    let failed = 0;
-    for (;;) {
-      const now = this.clock.now();
-      const rows = await this.store.claimOutbox(now, this.opts.batchSize, now + this.opts.leaseMs, scope.cadences);
-      const r = await this.deliver(rows);
-      dispatched += r.dispatched;
-      failed += r.failed;
-      if (rows.length < this.opts.batchSize) return { dispatched, failed };
-    }
+  /**
+   * D5 for hosts that confirm later than their handler returns (a Node-RED flow's Complete and Catch):
+   * the performer's verdict on an action, by its key. A failure is transient unless `permanent`.
+   */
+  async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }): Promise<{ applied: boolean }> {
+    const row = await this.store.getOutbox(key);
+    if (!row) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${key}"`);
+    if (row.status !== 'pending') return { applied: false };
+    await this.reported([{ row, failure: error ? { message: error.message, permanent: !!error.permanent } : null }]);
+    return { applied: true };
   }
-
-  /** Hands leased outbox rows to the host: one call per batch when it takes batches, else one by one. */
-  private async deliver(rows: OutboxRow[]): Promise<{ dispatched: number; failed: number }> {
-    let dispatched = 0;
-    let failed = 0;
-    if (this.batchHandler && rows.length) {
-      const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
-      try {
-        await this.batchHandler(actions);
-        await this.store.ackOutboxMany(rows.map((r) => r.key), this.clock.now());
-        for (const row of rows) this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
-        dispatched += rows.length;
-      } catch (e) {
-        for (const row of rows) await this.failed(row, e);
-        failed += rows.length;
-      }
-    } else for (const row of rows) (await this.dispatch(row)) ? dispatched++ : failed++;
-    return { dispatched, failed };
-  }
-
-  private async delivered(row: OutboxRow): Promise<void> {
-    await this.store.ackOutbox(row.key, this.clock.now());
-    this.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId });
-  }
-
-  private async dispatch(row: OutboxRow): Promise<boolean> {
-    const action = { ...(row.payload as DispatchedAction), attempt: row.attempts };
-    try {
-      if (!this.handler) throw new Error('no dispatch handler registered');
-      await this.handler(action);
-      await this.delivered(row);
-      return true;
-    } catch (e) {
-      await this.failed(row, e);
-      return false;
-    }
-  }
-
-  /** A failed hand-off: retried with backoff, or, when it can never run, the enrollment fails (F9). */
-  private async failed(row: OutboxRow, e: unknown): Promise<void> {
-    const now = this.clock.now();
-    const message = e instanceof Error ? e.message : String(e);
-    const retry = { maxAttempts: 8, baseMs: 30_000, maxMs: 6 * 3_600_000, ...this.opts.retry };
-    const permanent = e instanceof CannotRunError || row.attempts >= retry.maxAttempts;
-    const wait = Math.min(retry.maxMs, retry.baseMs * 2 ** (row.attempts - 1));
-    await this.store.retryOutbox(row.key, now + wait, message, permanent);
-    this.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: message });
-    await this.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'dispatchFailed',
-      reason: permanent ? `gave up: ${message}` : `attempt ${row.attempts} failed, retry in ${Math.round(wait / 1000)}s: ${message}`, data: { key: row.key } });
-    if (permanent) await this.apply(row.enrollmentId, { type: 'cannotRun', key: row.key, reason: message }, AUTOMATION);
-  }
-
 
   /**
    * Runs the scheduler against the real clock, one timer for the whole loop (never one per record).
-   * `scope` is read before each pass, so a host can add and remove the cadences it serves.
+   * Passes do not wait for hand-offs: those run beside it, at bounded concurrency, and a confirmed one
+   * wakes the loop at once (its next step may be due now). `scope` is read before each pass.
    */
   start(intervalMs = 1000, scope: () => TickScope = () => ({})): void {
     if (this.loop) return;
     const run = async () => {
-      this.ticking = this.tick(scope()).catch((e) => this.emit({ type: 'error', error: String(e) }));
+      this.woken = false;
+      this.ticking = this.pass(scope(), false).catch((e) => this.emit({ type: 'error', error: String(e) }));
       await this.ticking;
-      if (this.loop) this.loop = setTimeout(run, intervalMs);
+      this.ticking = null;
+      if (this.loop) this.loop = setTimeout(run, this.woken ? 0 : intervalMs);
+    };
+    this.wake = () => {
+      if (!this.loop) return;
+      this.woken = true; // a pass running now goes again at once when it ends
+      if (!this.ticking) (clearTimeout(this.loop), (this.loop = setTimeout(run, 0)));
     };
     this.loop = setTimeout(run, 0);
+  }
+
+  private woken = false;
+  private wake: () => void = () => undefined;
+
+  /** A delivery was recorded: the loop's next pass comes now rather than after the interval. */
+  private nudge(): void {
+    this.wake();
   }
 
   async stop(): Promise<void> {
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
     await this.ticking;
+    await this.dispatcher.idle();
   }
 
   /** Virtual time: moves a VirtualClock from due time to due time until `until`, ticking at each. */
@@ -900,12 +975,14 @@ export class Runtime {
     const stats = await this.store.cadenceStats(id);
     const count = (s: string) => stats.byStatus.filter((r) => r.status === s).reduce((a, r) => a + r.n, 0);
     const executed = Object.fromEntries(stats.executed.map((r) => [r.nodeId, r.n]));
+    const waiting = Object.fromEntries(stats.waiting.map((r) => [r.nodeId, r.n]));
     const followUps = (row.activeVersion ? (await this.definition(id, row.activeVersion)).nodes : [])
       .filter((n): n is FollowUpNode => n.type === 'followUp')
       .map((n) => {
         const ran = executed[n.id] ?? 0;
         const outcomes = Object.fromEntries(stats.outcomes.filter((o) => o.nodeId === n.id).map((o) => [o.outcome, { count: o.n, rate: ran ? o.n / ran : 0 }]));
-        return { nodeId: n.id, name: n.name ?? n.id, channel: n.channel, executed: ran, outcomes };
+        // D6: actions whose performer is failing, held and retried under their key.
+        return { nodeId: n.id, name: n.name ?? n.id, channel: n.channel, executed: ran, waitingForPerformer: waiting[n.id] ?? 0, outcomes };
       });
     return {
       cadenceId: id, status: row.status, version: row.activeVersion,
@@ -1006,24 +1083,29 @@ export class Runtime {
     const outbox = [];
     const audit: AuditRow[] = [];
     const bumps = [...counters];
+    const outboxChanges: OutboxChange[] = [];
+    let timer: number | null | undefined;
     for (const f of effects) {
       if (f.type === 'log') audit.push({ at: now, cadenceId: next.cadenceId, enrollmentId: next.id, recordId: next.recordId, actor, event: f.event, reason: f.reason, data: f.data ?? null });
+      if (f.type === 'timer') timer = f.at;
+      if (f.type === 'cancel' || f.type === 'requeue') outboxChanges.push({ key: f.key, op: f.type });
+      if (f.type === 'settle') outboxChanges.push({ key: f.key, op: f.status });
       if (f.type !== 'dispatch') continue;
       const node = findNode(def, f.action.nodeId) as FollowUpNode;
       const payload: DispatchedAction = {
-        ...f.action, idempotencyKey: f.action.key, module: next.module, attempt: 0, record: rec?.data ?? {},
-        ...this.renderFor(f.action, node, rec!, now),
+        ...f.action, idempotencyKey: headerSafeKey(f.action.key), module: next.module, attempt: 0, record: rec?.data ?? {},
+        ...this.renderFor(f.action, node, rec!, now, zoneOf(ctx), def),
       };
       outbox.push({ key: f.action.key, enrollmentId: next.id, cadenceId: next.cadenceId, nodeId: node.id, recordId: next.recordId, channel: node.channel, payload, availableAt: now, createdAt: now });
       if (node.channel === 'email' && def.senderDailyCap) bumps.push({ scope: 'sender', key: capKey(node, ctx), max: def.senderDailyCap });
       if (this.opts.limits?.actionsPerCadence) bumps.push({ scope: 'actions', key: def.id, max: this.opts.limits.actionsPerCadence });
     }
-    return { enrollment: next, expectedRev: cur ? cur.rev : null, outbox, audit, counters: bumps };
+    return { enrollment: next, expectedRev: cur ? cur.rev : null, timer, outbox, outboxChanges, audit, counters: bumps };
   }
 
-  private renderFor(action: ActionRef, node: FollowUpNode, rec: RecordSnapshot, now: number): Partial<DispatchedAction> {
-    const dueIn = node.dueIn ? node.dueIn : { amount: 1, unit: 'days' as const };
-    const dueAt = now + (dueIn.unit === 'minutes' ? 60_000 : dueIn.unit === 'hours' ? 3_600_000 : 86_400_000) * dueIn.amount;
+  private renderFor(action: ActionRef, node: FollowUpNode, rec: RecordSnapshot, now: number, zone: string, def: CadenceDefinition): Partial<DispatchedAction> {
+    // F7: a task's due date in the cadence's calendar (business days skip weekends and holidays).
+    const dueAt = addDelay(now, node.dueIn ?? { amount: 1, unit: 'days' }, zone, def.sendWindow);
     const out = render(action, node, rec, { templates: this.opts.templates ?? {}, defaultSender: this.opts.defaultSender, secret: this.opts.secret, baseUrl: this.opts.baseUrl, users: this.opts.users }, dueAt);
     if (node.channel === 'email') return { email: out as EmailPayload };
     if (node.channel === 'whatsapp') return { whatsapp: out as WhatsAppPayload };
@@ -1131,6 +1213,8 @@ export class Runtime {
     const data = input as Record<string, unknown>;
     const id = data.id;
     if ((typeof id !== 'string' || !id.trim()) && typeof id !== 'number') throw new CadenzaError('invalid_record', 'D4', 'record.id is required (a non-empty string or a number)');
+    const problem = recordIdProblem(String(id));
+    if (problem) throw new CadenzaError('invalid_record', 'D4', problem);
     const size = Buffer.byteLength(JSON.stringify(data));
     if (size > this.opts.maxRecordBytes) throw new CadenzaError('payload_too_large', 'D4', `record ${id} is ${size} bytes (limit ${this.opts.maxRecordBytes})`);
     return { id: String(id), module, data, unsubscribed: data.Email_Opt_Out === true };

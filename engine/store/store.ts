@@ -36,7 +36,9 @@ export interface OutboxRow {
   status: 'pending' | 'done' | 'dead' | 'cancelled';
   attempts: number;
   availableAt: number;
+  /** When it was queued (or re-queued by a retry): the performer's hold time counts from here (D6). */
   createdAt: number;
+  lastError?: string | null;
 }
 
 export interface AuditRow {
@@ -92,12 +94,27 @@ export interface CounterBump {
   max?: number;
 }
 
-/** Everything one machine step changes, written in one transaction (the outbox pattern). */
+/** What a step does to an action already in the outbox (the machine's cancel/settle/requeue effects). */
+export type OutboxChange =
+  /** Cancel unless handed off: only a row still pending and never handed to the host (attempts 0). */
+  | { key: string; op: 'cancel' }
+  /** Finished: delivered (its bodies dropped, a summary kept) or given up (kept whole for a retry). */
+  | { key: string; op: 'done' | 'dead' }
+  /** A dead row handed over again: pending, attempts and hold time from now. */
+  | { key: string; op: 'requeue' };
+
+/**
+ * Everything one machine step changes, written in one transaction (the outbox pattern). Pure data: the
+ * store writes what is here and decides nothing (the machine returned it as effects).
+ */
 export interface Commit {
   enrollment: Enrollment;
   /** The rev read before the step; null to insert a new enrollment. */
   expectedRev: number | null;
+  /** The enrollment's timer: due at this time, deleted (null), or left as it is (undefined). */
+  timer?: number | null;
   outbox: Omit<OutboxRow, 'status' | 'attempts'>[];
+  outboxChanges?: OutboxChange[];
   audit: AuditRow[];
   counters: CounterBump[];
   /**
@@ -158,7 +175,6 @@ export interface Store {
   commitMany(commits: Commit[]): Promise<boolean[]>;
   getEnrollments(ids: readonly string[]): Promise<StoredEnrollment[]>;
   getRecords(keys: readonly { module: string; id: string }[]): Promise<RecordSnapshot[]>;
-  ackOutboxMany(keys: readonly string[], at: number): Promise<void>;
 
   setTimer(t: TimerRow): Promise<void>;
   deleteTimer(id: string): Promise<void>;
@@ -170,8 +186,8 @@ export interface Store {
   nextDue(cadences?: readonly string[]): Promise<number | null>;
 
   claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<OutboxRow[]>;
-  ackOutbox(key: string, at: number): Promise<void>;
-  retryOutbox(key: string, availableAt: number, error: string, dead: boolean): Promise<void>;
+  /** A transient failure: the row is released to be claimed again at `availableAt` (D6). */
+  retryOutbox(key: string, availableAt: number, error: string): Promise<void>;
   getOutbox(key: string): Promise<OutboxRow | undefined>;
 
   addOutcome(key: string, cadenceId: string, nodeId: string, outcome: string, at: number): Promise<boolean>;
@@ -189,10 +205,12 @@ export interface Store {
   /** Records of a module whose Email is this address (reply matching by sender, U11). */
   findRecordsByEmail(email: string): Promise<RecordSnapshot[]>;
 
-  /** A1 as data: enrollment counts by status/reason, executed and outcomes per follow-up. */
+  /** A1 as data: enrollment counts by status/reason, executed (delivered, D5) and outcomes per follow-up. */
   cadenceStats(cadenceId: string): Promise<{
     byStatus: { status: string; reason: string; n: number }[];
     executed: { nodeId: string; n: number }[];
+    /** Actions whose performer failed and that wait for a retry (D6: "waiting for its performer"). */
+    waiting: { nodeId: string; n: number }[];
     outcomes: { nodeId: string; outcome: string; n: number }[];
   }>;
 }

@@ -49,8 +49,8 @@ describe('crash safety', () => {
         const expected = Array.from({ length: RECORDS }, (_, i) => STEPS.map((s) => `crash:r${i}:1:${s}`)).flat().sort();
         // Nothing lost, nothing performed twice.
         expect([...performed].sort()).toEqual(expected);
-        // Re-deliveries come only from crashes: at most one in-flight action per kill.
-        expect(invoked.length - new Set(invoked).size).toBeLessThanOrEqual(kills);
+        // Re-deliveries come only from crashes: at most the actions in flight at a kill (one batch of 7).
+        expect(invoked.length - new Set(invoked).size).toBeLessThanOrEqual(kills * 7);
         // And the engine's own record agrees: every enrollment completed, every outbox row acknowledged.
         const store = new SqliteStore(db);
         const all = await store.listEnrollments({ cadenceId: 'crash', limit: 1000 });

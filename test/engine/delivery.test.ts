@@ -81,7 +81,7 @@ describe('delivery guarantees', () => {
   });
 
   it('D1 D2 a batch handler gets each claimed batch whole; a failed batch is retried whole; a scoped tick serves only its cadences', async () => {
-    h = await harness({ batchSize: 50, retry: { baseMs: 60_000 } });
+    h = await harness({ batchSize: 50, retry: { baseMs: 60_000, jitter: 0 } });
     await published(h, emailCadence());
     await published(h, emailCadence({ id: 'other' }));
     await h.rt.enroll('c1', Array.from({ length: 30 }, (_, i) => lead(`r${i}`)), 'rep');
@@ -190,9 +190,10 @@ describe('reports, audit and permissions', () => {
     await h.rt.enroll('c1', [lead('A')], 'rep'); // 08:00: before the window opens
     await h.advance(DAY);
     const log = await h.rt.why('c1:A');
-    expect(log.map((l) => l.event)).toEqual(['enrolled', 'criteria', 'executed']);
+    expect(log.map((l) => l.event)).toEqual(['enrolled', 'criteria', 'queued', 'executed']);
     expect(log[1].data).toMatchObject({ exit: null, clock: '2026-03-02T09:00:00.000Z' });
-    expect(log[2].reason).toMatch(/email follow-up "e1"/);
+    expect(log[2].reason).toMatch(/email follow-up "e1" handed to its performer; executed once delivered \(D5\)/);
+    expect(log[3].reason).toMatch(/email follow-up "e1" delivered \(D5\)/);
     const seqs = log.map((l) => l.seq!);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
   });

@@ -167,8 +167,8 @@ describe('follow-ups', () => {
     expect((await h.store.getRecord('Leads', 'A'))?.unsubscribed).toBe(true);
   });
 
-  it('F9 a follow-up that cannot run moves the enrollment to failed with the reason', async () => {
-    h = await harness({ templates: { promo: { subject: 'Promo', body: 'x' } }, retry: { maxAttempts: 3, baseMs: MIN } });
+  it('F9 D6 a follow-up that cannot run moves the enrollment to failed with the reason', async () => {
+    h = await harness({ templates: { promo: { subject: 'Promo', body: 'x' } }, retry: { baseMs: MIN, holdMs: HOUR } });
     await published(h, emailCadence());
     await published(h, emailCadence({ id: 'tpl', nodes: [{ id: 'e1', type: 'followUp', channel: 'email', templateId: 'gone' }], edges: [{ from: 'trigger', to: 'e1' }] }));
     await h.rt.enroll('c1', [lead('noaddr', { Email: 'not-an-address' })], 'rep');
@@ -177,23 +177,28 @@ describe('follow-ups', () => {
     expect(await h.rt.getEnrollment('c1', 'noaddr')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/no valid email address/) });
     expect(await h.rt.getEnrollment('tpl', 'B')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/template "gone" was deleted/) });
     expect(h.sent).toEqual([]);
-    // The host says the activity cannot be created: failed at once, no retries.
+    // The host says the activity cannot be created: failed at once, naming the step, no retries.
+    let refusals = 0;
     h.rt.onDispatch(() => {
+      refusals++;
       throw new CannotRunError('mailbox does not exist');
     });
     await h.rt.enroll('c1', [lead('C')], 'rep');
-    await h.advance(0);
-    expect(await h.rt.getEnrollment('c1', 'C')).toMatchObject({ status: 'failed', reason: 'mailbox does not exist (F9)' });
-    // A transient failure is retried with backoff, then gives up and fails the enrollment.
+    await h.advance(DAY);
+    expect(refusals).toBe(1);
+    expect(await h.rt.getEnrollment('c1', 'C')).toMatchObject({ status: 'failed', reason: 'follow-up "e1" could not be delivered: mailbox does not exist (F9, D6)' });
+    // A transient failure is retried with backoff for the hold time (one hour here), then the step fails.
     let calls = 0;
     h.rt.onDispatch(() => {
       calls++;
       throw new Error('SMTP 451 try later');
     });
     await h.rt.enroll('c1', [lead('D')], 'rep');
-    await h.advance(HOUR);
-    expect(calls).toBe(3);
-    expect(await h.rt.getEnrollment('c1', 'D')).toMatchObject({ status: 'failed', reason: 'SMTP 451 try later (F9)' });
+    await h.advance(30 * MIN);
+    expect(await h.rt.getEnrollment('c1', 'D')).toMatchObject({ status: 'active', wait: 'delivery' });
+    await h.advance(2 * HOUR);
+    expect(calls).toBeGreaterThanOrEqual(5);
+    expect(await h.rt.getEnrollment('c1', 'D')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^follow-up "e1" could not be delivered: its performer kept failing for 1 hours \(last: SMTP 451 try later\) \(F9, D6\)$/) });
   });
 
   it('F10 after the last follow-up of its path the enrollment is completed', async () => {

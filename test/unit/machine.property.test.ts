@@ -55,7 +55,7 @@ const defArb = fc.record({
 });
 
 const eventArb = fc.record({
-  kind: fc.constantFrom('timer', 'timer', 'timer', 'outcome', 'outcome', 'recordChanged', 'converted', 'unenroll', 'deactivated', 'activated', 'resume', 'restart', 'cannotRun'),
+  kind: fc.constantFrom('timer', 'timer', 'timer', 'delivered', 'delivered', 'delivered', 'outcome', 'outcome', 'recordChanged', 'converted', 'unenroll', 'deactivated', 'activated', 'resume', 'restart', 'deliveryFailed', 'retry'),
   dt: fc.integer({ min: 0, max: 3 * 86_400_000 }),
   exit: fc.boolean(),
   outcome: fc.nat(),
@@ -72,7 +72,7 @@ function ctx(def: CadenceDefinition, now: number, exit: boolean, unsubscribed: b
 }
 
 describe('machine properties', () => {
-  it('D2 F10 U8 for random definitions, events and clocks: no dispatch after the end, no follow-up twice, timers follow the status', () => {
+  it('D2 D5 F10 U8 for random definitions, events and clocks: no dispatch after the end, no follow-up twice, nothing completed undelivered, timers and cancels as effects', () => {
     fc.assert(
       fc.property(defArb, fc.array(eventArb, { maxLength: 40 }), (def, events) => {
         expect(validateDefinition(def)).toEqual([]);
@@ -107,8 +107,17 @@ describe('machine properties', () => {
             case 'activated':
               event = { type: ev.kind, by: 'test' };
               break;
-            case 'cannotRun':
-              event = { type: 'cannotRun', key: s!.last?.key ?? 'none', reason: 'bounced' };
+            case 'deliveryFailed':
+              event = { type: 'deliveryFailed', key: s!.last?.key ?? 'none', reason: 'bounced' };
+              break;
+            case 'delivered': {
+              // Usually the action in flight; sometimes an old one confirmed late (D3), or twice (D2).
+              const key = ev.stale && all.length ? all[ev.outcome % all.length] : s!.last?.key ?? 'none';
+              event = { type: 'delivered', key };
+              break;
+            }
+            case 'retry':
+              event = { type: 'retry', by: 'test' };
               break;
             default:
               event = { type: ev.kind as 'recordChanged' | 'converted' };
@@ -127,11 +136,25 @@ describe('machine properties', () => {
             keys.add(f.action.key);
             dispatched.push(f.action.key);
           }
+          const prev = s!;
           s = next;
           expect(s).not.toBeNull();
           // Timers follow the state: ended or halted enrollments have none (U8, V3).
           if (s!.status !== 'active' || s!.wait === 'halted') expect(s!.dueAt).toBeNull();
           if (s!.status === 'active' && s!.wait === 'due') expect(s!.dueAt).not.toBeNull();
+          // D5: never completed while a follow-up is queued and unconfirmed; waiting for delivery means one is.
+          if (s!.status === 'completed') expect(s!.last?.delivery).not.toBe('queued');
+          if (s!.status === 'active' && s!.wait === 'delivery') expect(s!.last?.delivery).toBe('queued');
+          // The timer is an effect whenever it changes: the store is told, it derives nothing.
+          const timerOf = (e: Enrollment) => (e.status === 'active' ? e.dueAt : null);
+          const timerFx = effects.filter((f) => f.type === 'timer');
+          if (next !== prev && timerOf(prev) !== timerOf(s!)) expect(timerFx).toEqual([{ type: 'timer', at: timerOf(s!) }]);
+          for (const f of timerFx) if (f.type === 'timer') expect(f.at).toBe(timerOf(s!));
+          // U8/D5: leaving while an action is queued cancels exactly that action (unless it was handed off: the store's guard).
+          const cancels = effects.filter((f) => f.type === 'cancel');
+          if (prev.wait === 'delivery' && prev.last?.delivery === 'queued' && (s!.status !== 'active' || s!.wait === 'halted') && s!.last?.delivery === 'queued') {
+            expect(cancels).toEqual([{ type: 'cancel', key: prev.last.key }]);
+          } else expect(cancels).toEqual([]);
         }
         // Keys are unique per run, and a run never repeats a node.
         const perRun = new Map<string, Set<string>>();

@@ -190,9 +190,9 @@ export class PostgresStore implements Store {
 
   /**
    * Set-based, and one statement: the enrollments' rev-guarded updates and inserts decide which steps
-   * apply; the timers, cancellations, outbox rows and audit rows of exactly those follow in data-
-   * modifying CTEs. All CTEs see one snapshot, so the cancellation never touches the rows inserted
-   * beside it, as in the one-by-one order. Capped counters (F12, E9, C5) make it a transaction: their
+   * apply; the timers, outbox changes, new outbox rows and audit rows of exactly those follow in data-
+   * modifying CTEs, each written as the commit says (no rule here). A step touches only its own
+   * enrollment's timer and actions, so the CTEs (one snapshot) never write the same row twice. Capped counters (F12, E9, C5) make it a transaction: their
    * rows are locked, the steps that fit under every cap are chosen in order, and only those are written.
    */
   async commitMany(commits: Commit[]): Promise<boolean[]> {
@@ -229,28 +229,43 @@ export class PostgresStore implements Store {
     if (!commits.length) return [];
     const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment })));
     const audit = JSON.stringify(commits.flatMap((c) => packAudit(c.audit).map(auditJson)));
+    const timers = JSON.stringify(commits.filter((c) => c.timer !== undefined).map((c) => ({ id: c.enrollment.id, cadence_id: c.enrollment.cadenceId, at: c.timer })));
+    const changes = JSON.stringify(commits.flatMap((c) => (c.outboxChanges ?? []).map((ch) => ({ enrollment_id: c.enrollment.id, key: ch.key, op: ch.op, at: c.enrollment.updatedAt }))));
     const r = await db.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb)),
       moved AS (
-        UPDATE enrollments e SET status = x.state->>'status', state = x.state, rev = e.rev + 1,
+        UPDATE enrollments e SET status = x.state->>'status', reason = x.state->>'reason', state = x.state, rev = e.rev + 1,
           started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint
-        FROM x WHERE x.rev IS NOT NULL AND e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id, e.cadence_id, e.status, e.state),
+        FROM x WHERE x.rev IS NOT NULL AND e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id),
       fresh AS (
-        INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
-        SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint
-        FROM x WHERE x.rev IS NULL ON CONFLICT DO NOTHING RETURNING id, cadence_id, status, state),
-      changed AS (SELECT * FROM moved UNION ALL SELECT * FROM fresh),
-      applied AS (SELECT *, COALESCE(status = 'active' AND jsonb_typeof(state->'dueAt') = 'number', false) AS due FROM changed),
+        INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at)
+        SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', x.state->>'reason', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint
+        FROM x WHERE x.rev IS NULL ON CONFLICT DO NOTHING RETURNING id),
+      applied AS (SELECT id FROM moved UNION ALL SELECT id FROM fresh),
+      t AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS t(id text, cadence_id text, at bigint) WHERE t.id IN (SELECT id FROM applied)),
       armed AS (
         INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until)
-        SELECT 'e:' || id, 'enrollment', cadence_id, (state->>'dueAt')::bigint, 1, 0 FROM applied WHERE due
+        SELECT 'e:' || id, 'enrollment', cadence_id, at, 1, 0 FROM t WHERE at IS NOT NULL
         ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0),
-      disarmed AS (DELETE FROM timers WHERE id IN (SELECT 'e:' || id FROM applied WHERE NOT due)),
-      cancelled AS (
-        UPDATE outbox SET status = 'cancelled' WHERE status = 'pending'
-          AND enrollment_id IN (SELECT id FROM applied WHERE status <> 'active' OR state->>'wait' = 'halted')),
+      disarmed AS (DELETE FROM timers WHERE id IN (SELECT 'e:' || id FROM t WHERE at IS NULL)),
+      k AS (SELECT * FROM jsonb_to_recordset($5::jsonb) AS k(enrollment_id text, key text, op text, at bigint) WHERE k.enrollment_id IN (SELECT id FROM applied)),
+      changed AS (
+        UPDATE outbox o SET
+          status = CASE k.op WHEN 'cancel' THEN 'cancelled' WHEN 'requeue' THEN 'pending' ELSE k.op END,
+          attempts = CASE k.op WHEN 'requeue' THEN 0 ELSE o.attempts END,
+          available_at = CASE k.op WHEN 'requeue' THEN k.at ELSE o.available_at END,
+          created_at = CASE k.op WHEN 'requeue' THEN k.at ELSE o.created_at END,
+          locked_until = CASE k.op WHEN 'cancel' THEN o.locked_until ELSE 0 END,
+          done_at = CASE k.op WHEN 'requeue' THEN NULL WHEN 'cancel' THEN o.done_at ELSE k.at END,
+          last_error = CASE k.op WHEN 'done' THEN NULL ELSE o.last_error END,
+          payload = CASE k.op WHEN 'done' THEN ${SENT_SUMMARY.replace(/payload/g, 'o.payload')} ELSE o.payload END
+        FROM k WHERE o.key = k.key AND CASE k.op
+          WHEN 'cancel' THEN o.status = 'pending' AND o.attempts = 0
+          WHEN 'requeue' THEN o.status = 'dead'
+          WHEN 'done' THEN o.status IN ('pending', 'dead')
+          ELSE o.status = 'pending' END),
       queued AS (INSERT INTO outbox ${OUTBOX_COLUMNS} ${outboxRows('$2')} WHERE x.enrollment_id IN (SELECT id FROM applied)),
       logged AS (INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$3')} WHERE x.enrollment_id IN (SELECT id FROM applied))
-      SELECT id FROM applied`, [steps, outboxJson(commits), audit]);
+      SELECT id FROM applied`, [steps, outboxJson(commits), audit, timers, changes]);
     const ok = new Set(r.rows.map((row) => row.id as string));
     return commits.map((c) => ok.has(c.enrollment.id));
   }
@@ -265,10 +280,6 @@ export class PostgresStore implements Store {
 
   async getRecords(keys: readonly { module: string; id: string }[]) {
     return (await this.q(`SELECT r.module, r.id, r.data, r.unsubscribed FROM records r JOIN jsonb_to_recordset($1::jsonb) AS k(module text, id text) ON r.module = k.module AND r.id = k.id`, [JSON.stringify(keys)])).map(recordRow);
-  }
-
-  async ackOutboxMany(keys: readonly string[], at: number) {
-    await this.q(`UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ANY($2::text[])`, [at, keys]);
   }
 
   async setTimer(t: TimerRow) {
@@ -307,12 +318,8 @@ export class PostgresStore implements Store {
     return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
   }
 
-  async ackOutbox(key: string, at: number) {
-    await this.q(`UPDATE outbox SET status = 'done', done_at = $1, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = $2`, [at, key]);
-  }
-
-  async retryOutbox(key: string, availableAt: number, error: string, dead: boolean) {
-    await this.q('UPDATE outbox SET status = $1, available_at = $2, locked_until = 0, last_error = $3 WHERE key = $4', [dead ? 'dead' : 'pending', availableAt, error, key]);
+  async retryOutbox(key: string, availableAt: number, error: string) {
+    await this.q("UPDATE outbox SET available_at = $1, locked_until = 0, last_error = $2 WHERE key = $3 AND status = 'pending'", [availableAt, error, key]);
   }
 
   async getOutbox(key: string) {
@@ -378,18 +385,19 @@ export class PostgresStore implements Store {
   }
 
   async cadenceStats(cadenceId: string) {
-    const byStatus = await this.q<{ status: string; reason: string; n: number }>(`SELECT status, CASE WHEN status IN ('stopped', 'failed') THEN state->>'reason' ELSE '' END AS reason, COUNT(*) AS n
+    const byStatus = await this.q<{ status: string; reason: string; n: number }>(`SELECT status, CASE WHEN status IN ('stopped', 'failed') THEN reason ELSE '' END AS reason, COUNT(*) AS n
       FROM enrollments WHERE cadence_id = $1 GROUP BY 1, 2 ORDER BY 1, 2`, [cadenceId]);
-    const executed = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status IN ('done', 'pending') GROUP BY node_id ORDER BY node_id`, [cadenceId]);
+    const executed = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status = 'done' GROUP BY node_id ORDER BY node_id`, [cadenceId]);
+    const waiting = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status = 'pending' AND last_error IS NOT NULL GROUP BY node_id ORDER BY node_id`, [cadenceId]);
     const outcomes = await this.q<{ nodeId: string; outcome: string; n: number }>('SELECT node_id AS "nodeId", outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = $1 GROUP BY 1, 2 ORDER BY 1, 2', [cadenceId]);
-    return { byStatus, executed, outcomes };
+    return { byStatus, executed, waiting, outcomes };
   }
 }
 
 /** What a delivered action keeps: what was sent to whom, not its bodies or the record copy (SQLite's twin). */
 const SENT_SUMMARY = "payload - 'record' #- '{email,html}' #- '{email,text}' #- '{email,headers}'";
 const RECORD_COLUMNS = 'module, id, data, unsubscribed';
-const OUTBOX_READ = 'key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at';
+const OUTBOX_READ = 'key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at, last_error';
 
 // Rows arrive as one JSON array per statement (jsonb_to_recordset): a single parameter whatever the batch size.
 const OUTBOX_COLUMNS = '(key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)';
@@ -422,6 +430,6 @@ function stored(r: Row): StoredEnrollment {
 function outboxRow(r: Row): OutboxRow {
   return {
     key: r.key as string, enrollmentId: r.enrollment_id as string, cadenceId: r.cadence_id as string, nodeId: r.node_id as string, recordId: r.record_id as string,
-    channel: r.channel as string, payload: r.payload, status: r.status as OutboxRow['status'], attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number,
+    channel: r.channel as string, payload: r.payload, status: r.status as OutboxRow['status'], attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number, lastError: (r.last_error as string | null) ?? null,
   };
 }

@@ -210,10 +210,6 @@ export class SqliteStore implements Store {
     return (this.q(`SELECT r.* FROM records r JOIN json_each(?) k ON r.module = json_extract(k.value, '$.module') AND r.id = json_extract(k.value, '$.id')`).all(JSON.stringify(keys)) as Row[]).map(recordRow);
   }
 
-  async ackOutboxMany(keys: readonly string[], at: number) {
-    this.q(`UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key IN (SELECT value FROM json_each(?))`).run(at, JSON.stringify(keys));
-  }
-
   private commitSync(c: Commit, e: Enrollment): boolean {
     return this.tx(() => this.writeStep(c, e));
   }
@@ -222,12 +218,12 @@ export class SqliteStore implements Store {
   private writeStep(c: Commit, e: Enrollment): boolean {
     const state = JSON.stringify(e);
     if (c.expectedRev === null) {
-      const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, state, e.startedAt, e.updatedAt);
+      const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, e.reason, state, e.startedAt, e.updatedAt);
       if (r.changes === 0) return false;
     } else {
-      const r = this.q('UPDATE enrollments SET status = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ? WHERE id = ? AND rev = ?').run(
-        e.status, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
+      const r = this.q('UPDATE enrollments SET status = ?, reason = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ? WHERE id = ? AND rev = ?').run(
+        e.status, e.reason, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
       if (r.changes === 0) return false;
     }
     for (const b of c.counters) {
@@ -235,11 +231,17 @@ export class SqliteStore implements Store {
       if (b.max !== undefined && (n ?? 0) >= b.max) throw new CapReached();
       this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
     }
-    // The enrollment's one timer follows its state: scheduled iff active with a due time (U8).
-    if (e.status === 'active' && e.dueAt !== null) this.setTimerSync({ id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: e.dueAt, priority: 1 });
-    else this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
-    // Ended or halted: actions not yet handed to the host never will be (U8, V3).
-    if (e.status !== 'active' || e.wait === 'halted') this.q("UPDATE outbox SET status = 'cancelled' WHERE enrollment_id = ? AND status = 'pending'").run(e.id);
+    const at = e.updatedAt;
+    if (c.timer !== undefined) {
+      if (c.timer === null) this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
+      else this.setTimerSync({ id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: c.timer, priority: 1 });
+    }
+    for (const ch of c.outboxChanges ?? []) {
+      if (ch.op === 'cancel') this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND attempts = 0").run(ch.key);
+      else if (ch.op === 'done') this.q(`UPDATE outbox SET status = 'done', done_at = ?, locked_until = 0, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ? AND status IN ('pending', 'dead')`).run(at, ch.key);
+      else if (ch.op === 'dead') this.q("UPDATE outbox SET status = 'dead', done_at = ?, locked_until = 0 WHERE key = ? AND status = 'pending'").run(at, ch.key);
+      else this.q("UPDATE outbox SET status = 'pending', attempts = 0, available_at = ?, locked_until = 0, created_at = ?, done_at = NULL WHERE key = ? AND status = 'dead'").run(at, at, ch.key);
+    }
     for (const o of c.outbox) {
       this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload),
@@ -297,12 +299,8 @@ export class SqliteStore implements Store {
     return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
   }
 
-  async ackOutbox(key: string, at: number) {
-    this.q(`UPDATE outbox SET status = 'done', done_at = ?, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ?`).run(at, key);
-  }
-
-  async retryOutbox(key: string, availableAt: number, error: string, dead: boolean) {
-    this.q('UPDATE outbox SET status = ?, available_at = ?, locked_until = 0, last_error = ? WHERE key = ?').run(dead ? 'dead' : 'pending', availableAt, error, key);
+  async retryOutbox(key: string, availableAt: number, error: string) {
+    this.q("UPDATE outbox SET available_at = ?, locked_until = 0, last_error = ? WHERE key = ? AND status = 'pending'").run(availableAt, error, key);
   }
 
   async getOutbox(key: string) {
@@ -369,11 +367,12 @@ export class SqliteStore implements Store {
   }
 
   async cadenceStats(cadenceId: string) {
-    const byStatus = this.q(`SELECT status, CASE WHEN status IN ('stopped', 'failed') THEN json_extract(state, '$.reason') ELSE '' END AS reason, COUNT(*) AS n
+    const byStatus = this.q(`SELECT status, CASE WHEN status IN ('stopped', 'failed') THEN reason ELSE '' END AS reason, COUNT(*) AS n
       FROM enrollments WHERE cadence_id = ? GROUP BY 1, 2 ORDER BY 1, 2`).all(cadenceId) as { status: string; reason: string; n: number }[];
-    const executed = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status IN ('done', 'pending') GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
+    const executed = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status = 'done' GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
+    const waiting = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status = 'pending' AND last_error IS NOT NULL GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
     const outcomes = this.q('SELECT node_id AS nodeId, outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = ? GROUP BY 1, 2 ORDER BY 1, 2').all(cadenceId) as { nodeId: string; outcome: string; n: number }[];
-    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })) };
+    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), waiting: waiting.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })) };
   }
 }
 
@@ -411,6 +410,6 @@ function outboxRow(r: Row): OutboxRow {
   return {
     key: r.key as string, enrollmentId: r.enrollment_id as string, cadenceId: r.cadence_id as string, nodeId: r.node_id as string,
     recordId: r.record_id as string, channel: r.channel as string, payload: JSON.parse(r.payload as string), status: r.status as OutboxRow['status'],
-    attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number,
+    attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number, lastError: (r.last_error as string | null) ?? null,
   };
 }

@@ -1,0 +1,107 @@
+// Hand-offs to the host (D5, D6): bounded concurrency, a time limit per hand-off, failures classified.
+// It performs and reports; it decides nothing — the machine does (engine/machine/delivery.ts for when
+// to retry, the `delivered` / `deliveryFailed` events for what the enrollment does).
+import type { Failure } from '../machine/delivery';
+import type { OutboxRow } from '../store/store';
+
+/**
+ * Thrown by a host handler when the follow-up can never run (bad address, deleted activity): the step
+ * fails at once (F9, D6). Any error with `permanent: true` counts the same; every other error, a
+ * time-out included, is transient and retried under the same key.
+ */
+export class CannotRunError extends Error {
+  readonly permanent = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'CannotRunError';
+  }
+}
+
+export type HandOffResult = { row: OutboxRow; failure: Failure | null };
+
+export interface DispatcherOptions {
+  /** Hand-offs in flight at once (default 16): one slow performer holds one slot, not the queue. */
+  concurrency: number;
+  /** A hand-off not settled within this time is a transient failure (default 30 s). */
+  timeoutMs: number;
+}
+
+export function classify(e: unknown): Failure {
+  const message = e instanceof Error ? e.message : String(e);
+  const permanent = e instanceof CannotRunError || (typeof e === 'object' && e !== null && (e as { permanent?: unknown }).permanent === true);
+  return { message: message || 'failed', permanent };
+}
+
+export class Dispatcher {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+  private readonly tasks = new Set<Promise<void>>();
+
+  constructor(
+    private readonly opts: DispatcherOptions,
+    /** One hand-off: a single action, or a batch the host takes whole. */
+    private readonly perform: (rows: OutboxRow[]) => Promise<unknown>,
+    /** What came of it, for the runtime to turn into machine events. Must not throw. */
+    private readonly report: (results: HandOffResult[]) => Promise<void>,
+    /** Wall-clock time for the lease check (I/O coordination, not cadence time). */
+    private readonly wallNow: () => number = Date.now,
+  ) {}
+
+  /** Slots free right now: how many rows a claim should take. */
+  free(): number {
+    return Math.max(0, this.opts.concurrency - this.running - this.queue.length);
+  }
+
+  /**
+   * Hands off each group (just leased for `leaseMs`) as a slot frees up; resolves when every group has
+   * been performed and reported. A group that waited here so long that its lease would end before its
+   * hand-off could time out is left alone: a later claim takes it once the lease ends, so waiting here
+   * never makes two processes hand off one row at once.
+   */
+  handOff(groups: OutboxRow[][], leaseMs: number): Promise<void> {
+    const leasedAt = this.wallNow();
+    const work = Promise.all(groups.filter((g) => g.length).map((g) => this.one(g, leasedAt + leaseMs))).then(() => undefined);
+    this.tasks.add(work);
+    void work.finally(() => this.tasks.delete(work));
+    return work;
+  }
+
+  /** Resolves when nothing is in flight (stop, tests). */
+  async idle(): Promise<void> {
+    while (this.tasks.size) await Promise.allSettled([...this.tasks]);
+  }
+
+  private async one(rows: OutboxRow[], leaseEnds: number): Promise<void> {
+    await this.slot();
+    try {
+      if (this.wallNow() + this.opts.timeoutMs > leaseEnds) return;
+      let failure: Failure | null = null;
+      try {
+        await withTimeout(this.perform(rows), this.opts.timeoutMs);
+      } catch (e) {
+        failure = classify(e);
+      }
+      await this.report(rows.map((row) => ({ row, failure })));
+    } finally {
+      this.running--;
+      this.queue.shift()?.();
+    }
+  }
+
+  private slot(): Promise<void> {
+    if (this.running < this.opts.concurrency) {
+      this.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.queue.push(() => (this.running++, resolve())));
+  }
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms / 1000)} s (timed out)`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
