@@ -42,6 +42,8 @@ export interface RuntimeOptions {
   concurrency?: number;
   /** A hand-off not confirmed within this time counts as a transient failure (default 30 s). */
   handOffTimeoutMs?: number;
+  /** How long stop() waits for hand-offs in flight (default 5 s); the rest are handed over again when their lease ends. */
+  stopGraceMs?: number;
   batchSize?: number;
   leaseMs?: number;
   /** How often time-dependent views and criteria are re-evaluated (E7). */
@@ -953,7 +955,9 @@ export class Runtime {
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
     await this.ticking;
-    await this.dispatcher.idle();
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (grace = setTimeout(r, this.opts.stopGraceMs ?? 5000)))]);
+    clearTimeout(grace);
   }
 
   /** Virtual time: moves a VirtualClock from due time to due time until `until`, ticking at each. */
