@@ -51,11 +51,21 @@ async function startSmtpSink(port = 0) {
   const { simpleParser } = require('mailparser');
   const messages = [];
   const waiters = [];
+  let refusing = 0;
+  let refused = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     onData(stream, _session, done) {
+      if (refusing > 0) {
+        // A relay that is down for a while: the message is read and turned away with a temporary error.
+        refusing--;
+        refused++;
+        stream.on('end', () => done(Object.assign(new Error('451 4.3.0 try again later'), { responseCode: 451 })));
+        stream.resume();
+        return;
+      }
       simpleParser(stream)
         .then((m) => {
           messages.push({
@@ -72,6 +82,13 @@ async function startSmtpSink(port = 0) {
   return {
     port: server.server.address().port,
     messages,
+    /** Turns away the next `n` messages with a temporary error (451), as a relay in trouble does. */
+    refuse(n) {
+      refusing = n;
+    },
+    get refused() {
+      return refused;
+    },
     /** Resolves when `predicate(messages)` holds; rejects after `timeoutMs` of real time. */
     waitFor(predicate, timeoutMs = 20000) {
       return new Promise((resolvePromise, reject) => {

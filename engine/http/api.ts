@@ -77,6 +77,8 @@ const ROUTES: Route[] = [
     if (mode !== 'resume' && mode !== 'restart') throw new HttpError(400, 'invalid_body', 'mode must be "resume" or "restart"', 'R1');
     return [200, await rt.reenroll(params.id, params.recordId, mode, actor)];
   }),
+  // D6: a failed enrollment runs just its failed step again, under the same idempotency key.
+  route('POST', '/cadences/:id/enrollments/:recordId/retry', async ({ rt, actor, params }) => [200, await rt.retry(params.id, params.recordId, actor)]),
   route('POST', '/cadences/:id/enrollments/:recordId/unenroll', async ({ rt, actor, params, body }) => {
     const b = body === undefined ? {} : obj(body);
     const reason = b.reason === undefined ? undefined : str(b.reason, 'reason').slice(0, 500);

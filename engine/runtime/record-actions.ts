@@ -1,11 +1,11 @@
 // What an Enroll node does with its input, once for both hosts: enroll and update (one set-based
-// engine call for all records), re-enroll, un-enroll, convert or unsubscribe. A refusal (CadenzaError)
+// engine call for all records), re-enroll, retry a failed step (D6), un-enroll, convert or unsubscribe. A refusal (CadenzaError)
 // becomes a "skipped" result with its reason and rule — nothing changed for that record; anything else throws.
 import { CadenzaError } from '../model/errors';
 import type { Actor } from './permissions';
 import type { Runtime } from './runtime';
 
-export const RECORD_ACTIONS = ['enroll', 'update', 'resume', 'restart', 'unenroll', 'convert', 'unsubscribe'] as const;
+export const RECORD_ACTIONS = ['enroll', 'update', 'resume', 'restart', 'retry', 'unenroll', 'convert', 'unsubscribe'] as const;
 export type RecordAction = (typeof RECORD_ACTIONS)[number];
 
 export interface ActionResult {
@@ -63,6 +63,10 @@ async function one(rt: Runtime, cadenceId: string, module: string, action: Exclu
     case 'resume':
     case 'restart': {
       const a = await rt.reenroll(cadenceId, id, action, actor);
+      return { ok: a.status === 'enrolled', payload: { ...a } };
+    }
+    case 'retry': {
+      const a = await rt.retry(cadenceId, id, actor);
       return { ok: a.status === 'enrolled', payload: { ...a } };
     }
     case 'unenroll': {

@@ -909,15 +909,41 @@ export class Runtime {
     }
   }
 
+  /** Hand-offs of this process waiting for their performer's verdict, by key (see awaitConfirmation). */
+  private readonly confirmations = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+
   /**
-   * D5 for hosts that confirm later than their handler returns (a Node-RED flow's Complete and Catch):
-   * the performer's verdict on an action, by its key. A failure is transient unless `permanent`.
+   * For a handler whose performer answers later, elsewhere in the host (a Node-RED flow's Complete and
+   * Catch nodes): return this from the handler, and the hand-off ends when confirmDelivery(key) is
+   * called — or fails as a time-out after the hand-off time limit and is retried under the same key.
+   */
+  awaitConfirmation(key: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.confirmations.get(key)?.reject(new Error('handed off again'));
+      const done = () => this.confirmations.delete(key);
+      this.confirmations.set(key, { resolve: () => (done(), resolve()), reject: (e) => (done(), reject(e)) });
+    });
+  }
+
+  /**
+   * D5: the performer's verdict on an action, by its key (the idempotency key the host received). A
+   * failure is transient unless `permanent` (D6). A verdict for a hand-off no longer waiting here (the
+   * process restarted, it timed out) is recorded all the same.
    */
   async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }): Promise<{ applied: boolean }> {
+    if (typeof key !== 'string' || !key) throw new CadenzaError('invalid_outcome', 'D4', 'the action\'s key (msg.cadenza.key) is required to confirm a delivery');
+    key = engineKey(key);
+    const failure = error ? Object.assign(new Error(error.message || 'the performer failed'), { permanent: !!error.permanent }) : null;
+    const waiting = this.confirmations.get(key);
+    if (waiting) {
+      if (failure) waiting.reject(failure);
+      else waiting.resolve();
+      return { applied: true };
+    }
     const row = await this.store.getOutbox(key);
     if (!row) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${key}"`);
     if (row.status !== 'pending') return { applied: false };
-    await this.reported([{ row, failure: error ? { message: error.message, permanent: !!error.permanent } : null }]);
+    await this.reported([{ row, failure: failure && { message: failure.message, permanent: failure.permanent } }]);
     return { applied: true };
   }
 

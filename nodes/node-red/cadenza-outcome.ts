@@ -1,5 +1,7 @@
 // Record Outcome: a response from outside (an `e-mail in` reply, a CRM webhook, a call log) reaches the
-// enrollment it belongs to. Output 1: recorded; output 2: not matched or refused, with the reason.
+// enrollment it belongs to; in "delivered" / "failed" mode, the performer's verdict on an action (D5):
+// wire the e-mail node's Complete node to one and a Catch node to the other. Output 1: recorded;
+// output 2: not matched or refused, with the reason.
 import { CadenzaError } from '../../engine/model/errors';
 import { hostFor } from './host';
 import type { Node, NodeMessage, Red, Send } from './red';
@@ -7,7 +9,7 @@ import type { Node, NodeMessage, Red, Send } from './red';
 export = function register(RED: Red) {
   RED.nodes.registerType('cadenza-outcome', function (this: Node, config: Record<string, unknown>) {
     RED.nodes.createNode(this, config);
-    const mode = config.mode === 'reply' ? 'reply' : 'outcome';
+    const mode = config.mode === 'reply' || config.mode === 'delivered' || config.mode === 'failed' ? config.mode : 'outcome';
     const fixed = typeof config.outcome === 'string' && config.outcome ? config.outcome : undefined;
     if (!hostFor(RED, config.engine)) {
       this.status({ fill: 'red', shape: 'ring', text: RED._('cadenza-outcome.errors.noEngine') });
@@ -25,7 +27,13 @@ export = function register(RED: Red) {
       try {
         await host.ready;
         let result: unknown;
-        if (mode === 'reply') {
+        if (mode === 'delivered' || mode === 'failed') {
+          // The action message passed through the performer: its key rides in msg.cadenza; a Catch node adds msg.error.
+          const key = ((msg.cadenza as { key?: unknown } | undefined)?.key ?? p.key ?? msg.key) as string;
+          const err = msg.error as { message?: unknown; permanent?: unknown } | undefined;
+          result = { key, delivery: mode, ...(await host.runtime.confirmDelivery(key, mode === 'failed'
+            ? { message: typeof err?.message === 'string' ? err.message : 'the performer failed', permanent: err?.permanent === true || msg.permanent === true } : undefined)) };
+        } else if (mode === 'reply') {
           // An `e-mail in` message: subject in topic, parsed headers in msg.header.
           const headers = (msg.header ?? msg.headers ?? {}) as Record<string, string>;
           result = await host.runtime.recordReply({ subject: String(msg.topic ?? ''), headers, inReplyTo: msg.inReplyTo, references: msg.references });

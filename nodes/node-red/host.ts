@@ -107,6 +107,7 @@ export class NodeRedHost {
     // deployed flows, not from node close events, so it holds across full deploys and restarts.
     const disabledTabs = new Set(flows.filter((n) => n.type === 'tab' && n.disabled === true).map((n) => n.id));
     const live = new Set(flows.filter((n) => n.type === NODE_RED_TYPES.trigger && !n.d && !(n.z && disabledTabs.has(n.z))).map((n) => n.id));
+    this.confirmed = confirmedSteps(flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z))), this.node.id as string);
     for (const row of await this.store.listCadences()) {
       if (row.status === 'active' && !live.has(row.id)) await this.runtime.deactivate(row.id, 'node-red');
     }
@@ -134,12 +135,22 @@ export class NodeRedHost {
     }
   }
 
-  private dispatch(a: DispatchedAction): void {
+  /**
+   * D5: the step sends the action on; when the flow confirms deliveries (a Record Outcome node of this
+   * engine in "delivered" mode, fed by the performer's Complete node, and one in "failed" mode fed by a
+   * Catch node) the hand-off lasts until that verdict; otherwise it is delivered when handed on.
+   */
+  private dispatch(a: DispatchedAction): Promise<void> | void {
     const node = this.RED.nodes.getNode(a.nodeId) as FollowUpInstance | null;
     // Not deployed right now (mid-deploy, or removed): the outbox keeps it and retries with backoff.
     if (!node || typeof node.deliver !== 'function') throw new Error(`Follow-up Step ${a.nodeId} is not deployed`);
+    const confirmed = this.confirmed.has(a.nodeId) ? this.runtime.awaitConfirmation(a.key) : undefined;
     node.deliver(a);
+    return confirmed;
   }
+
+  /** The steps whose performer the deployed flows confirm (read at every deploy). */
+  private confirmed = new Set<string>();
 
   private onEvent(e: RuntimeEvent): void {
     if (e.type === 'left' && e.nodeId && e.enrollment) {
@@ -175,6 +186,38 @@ export class NodeRedHost {
     await this.runtime.stop();
     await this.store.close();
   }
+}
+
+/**
+ * D5: the Follow-up Steps whose action reaches a performer watched by a `complete` node that leads to a
+ * Record Outcome of this engine in "delivered" mode. Only those wait for a verdict; a step whose
+ * performer nobody confirms (a debug node, a task list) is delivered when it sends the action on.
+ */
+export function confirmedSteps(flows: readonly Record<string, unknown>[], engineId: string): Set<string> {
+  const byId = new Map(flows.map((n) => [n.id as string, n]));
+  const wires = (n: Record<string, unknown>) => ((n.wires as string[][] | undefined) ?? []).flat();
+  const reachesDelivered = (start: Record<string, unknown>) => {
+    const seen = new Set<string>();
+    const queue = wires(start);
+    while (queue.length) {
+      const id = queue.shift()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const n = byId.get(id);
+      if (!n) continue;
+      if (n.type === 'cadenza-outcome' && n.mode === 'delivered' && n.engine === engineId) return true;
+      queue.push(...wires(n));
+    }
+    return false;
+  };
+  const watchers = flows.filter((n) => n.type === 'complete' && reachesDelivered(n));
+  const watched = (target: string) => watchers.some((c) => (Array.isArray(c.scope) ? (c.scope as string[]).includes(target) : c.z === byId.get(target)?.z));
+  const steps = new Set<string>();
+  for (const n of flows) {
+    if (n.type !== NODE_RED_TYPES.followUp) continue;
+    if ((((n.wires as string[][] | undefined) ?? [])[0] ?? []).some(watched)) steps.add(n.id as string);
+  }
+  return steps;
 }
 
 /** The engine a node uses: its own config node, or the one its cadence's trigger names. */

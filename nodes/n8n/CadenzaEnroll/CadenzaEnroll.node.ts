@@ -43,6 +43,7 @@ export class CadenzaEnroll implements INodeType {
           { name: 'Enroll', value: 'enroll', description: 'Put the records in the cadence', action: 'Enroll records in a cadence' },
           { name: 'Re-Enroll: Restart', value: 'restart', description: 'Start again from the first step', action: 'Restart records in a cadence' },
           { name: 'Re-Enroll: Resume', value: 'resume', description: 'Continue at the step where it stopped', action: 'Resume records in a cadence' },
+          { name: 'Retry Failed Step', value: 'retry', description: 'Run the step that failed again, under the same key (nothing delivered is repeated)', action: 'Retry the failed step of records' },
           { name: 'Un-Enroll', value: 'unenroll', description: 'Take the records out of the cadence', action: 'Un enroll records from a cadence' },
           { name: 'Unsubscribe', value: 'unsubscribe', description: 'No more emails from any cadence', action: 'Unsubscribe records from emails' },
           { name: 'Update Record', value: 'update', description: 'Save the record; view cadences enroll it when it matches, exit criteria are checked', action: 'Update a record' },
