@@ -759,7 +759,7 @@ export class Runtime {
   private async fireEach(list: TimerRow[]): Promise<void> {
     for (const t of list) {
       try {
-        await this.fire(t.id, t.kind, t.cadenceId);
+        await this.fire(t);
       } catch (e) {
         // One bad timer must not stall the others; its lease expires and it is tried again.
         this.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
@@ -882,16 +882,15 @@ export class Runtime {
     return { rest, queued };
   }
 
-  private async fire(timerId: string, kind: string, cadenceId: string): Promise<void> {
+  private async fire(t: TimerRow): Promise<void> {
+    const { id: timerId, kind, cadenceId } = t;
     if (kind === 'enrollment') {
       const id = timerId.slice(2);
-      if (!(await this.store.getEnrollment(id))) return this.store.deleteTimer(timerId);
+      if (!(await this.store.getEnrollment(id))) return this.store.releaseTimer(timerId, t.dueAt, null);
       const r = await this.apply(id, { type: 'timer' }, AUTOMATION);
-      // A timer that decided nothing (stale lease) is re-armed from the state, never left locked.
-      if (r.state && !r.effects.length) {
-        if (r.state.status === 'active' && r.state.dueAt !== null) await this.store.setTimer({ id: timerId, kind: 'enrollment', cadenceId, dueAt: r.state.dueAt, priority: 1 });
-        else await this.store.deleteTimer(timerId);
-      }
+      // A timer that decided nothing (stale: another worker moved the enrollment) is given back as the
+      // state wants it, never left locked — and never over a timer a newer commit armed.
+      if (r.state && !r.effects.length) await this.store.releaseTimer(timerId, t.dueAt, r.state.status === 'active' ? r.state.dueAt : null);
       return;
     }
     const row = await this.store.getCadence(cadenceId);

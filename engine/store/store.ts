@@ -179,6 +179,12 @@ export interface Store {
   setTimer(t: TimerRow): Promise<void>;
   deleteTimer(id: string): Promise<void>;
   /**
+   * Gives back a claimed timer that decided nothing: re-armed at `dueAt` (unlocked), or deleted when
+   * null — only if the row is still the one claimed (due at `claimedDueAt`). A commit may have re-armed
+   * it meanwhile from a newer state; that timer must survive a worker that read an older one.
+   */
+  releaseTimer(id: string, claimedDueAt: number, dueAt: number | null): Promise<void>;
+  /**
    * Leases up to `limit` due timers in (due_at, priority) order; one indexed statement. `cadences`
    * limits the claim to the cadences a host serves (an n8n process serves its active workflows only).
    */

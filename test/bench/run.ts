@@ -204,6 +204,25 @@ async function fastPath(n: number) {
   return { fastMs, jsonataMs };
 }
 
+/**
+ * D6: a performer that takes 50 ms to answer (an SMTP relay, a CRM API). The dispatcher keeps
+ * `concurrency` hand-offs in flight; the peer is the same engine handing off one at a time.
+ */
+async function slowPerformer(dir: string, n: number, concurrency: number) {
+  const clock = new VirtualClock(T0);
+  const store = new SqliteStore(join(dir, `slow-${concurrency}.db`));
+  const rt = await new Runtime({ store, clock, secret: 'bench', concurrency }).init();
+  let delivered = 0;
+  rt.onDispatch(() => new Promise<void>((r) => setTimeout(() => (delivered++, r()), 50)));
+  await rt.createCadence({ ...definition, enrollment: { mode: 'manual' }, nodes: [{ ...definition.nodes[0], delay: undefined }], edges: [{ from: 'trigger', to: 'e1' }] } as CadenceDefinition, 'bench');
+  await rt.publish('bench', 'bench');
+  await rt.enroll('bench', Array.from({ length: n }, (_, i) => ({ id: `r${i}`, First_Name: 'N', Email: `r${i}@example.com` })), 'bench');
+  const [, ms] = await timeAsync(() => rt.tick());
+  await store.close();
+  if (delivered !== n) throw new Error(`slow performer: ${delivered} of ${n} delivered`);
+  return ms;
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-bench-'));
   try {
@@ -223,6 +242,9 @@ async function sqliteBench(dir: string, n8n: number) {
     const raw = await rawRun(dir, n);
     report(`SQLite: enrollments/s into a view, batches of 500 (${n})`, rate(n, ours.enrollMs), rate(n, raw.enrollMs) + ' raw INSERTs, same rows', raw.enrollMs / ours.enrollMs);
     report(`SQLite: due follow-ups dispatched/s (${ours.sent})`, rate(ours.sent, ours.dispatchMs), rate(n, raw.dispatchMs) + ' raw SQL, same rows', raw.dispatchMs / ours.dispatchMs);
+    const slow = Math.round(160 * scale);
+    const [parallel, serial] = [await slowPerformer(dir, slow, 16), await slowPerformer(dir, slow, 1)];
+    report(`delivered/s, performer answering in 50 ms, 16 in flight (${slow})`, rate(slow, parallel), `${rate(slow, serial)} one at a time`, serial / parallel);
     for (const waiting of [1_000, Math.round(1_000_000 * Math.min(scale, 1))]) {
       const c = await claimCost(dir, waiting);
       report(`claim 100 due among ${waiting.toLocaleString('en-US')} waiting`, `${c.oursMs.toFixed(3)} ms`, `${c.rawMs.toFixed(3)} ms raw SELECT`, c.oursMs / c.rawMs, 'x the raw cost');

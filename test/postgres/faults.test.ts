@@ -36,8 +36,8 @@ function rng(seed: number) {
   return () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
 }
 
-function spawnWorker(url: string, clockFile: string, name: string, dieInBatch = 0): Worker {
-  const env = { ...process.env, BATCH: String(BATCH), DIE_IN_BATCH: String(dieInBatch) };
+function spawnWorker(url: string, clockFile: string, name: string, dieInBatch = 0, flaky = false): Worker {
+  const env = { ...process.env, BATCH: String(BATCH), DIE_IN_BATCH: String(dieInBatch), FLAKY: flaky ? '1' : '0' };
   const proc = spawn(process.execPath, [WORKER, url, clockFile, name], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const w: Worker = { name, proc, idle: 0, ready: false, stderr: '', exit: new Promise((r) => proc.once('exit', () => r())) };
   proc.stdout!.on('data', (b: Buffer) => {
@@ -173,3 +173,107 @@ describe('PostgreSQL under faults', () => {
     expect(r.workers).toBe(4 + r.kills + 2);
   }, 600_000);
 });
+
+/**
+ * D5 + D6 under faults: a multi-step cadence (an email and a task falling due together, then an email
+ * a day later) on workers whose performer fails at random — errors before and after performing, hands-
+ * offs that never answer — while workers are SIGKILLed. The clock moves a minute at a time after the
+ * faults (retries come with backoff). Every follow-up is performed exactly once, none is completed
+ * undelivered, none is failed by a transient outage.
+ */
+async function flakyScenario(workerCount: number, seed: number, records: number) {
+  const url = await freshPostgres();
+  const dir = mkdtempSync(join(tmpdir(), 'cadenza-flaky-'));
+  const clockFile = join(dir, 'clock');
+  let now = T0;
+  const setClock = (t: number) => writeFileSync(clockFile, String((now = t) - T0));
+  setClock(T0);
+  const admin = new pg.Pool({ connectionString: url, max: 2 });
+  const random = rng(seed);
+  const workers: Worker[] = [];
+  try {
+    const rt = await new Runtime({ store: new PostgresStore(url), clock: fileClock(clockFile, T0), secret: 'faults' }).init();
+    await rt.createCadence({
+      id: 'f', name: 'Flaky', module: 'Leads', timezone: 'UTC', enrollment: { mode: 'manual' },
+      nodes: [
+        { id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'Hello' } },
+        { id: 't1', type: 'followUp', channel: 'task', template: { subject: 'Call', body: '' } },
+        { id: 'e2', type: 'followUp', channel: 'email', delay: { amount: 1, unit: 'days' }, template: { subject: 'Again', body: 'Again' } },
+      ],
+      edges: [{ from: 'trigger', to: 'e1' }, { from: 'e1', to: 't1' }, { from: 't1', to: 'e2' }],
+    }, 'admin');
+    await rt.publish('f', 'admin');
+    await rt.enroll('f', Array.from({ length: records }, (_, k) => ({ id: `r${k}`, First_Name: 'N', Email: `r${k}@example.com` })), 'admin');
+    await rt.store.close();
+    await admin.query('CREATE TABLE host_invoked (seq bigserial PRIMARY KEY, key text NOT NULL, worker text NOT NULL); CREATE TABLE host_performed (key text PRIMARY KEY)');
+    let spawned = 0;
+    const start = () => {
+      const w = spawnWorker(url, clockFile, `cz-f${spawned++}`, 0, true);
+      running.push(w);
+      return w;
+    };
+    for (let i = 0; i < workerCount; i++) workers.push(start());
+    const count = async (sql: string, args: unknown[] = []) => Number((await admin.query(sql, args)).rows[0].n);
+    const performed = (node: string) => count("SELECT COUNT(*) AS n FROM host_performed WHERE key LIKE '%:' || $1", [node]);
+    const waitReady = async () => {
+      for (let i = 0; i < 600 && !workers.every((w) => w.ready); i++) await pause(50);
+    };
+    await waitReady();
+    let kills = 0;
+    for (const [nodes, at] of [[['e1', 't1'], T0], [['e2'], T0 + 86_400_000]] as const) {
+      setClock(at);
+      // Faults while the first hand-offs are under way.
+      for (let f = 0; f < 3; f++) {
+        await pause(100 + random() * 300);
+        const k = Math.floor(random() * workers.length);
+        workers[k].proc.kill('SIGKILL');
+        await workers[k].exit;
+        workers[k] = start();
+        kills++;
+      }
+      await waitReady();
+      // Then time moves on a minute at a time: backoff retries, timed-out hand-offs and dead leases come due.
+      for (let step = 0; step < 600; step++) {
+        const done = await Promise.all(nodes.map((n) => performed(n)));
+        const pending = await count("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'");
+        if (done.every((d) => d === records) && pending === 0) break;
+        setClock(now + 60_000);
+        await pause(60);
+      }
+      for (const n of nodes) {
+        if ((await performed(n)) === records) continue;
+        const stuck = (await admin.query("SELECT e.state, o.status, o.attempts, o.available_at, o.locked_until, o.last_error FROM enrollments e LEFT JOIN outbox o ON o.enrollment_id = e.id AND o.node_id = $1 WHERE NOT EXISTS (SELECT 1 FROM host_performed p WHERE p.key = e.id || ':1:' || $1) LIMIT 3", [n])).rows;
+        const timers = (await admin.query('SELECT * FROM timers LIMIT 5')).rows;
+        throw new Error(`${n}: ${await performed(n)} of ${records} performed at ${new Date(now).toISOString()}; stuck: ${JSON.stringify(stuck)} timers: ${JSON.stringify(timers)}; stderr: ${workers.map((w) => w.stderr).join('').slice(-1500)}`);
+      }
+    }
+    // Let the last confirmations land, then check the engine's own record.
+    for (let i = 0; i < 100 && (await count("SELECT COUNT(*) AS n FROM enrollments WHERE status <> 'completed'")) > 0; i++) {
+      setClock(now + 60_000);
+      await pause(60);
+    }
+    expect(await count('SELECT COUNT(*) AS n FROM host_performed')).toBe(3 * records);
+    expect((await admin.query('SELECT status, COUNT(*)::int AS n FROM outbox GROUP BY status')).rows).toEqual([{ status: 'done', n: 3 * records }]);
+    expect((await admin.query('SELECT status, COUNT(*)::int AS n FROM enrollments GROUP BY status')).rows).toEqual([{ status: 'completed', n: records }]);
+    // None completed with an undelivered step; each counted its three deliveries once.
+    expect(await count("SELECT COUNT(*) AS n FROM enrollments WHERE state->'last'->>'delivery' <> 'delivered' OR (state->>'executed')::int <> 3")).toBe(0);
+    const invoked = await count('SELECT COUNT(*) AS n FROM host_invoked');
+    const failures = await count("SELECT COUNT(*) AS n FROM audit WHERE event = 'waiting' OR more::text LIKE '%\"waiting\"%'");
+    return { kills, invoked, repeats: invoked - 3 * records, retriesLogged: failures, workers: spawned };
+  } finally {
+    await admin.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('PostgreSQL with a performer that fails at random', () => {
+  for (const [n, seed] of [[2, 5], [4, 17]] as const) {
+    it(`D5 D6 ${n} worker processes, a flaky performer and SIGKILLs, a three-step cadence: each key performed once, nothing completed undelivered, nothing failed`, async () => {
+      const r = await flakyScenario(n, seed, Number(process.env.CADENZA_FLAKY_RECORDS ?? 1500));
+      console.log(`${n} workers, flaky performer:`, JSON.stringify(r));
+      expect(r.retriesLogged).toBeGreaterThan(0);
+      expect(r.kills).toBe(6);
+    }, 600_000);
+  }
+});
+

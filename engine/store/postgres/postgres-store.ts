@@ -291,6 +291,11 @@ export class PostgresStore implements Store {
     await this.q('DELETE FROM timers WHERE id = $1', [id]);
   }
 
+  async releaseTimer(id: string, claimedDueAt: number, dueAt: number | null) {
+    if (dueAt === null) await this.q('DELETE FROM timers WHERE id = $1 AND due_at = $2', [id, claimedDueAt]);
+    else await this.q('UPDATE timers SET due_at = $1, locked_until = 0 WHERE id = $2 AND due_at = $3', [dueAt, id, claimedDueAt]);
+  }
+
   async claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
     const only = cadences ? 'AND cadence_id = ANY($5::text[])' : '';
     const rows = await this.q(`UPDATE timers SET locked_until = $1 WHERE id = ANY(ARRAY(

@@ -266,6 +266,11 @@ export class SqliteStore implements Store {
     this.q('DELETE FROM timers WHERE id = ?').run(id);
   }
 
+  async releaseTimer(id: string, claimedDueAt: number, dueAt: number | null) {
+    if (dueAt === null) this.q('DELETE FROM timers WHERE id = ? AND due_at = ?').run(id, claimedDueAt);
+    else this.q('UPDATE timers SET due_at = ?, locked_until = 0 WHERE id = ? AND due_at = ?').run(dueAt, id, claimedDueAt);
+  }
+
   async claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
     // State-guarded UPDATE … RETURNING: SQLite's shape of SKIP LOCKED (one writer at a time).
     const only = cadences ? `AND cadence_id IN (SELECT value FROM json_each(?))` : '';
