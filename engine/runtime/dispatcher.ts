@@ -73,18 +73,37 @@ export class Dispatcher {
 
   private async one(rows: OutboxRow[], leaseEnds: number): Promise<void> {
     await this.slot();
+    let failure: Failure | null = null;
     try {
       if (this.wallNow() + this.opts.timeoutMs > leaseEnds) return;
-      let failure: Failure | null = null;
       try {
         await withTimeout(this.perform(rows), this.opts.timeoutMs);
       } catch (e) {
         failure = classify(e);
       }
-      await this.report(rows.map((row) => ({ row, failure })));
     } finally {
+      // The slot is the performer's: the next hand-off starts while this one's verdict is written.
       this.running--;
       this.queue.shift()?.();
+    }
+    this.results.push(...rows.map((row) => ({ row, failure })));
+    await this.flush();
+  }
+
+  private readonly results: HandOffResult[] = [];
+  private flushing: Promise<void> | null = null;
+
+  /**
+   * Verdicts are written in batches: whatever came in while the previous batch was being written goes
+   * in the next, so sixteen hand-offs finishing together cost one commit, not sixteen.
+   */
+  private async flush(): Promise<void> {
+    // Loops because a verdict can arrive just as a writer finishes; it never waits unwritten.
+    while (this.results.length) {
+      this.flushing ??= (async () => {
+        while (this.results.length) await this.report(this.results.splice(0));
+      })().finally(() => (this.flushing = null));
+      await this.flushing;
     }
   }
 
