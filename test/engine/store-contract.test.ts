@@ -1,0 +1,95 @@
+// One Store contract, run on both stores (the postgres project runs this file again on PostgreSQL): a
+// commit is data the store applies as it is told — the enrollment's timer, new outbox rows and what
+// happens to old ones — and it decides nothing by itself (no rule in SQL).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Enrollment } from '../../engine/machine/types';
+import type { Commit, OutboxRow, Store } from '../../engine/store/store';
+import { MIN, T0, harness, type Harness } from '../helpers/harness';
+
+let h: Harness;
+afterEach(() => h?.close());
+
+const enrollment = (over: Partial<Enrollment> = {}): Enrollment => ({
+  id: 'c:r', cadenceId: 'c', version: 1, recordId: 'r', module: 'Leads', status: 'active', run: 1, position: 'e1', wait: 'due', dueAt: T0,
+  startedAt: T0, enrolledBy: 'rep', reason: 'enrolled', updatedAt: T0, last: null, exitChecks: [], executed: 0, ...over,
+});
+const row = (key: string, at = T0): Omit<OutboxRow, 'status' | 'attempts'> => ({
+  key, enrollmentId: 'c:r', cadenceId: 'c', nodeId: key.split(':').pop()!, recordId: 'r', channel: 'email',
+  payload: { key, record: { id: 'r' }, email: { to: 'r@x.example', subject: 'Hi', html: '<p>Hi</p>', text: 'Hi', messageId: '<m@x>' } }, availableAt: at, createdAt: at,
+});
+const commit = (c: Partial<Commit> & { enrollment: Enrollment; expectedRev: number | null }): Commit => ({ outbox: [], audit: [], counters: [], ...c });
+
+async function write(store: Store, c: Commit): Promise<boolean> {
+  return store.commit(c);
+}
+
+describe('Store contract (both stores)', () => {
+  it('D1 U8 the enrollment\'s timer is what the commit says: set, moved, deleted, or left alone', async () => {
+    h = await harness();
+    const s = h.store;
+    expect(await write(s, commit({ enrollment: enrollment(), expectedRev: null, timer: T0 + MIN }))).toBe(true);
+    expect(await s.nextDue()).toBe(T0 + MIN);
+    // The state says something else, but the commit leaves the timer alone: the store derives nothing.
+    expect(await write(s, commit({ enrollment: enrollment({ status: 'stopped', dueAt: null }), expectedRev: 1 }))).toBe(true);
+    expect(await s.nextDue()).toBe(T0 + MIN);
+    expect(await write(s, commit({ enrollment: enrollment({ dueAt: T0 + 5 * MIN }), expectedRev: 2, timer: T0 + 5 * MIN }))).toBe(true);
+    expect(await s.nextDue()).toBe(T0 + 5 * MIN);
+    expect(await write(s, commit({ enrollment: enrollment({ dueAt: null }), expectedRev: 3, timer: null }))).toBe(true);
+    expect(await s.nextDue()).toBeNull();
+    // A commit against a moved rev writes nothing at all.
+    expect(await write(s, commit({ enrollment: enrollment(), expectedRev: 1, timer: T0 }))).toBe(false);
+    expect(await s.nextDue()).toBeNull();
+  });
+
+  it('D5 U8 cancel takes only a row never handed off; done keeps a summary; dead keeps it whole; requeue hands a dead row over again', async () => {
+    h = await harness();
+    const s = h.store;
+    await write(s, commit({ enrollment: enrollment(), expectedRev: null, outbox: [row('c:r:1:a'), row('c:r:1:b'), row('c:r:1:c'), row('c:r:1:d')] }));
+    // b and c are handed off (claimed: attempts 1).
+    const claimed = await s.claimOutbox(T0, 2, T0 + MIN);
+    expect(claimed.map((r) => r.key).sort()).toEqual(['c:r:1:a', 'c:r:1:b']);
+    const [handed, never] = ['c:r:1:a', 'c:r:1:c'];
+    await write(s, commit({ enrollment: enrollment(), expectedRev: 1, outboxChanges: [{ key: handed, op: 'cancel' }, { key: never, op: 'cancel' }] }));
+    expect(await s.getOutbox(handed)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(await s.getOutbox(never)).toMatchObject({ status: 'cancelled' });
+    await write(s, commit({ enrollment: enrollment({ updatedAt: T0 + MIN }), expectedRev: 2, outboxChanges: [{ key: 'c:r:1:a', op: 'done' }, { key: 'c:r:1:b', op: 'dead' }] }));
+    const done = await s.getOutbox('c:r:1:a');
+    expect(done).toMatchObject({ status: 'done', payload: { key: 'c:r:1:a', email: { to: 'r@x.example', subject: 'Hi', messageId: '<m@x>' } } });
+    expect(done!.payload).not.toHaveProperty('record');
+    expect((done!.payload as { email: object }).email).not.toHaveProperty('html');
+    expect(await s.getOutbox('c:r:1:b')).toMatchObject({ status: 'dead', payload: { record: { id: 'r' }, email: { html: '<p>Hi</p>' } } });
+    // A settle never turns a finished row back: done stays done, cancelled stays cancelled.
+    await write(s, commit({ enrollment: enrollment(), expectedRev: 3, outboxChanges: [{ key: 'c:r:1:a', op: 'dead' }, { key: never, op: 'done' }] }));
+    expect(await s.getOutbox('c:r:1:a')).toMatchObject({ status: 'done' });
+    expect(await s.getOutbox(never)).toMatchObject({ status: 'cancelled' });
+    await write(s, commit({ enrollment: enrollment({ updatedAt: T0 + 2 * MIN }), expectedRev: 4, outboxChanges: [{ key: 'c:r:1:b', op: 'requeue' }] }));
+    expect(await s.getOutbox('c:r:1:b')).toMatchObject({ status: 'pending', attempts: 0, availableAt: T0 + 2 * MIN, createdAt: T0 + 2 * MIN });
+    expect((await s.claimOutbox(T0 + 2 * MIN, 10, T0 + 3 * MIN)).map((r) => r.key).sort()).toEqual(['c:r:1:b', 'c:r:1:d']);
+  });
+
+  it('D6 a transient failure releases the row for later and keeps its error; the report counts it as waiting for its performer', async () => {
+    h = await harness();
+    const s = h.store;
+    await write(s, commit({ enrollment: enrollment(), expectedRev: null, outbox: [row('c:r:1:e1')] }));
+    await s.claimOutbox(T0, 10, T0 + MIN);
+    await s.retryOutbox('c:r:1:e1', T0 + 30_000, '503');
+    expect(await s.getOutbox('c:r:1:e1')).toMatchObject({ status: 'pending', attempts: 1, availableAt: T0 + 30_000, lastError: '503' });
+    expect(await s.claimOutbox(T0 + 29_000, 10, T0 + MIN)).toEqual([]);
+    expect((await s.claimOutbox(T0 + 30_000, 10, T0 + MIN)).map((r) => r.attempts)).toEqual([2]);
+    expect((await s.cadenceStats('c')).waiting).toEqual([{ nodeId: 'e1', n: 1 }]);
+  });
+
+  it('D1 D2 a stale worker gives a timer back only if it is still the one it claimed', async () => {
+    h = await harness();
+    const s = h.store;
+    await write(s, commit({ enrollment: enrollment(), expectedRev: null, timer: T0 }));
+    const [t] = await s.claimTimers(T0, 10, T0 + MIN);
+    // Meanwhile another worker's commit re-arms it for later.
+    await write(s, commit({ enrollment: enrollment({ dueAt: T0 + 9 * MIN }), expectedRev: 1, timer: T0 + 9 * MIN }));
+    await s.releaseTimer(t.id, t.dueAt, null);
+    expect(await s.nextDue()).toBe(T0 + 9 * MIN);
+    const [again] = await s.claimTimers(T0 + 9 * MIN, 10, T0 + 10 * MIN);
+    await s.releaseTimer(again.id, again.dueAt, T0 + 20 * MIN);
+    expect(await s.nextDue()).toBe(T0 + 20 * MIN);
+  });
+});
