@@ -5,7 +5,7 @@ import { CadenzaError } from '../model/errors';
 import type { CadenceDefinition, Template } from '../model/types';
 import { VirtualClock } from '../runtime/clock';
 import { Runtime, type DispatchedAction } from '../runtime/runtime';
-import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { loadSqlite } from '../store/sqlite';
 
 export interface ScriptedOutcome {
   record: string;
@@ -72,7 +72,7 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
   if (Number.isNaN(start)) throw new CadenzaError('invalid_simulation', 'S1', `start "${input.start}" is not an ISO date`);
   const until = start + durationMs(input.until ?? '30d');
   const clock = new VirtualClock(start);
-  const store = new SqliteStore(':memory:');
+  const store = new (loadSqlite().SqliteStore)(':memory:');
   const rt = await new Runtime({ store, clock, secret: 'simulation', templates: input.templates, timezone: input.definition?.timezone ?? 'UTC' }).init();
   const result: SimulationResult = { cadence: input.definition?.id, name: input.definition?.name, start: iso(start), until: iso(until), timeline: [], events: [], endings: [], skipped: [] };
   const queue: Pending[] = [];
