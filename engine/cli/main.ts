@@ -1,5 +1,5 @@
 // `cadenza validate <definition.json>` and `cadenza simulate <definition.json> [--records f]
-// [--outcomes f] [--changes f] [--until 30d] [--start iso] [--json]`. Exit codes: 0 ok, 1 invalid
+// [--timeline f] [--until 30d] [--start iso] [--json]`. Exit codes: 0 ok, 1 invalid
 // input, 2 usage.
 import { readFileSync } from 'node:fs';
 import { CadenzaError, formatProblem } from '../model/errors';
@@ -18,10 +18,14 @@ const USAGE = `Usage:
                 [--secret S] [--base-url URL]
   cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
   cadenza validate <definition.json>
-  cadenza simulate <definition.json> [--records <file>] [--outcomes <file>] [--changes <file>]
+  cadenza simulate <definition.json> [--records <file>] [--timeline <file>]
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
+                   (--outcomes <file> and --changes <file>, the older forms, still work)
 
-A definition file may carry a "sample" block ({records, outcomes, changes, start, until}); then
+A timeline is a list of {"at": ISO | "after": "3h", "from": "start" | "enrollment" | <follow-up id>,
+"do": arrive | change | converted | unsubscribed | outcome | reply | enroll | unenroll | reenroll |
+publish | deactivate | activate, "record": …} (see the README).
+A definition file may carry a "sample" block ({records, timeline, start, until}); then
 "cadenza simulate <file>" needs no other argument. An exported Node-RED flow or n8n workflow
 works too: it is compiled as a deploy/activation would compile it, so it can be dry-run first.`;
 
@@ -115,6 +119,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       records: (typeof flags.records === 'string' ? readJson(flags.records) : sample.records) as SimulationInput['records'],
       outcomes: (typeof flags.outcomes === 'string' ? readJson(flags.outcomes) : sample.outcomes) as SimulationInput['outcomes'],
       changes: (typeof flags.changes === 'string' ? readJson(flags.changes) : sample.changes) as SimulationInput['changes'],
+      timeline: (typeof flags.timeline === 'string' ? readJson(flags.timeline) : sample.timeline) as SimulationInput['timeline'],
       start: typeof flags.start === 'string' ? flags.start : sample.start,
       until: typeof flags.until === 'string' ? flags.until : sample.until,
       templates: sample.templates,

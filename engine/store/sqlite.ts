@@ -12,6 +12,15 @@ export function sqliteUnavailableMessage(version = process.versions.node): strin
   return `Cadenza's embedded store needs Node.js ≥ 22.13 (this is ${version.split('.')[0]}.x); use a postgres:// store or upgrade`;
 }
 
+/**
+ * Tests run the TypeScript sources through vitest's module loader, which a plain `require` cannot
+ * reach: its setup file hands the module over here (test/helpers/sqlite-setup.ts). The built package
+ * never calls this.
+ */
+export function provideSqlite(module: SqliteModule): void {
+  loaded = module;
+}
+
 /** Loads the SQLite store module, or throws the message above (never a raw loader error). */
 export function loadSqlite(): SqliteModule {
   if (loaded) return loaded;
