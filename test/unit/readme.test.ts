@@ -5,6 +5,7 @@
 //
 // An HTML comment right before a block says how to run it (invisible on GitHub and npm):
 //   <!-- readme-test: save example.mts -->      the block is that file; a later block runs it
+//   <!-- readme-test: file flows/x.json -->      the block shows that file of the repository, as it is
 //   <!-- readme-test: until /serving on/ -->    a server: the block passes once its output matches,
 //                                              then it is stopped (ports 8080/1880/1881 become free ones)
 //   <!-- readme-test: with npm-start -->        run while `npm start`'s Node-RED is up (its ports too)
@@ -129,7 +130,7 @@ describe('README.md', () => {
     for (const b of blocks) {
       expect(['sh', 'json', 'ts'], `README.md:${b.line} language "${b.lang}"`).toContain(b.lang);
       if ('skip' in b.directives) expect(b.directives.skip.length, `README.md:${b.line} skip needs a reason`).toBeGreaterThan(10);
-      if (b.lang !== 'sh' && !('skip' in b.directives)) expect(b.directives.save, `README.md:${b.line}: a ${b.lang} block needs "save <file>"`).toBeTruthy();
+      if (b.lang !== 'sh' && !('skip' in b.directives)) expect(b.directives.save ?? b.directives.file, `README.md:${b.line}: a ${b.lang} block needs "save <file>" or "file <path>"`).toBeTruthy();
     }
   });
 
@@ -141,6 +142,10 @@ describe('README.md', () => {
       continue;
     }
     it(title, async () => {
+      if (b.directives.file) {
+        expect(JSON.parse(b.code), `README.md:${b.line} shows ${b.directives.file}`).toEqual(JSON.parse(readFileSync(join(root, b.directives.file), 'utf8')));
+        return;
+      }
       if (b.directives.save) {
         const file = b.directives.save.replace(/^~\//, home + '/');
         writeFileSync(resolve(dir, file), b.code + '\n');
