@@ -9,12 +9,13 @@
 //   <!-- readme-test: until /serving on/ -->    a server: the block passes once its output matches,
 //                                              then it is stopped (ports 8080/1880/1881 become free ones)
 //   <!-- readme-test: with npm-start -->        run while `npm start`'s Node-RED is up (its ports too)
+//   <!-- readme-test: expect /L1 is now/ -->     its output must match (besides exiting 0)
 //   <!-- readme-test: skip <why> -->            not run; the reason is printed and must be given
 //   <!-- readme-test: rules S1 D4 -->           the SPEC rules the block shows (named in the test title)
 // Blocks without a language (printed output) are text, not code.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { homedir, networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port';
@@ -170,7 +171,18 @@ describe('README.md', () => {
       const r = await run(withPorts(b.code), until);
       if (until) expect(r.matched, `README.md:${b.line} never printed ${until}:\n${r.out}`).toBe(true);
       else expect(r.code, `README.md:${b.line} exited ${r.code}:\n${r.out}`).toBe(0);
+      if (b.directives.expect) expect(r.out, `README.md:${b.line}`).toMatch(new RegExp(b.directives.expect.replace(/^\/|\/$/g, '')));
       expect(r.out, `README.md:${b.line}`).not.toMatch(/ERR_|Error: Cannot find|command not found|is not defined/);
     });
   }
+
+  it('D4 npm start listens on 127.0.0.1 only and its mail sink answers in JSON', async () => {
+    expect(started, 'a README block ran with npm start').toBeTruthy();
+    expect((await fetch(`http://127.0.0.1:${ports.editor}/settings`)).ok).toBe(true);
+    // From another address of this machine, nothing answers: the editor has no password.
+    const other = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+    if (other) await expect(fetch(`http://${other.address}:${ports.editor}/settings`)).rejects.toThrow();
+    const list = await (await fetch(`http://127.0.0.1:${ports.mail}/api/messages`)).json();
+    expect(Array.isArray(list)).toBe(true);
+  });
 });
