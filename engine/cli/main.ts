@@ -12,12 +12,16 @@ import { serve } from '../http/server';
 import { Runtime } from '../runtime/runtime';
 import { httpPerformer } from '../runtime/http-performer';
 import { openStore } from '../store/open';
+import { approvedTemplates, serveConfig } from './config';
 
 const USAGE = `Usage:
-  cadenza serve [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db] [--dispatch-url URL]
-                [--secret S] [--base-url URL]
+  cadenza serve [--config cadenza.json] [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db]
+                [--dispatch-url URL] [--secret S] [--base-url URL] [--timezone Zone] [--sender addr]
+                [--edition standard|professional|enterprise|ultimate] [--add-ons N]
+                [--max-created N] [--max-active N] [--max-actions N]
+                [--whatsapp-templates id1,id2] [--retry-attempts 8] [--retry-base 30s] [--retry-max 6h]
   cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
-  cadenza validate <definition.json>
+  cadenza validate <definition.json> [--whatsapp-templates id1,id2 | --config cadenza.json]
   cadenza simulate <definition.json> [--records <file>] [--timeline <file>]
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
                    (--outcomes <file> and --changes <file>, the older forms, still work)
@@ -105,9 +109,15 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
   try {
     const { definition, sample } = loadDefinition(file, typeof flags.cadence === 'string' ? flags.cadence : undefined);
-    const problems = validateDefinition(definition);
+    const whatsappTemplates = approvedTemplates(flags);
+    const problems = validateDefinition(definition, { whatsappTemplates });
+    // C4: without the approved list, a WhatsApp template id cannot be checked: say so, don't call it valid.
+    const unknownApproval = whatsappTemplates ? [] : (definition.nodes ?? []).filter((x) => x.type === 'followUp' && x.channel === 'whatsapp');
+    if (command === 'validate' && !flags.json) {
+      for (const x of unknownApproval) io.err(`note: C4 node "${x.id}" templateId: approval of WhatsApp template "${(x as { templateId?: string }).templateId}" is unknown; pass --whatsapp-templates or --config with "whatsappTemplates" to check it`);
+    }
     if (command === 'validate' || problems.length) {
-      if (flags.json) io.out(JSON.stringify({ valid: problems.length === 0, problems }, null, 2));
+      if (flags.json) io.out(JSON.stringify({ valid: problems.length === 0, problems, approvalUnknown: unknownApproval.map((x) => x.id) }, null, 2));
       else if (problems.length) {
         io.err(`${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}`);
         for (const p of problems) io.err('  ' + formatProblem(p));
@@ -141,18 +151,21 @@ function storeFrom(spec: string | true | undefined) {
 
 async function serveCommand(flags: Record<string, string | true>, io: Io): Promise<number> {
   try {
-    const port = flags.port === undefined ? 8080 : Number(flags.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CadenzaError('usage', 'D4', '--port must be 0..65535');
-    const host = typeof flags.host === 'string' ? flags.host : '127.0.0.1';
-    const baseUrl = typeof flags['base-url'] === 'string' ? flags['base-url'] : `http://${host}:${port}`;
-    const rt = await new Runtime({ store: storeFrom(flags.store), secret: typeof flags.secret === 'string' ? flags.secret : process.env.CADENZA_SECRET, baseUrl }).init();
-    const target = typeof flags['dispatch-url'] === 'string' ? flags['dispatch-url'] : undefined;
+    const c = serveConfig(flags);
+    const host = c.host ?? '127.0.0.1';
+    const baseUrl = c.baseUrl ?? `http://${host}:${c.port}`;
+    const rt = await new Runtime({
+      store: openStore(c.store, process.cwd()), secret: c.secret ?? process.env.CADENZA_SECRET, baseUrl, timezone: c.timezone,
+      defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry,
+    }).init();
+    const target = c.dispatchUrl;
     if (target) {
       rt.onDispatch(httpPerformer(target));
     } else io.err('No --dispatch-url: due actions stay in the outbox and are retried until one is configured.');
-    const server = await serve(rt, port, host);
+    if (!c.whatsappTemplates) io.err('No approved WhatsApp templates (--whatsapp-templates or "whatsappTemplates" in --config): any template id is accepted (C4).');
+    const server = await serve(rt, c.port!, host);
     const addr = server.address();
-    io.out(`Cadenza is serving on http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/  (API /api/v1, report /cadenza/)`);
+    io.out(`Cadenza is serving on http://${host}:${typeof addr === 'object' && addr ? addr.port : c.port}/  (API /api/v1, report /cadenza/)`);
     await new Promise<void>((resolve) => {
       const stop = () => server.close(() => resolve());
       process.once('SIGINT', stop);
