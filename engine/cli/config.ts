@@ -72,7 +72,7 @@ export function serveConfig(flags: Flags): ServeConfig {
   if (flag('whatsapp-templates') !== undefined) c.whatsappTemplates = flag('whatsapp-templates')!.split(',').map((s) => s.trim()).filter(Boolean);
   const retry = { ...(typeof c.retry === 'object' && c.retry ? c.retry : {}) };
   try {
-    if (flag('retry-attempts')) retry.maxAttempts = Number(flag('retry-attempts'));
+    if (flag('retry-for')) retry.holdMs = ms(flag('retry-for')!);
     if (flag('retry-base')) retry.baseMs = ms(flag('retry-base')!);
     if (flag('retry-max')) retry.maxMs = ms(flag('retry-max')!);
   } catch (e) {
@@ -91,10 +91,11 @@ export function serveConfig(flags: Flags): ServeConfig {
   if (c.whatsappTemplates !== undefined && (!Array.isArray(c.whatsappTemplates) || c.whatsappTemplates.some((t) => typeof t !== 'string' || !t))) {
     bad('whatsappTemplates', 'C4', 'must be a list of approved template ids');
   }
-  for (const k of ['maxAttempts', 'baseMs', 'maxMs'] as const) {
+  for (const k of ['holdMs', 'baseMs', 'maxMs'] as const) {
     const v = retry[k];
-    if (v !== undefined && (!Number.isFinite(v) || v < (k === 'maxAttempts' ? 1 : 0))) bad(`retry.${k}`, 'D6', k === 'maxAttempts' ? 'must be at least 1' : 'must be a duration ≥ 0');
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < (k === 'holdMs' ? 1 : 0))) bad(`retry.${k}`, 'D6', 'must be milliseconds (a number > 0)');
   }
+  for (const k of Object.keys(retry)) if (!['holdMs', 'baseMs', 'maxMs', 'jitter'].includes(k)) bad(`retry.${k}`, 'D6', 'unknown (known: holdMs, baseMs, maxMs, jitter)');
   if (problems.length) throw new CadenzaError('invalid_config', problems[0].rule, `cadenza serve: ${problems.length} bad setting${problems.length > 1 ? 's' : ''}`, problems);
   return c;
 }

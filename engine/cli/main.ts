@@ -19,7 +19,7 @@ const USAGE = `Usage:
                 [--dispatch-url URL] [--secret S] [--base-url URL] [--timezone Zone] [--sender addr]
                 [--edition standard|professional|enterprise|ultimate] [--add-ons N]
                 [--max-created N] [--max-active N] [--max-actions N]
-                [--whatsapp-templates id1,id2] [--retry-attempts 8] [--retry-base 30s] [--retry-max 6h]
+                [--whatsapp-templates id1,id2] [--retry-for 3d] [--retry-base 30s] [--retry-max 6h]
   cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
   cadenza validate <definition.json> [--whatsapp-templates id1,id2 | --config cadenza.json]
   cadenza simulate <definition.json> [--records <file>] [--timeline <file>]

@@ -15,7 +15,7 @@ export function formatSimulation(r: SimulationResult): string {
   const lines = [`Cadence "${r.name}" (${r.cadence}): simulated ${minute(r.start)} .. ${minute(r.until)} UTC`, '', 'Timeline'];
   const rows = [
     ...r.timeline.map((t) => ({ n: t.n, cells: [minute(t.at), t.record, t.channel, t.step, t.to ?? '', t.subject ? `"${t.subject}"` : ''] })),
-    ...r.events.map((e) => ({ n: e.n, cells: [minute(e.at), e.record, '<-', e.what, '', ''] })),
+    ...r.events.map((e) => ({ n: e.n, cells: [minute(e.at), e.record, e.item < 0 ? '!' : '<-', e.what, '', ''] })),
   ].sort((a, b) => a.n - b.n);
   if (rows.length) lines.push(...table([['when (UTC)', 'record', 'channel', 'follow-up / event', 'to', 'subject'], ...rows.map((x) => x.cells)]));
   else lines.push('  (nothing sent)');

@@ -43,7 +43,7 @@ export interface SimulationResult {
   start: string;
   until: string;
   timeline: TimelineEntry[];
-  /** The scripted inputs as they happened (`item` is their index in the timeline). */
+  /** The scripted inputs as they happened (`item` is their index in the timeline; -1 for a step that failed). */
   events: { n: number; at: string; record: string; what: string; item: number }[];
   /** Scripted items whose moment never came before `until`, and why. */
   notReached: { item: number; record?: string; what: string; reason: string }[];
@@ -75,7 +75,7 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
   const until = start + untilMs;
   const items = normalise(input.timeline, input.outcomes, input.changes) as TimelineItem[];
   const known = new Set(input.records.map((r) => recordIdOf(r as TimelineItem['record'])).filter((x): x is string => !!x));
-  // D6's retry action arrives with the delivery work; a timeline may script it once the runtime has it.
+  // D6's retry action: checked by presence so the simulator runs on a runtime with or without it.
   const canRetry = typeof (Runtime.prototype as unknown as { retry?: unknown }).retry === 'function';
   const problems = checkTimeline(items, def, known, start, canRetry);
   if (problems.length) throw new CadenzaError('invalid_simulation', 'S1', `the timeline has ${problems.length} problem${problems.length > 1 ? 's' : ''}`, problems);
@@ -113,6 +113,14 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
           later(when(clock.now(), it.after!), i);
         }
       }
+    });
+    // A step that cannot run (F9) is part of what the week shows: print it where it happens.
+    const statusOf = new Map<string, string>();
+    rt.subscribe((ev) => {
+      const e = ev.type === 'changed' ? ev.enrollment : undefined;
+      if (!e || e.cadenceId !== def.id) return;
+      if (e.status === 'failed' && statusOf.get(e.recordId) !== 'failed') result.events.push({ n: n++, at: iso(clock.now()), record: e.recordId, what: `failed: ${e.reason}`, item: -1 });
+      statusOf.set(e.recordId, e.status);
     });
     const enrollmentAnchors = async () => {
       for (const i of waiting) {
@@ -185,9 +193,10 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
           const a = await rt.reenroll(def.id, id!, it.mode!, who);
           return note(a.status === 'enrolled' ? `re-enrolled (${it.mode})` : `re-enroll (${it.mode}) skipped: ${a.reason}${a.rule ? ` (${a.rule})` : ''}`);
         }
-        case 'retry':
-          await (rt as unknown as { retry(c: string, r: string, a: string): Promise<unknown> }).retry(def.id, id!, who);
-          return note('retried the failed step');
+        case 'retry': {
+          const a = await rt.retry(def.id, id!, who);
+          return note(a.status === 'enrolled' ? 'retried the failed step (same key)' : `retry skipped: ${a.reason}${a.rule ? ` (${a.rule})` : ''}`);
+        }
         case 'publish': {
           await rt.updateDraft(def.id, it.definition, who);
           const r = await rt.publish(def.id, who);

@@ -65,7 +65,7 @@ describe('cadenza serve settings', () => {
   it('C4 a config file names the approved WhatsApp templates; the served API refuses any other', async () => {
     const store = `sqlite:${join(dir, 'c4.db')}`;
     const config = join(dir, 'cadenza.json');
-    writeFileSync(config, JSON.stringify({ store, whatsappTemplates: ['welcome_v1'], retry: { maxAttempts: 3 } }));
+    writeFileSync(config, JSON.stringify({ store, whatsappTemplates: ['welcome_v1'], retry: { holdMs: 3_600_000 } }));
     const key = spawnSync(process.execPath, [bin, 'keys', 'create', '--name', 'a', '--scopes', 'manageAutomation', '--store', store], { cwd: dir, encoding: 'utf8' }).stdout.split('\n')[0];
     const base = await serve(['--config', config]);
     const post = (body: unknown) => fetch(`${base}/api/v1/cadences`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -78,12 +78,12 @@ describe('cadenza serve settings', () => {
   it('D4 C3 D6 bad settings are refused before anything opens, each naming its field and rule', () => {
     let e: CadenzaError | undefined;
     try {
-      serveConfig({ edition: 'gold', 'max-active': '-1', 'retry-attempts': '0', port: '99999' });
+      serveConfig({ edition: 'gold', 'max-active': '-1', 'retry-for': '0m', port: '99999' });
     } catch (x) {
       e = x as CadenzaError;
     }
     expect(e).toBeInstanceOf(CadenzaError);
-    expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['D4 port', 'C3 limits.edition', 'C3 limits.active', 'D6 retry.maxAttempts']);
+    expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['D4 port', 'C3 limits.edition', 'C3 limits.active', 'D6 retry.holdMs']);
   });
 
   it('C4 validate says when a WhatsApp template approval is unknown, and checks it against a given list', async () => {

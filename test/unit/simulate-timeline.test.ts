@@ -90,6 +90,26 @@ describe('simulator timeline', () => {
     expect(r.notReached.map((x) => `${x.item} ${x.reason}`)).toContain('9 bump never ran for L3');
   });
 
+  it('S1 D6 F9 a step that cannot run shows as failed; after the address is fixed, retry runs just that step under the same key', async () => {
+    const definition = {
+      id: 'r', name: 'r', module: 'Leads', enrollment: { mode: 'manual' as const },
+      nodes: [{ id: 'welcome', type: 'followUp' as const, channel: 'email' as const, template: { subject: 'Hi', body: 'Hi' } }],
+      edges: [{ from: 'trigger', to: 'welcome' }],
+    };
+    const r = await simulate({
+      definition, records: [{ id: 'L1', Email: 'not-an-address' }],
+      timeline: [
+        { after: '1h', from: 'start', do: 'change', record: 'L1', set: { Email: 'l1@x.example' } },
+        { after: '2h', from: 'start', do: 'retry', record: 'L1' },
+      ],
+    });
+    expect(r.events.map((e) => `${e.at.slice(11, 16)} ${e.what}`)).toEqual([
+      '09:00 failed: no valid email address for "welcome" (F9)', '10:00 changed {"Email":"l1@x.example"}', '11:00 retried the failed step (same key)',
+    ]);
+    expect(r.timeline.map((t) => `${t.at.slice(11, 16)} ${t.followUp} ${t.to}`)).toEqual(['11:00 welcome l1@x.example']);
+    expect(r.endings[0]).toMatchObject({ status: 'completed' });
+  });
+
   it('S1 --json carries what the table prints, and the table columns line up', async () => {
     const text = await cli(['simulate', fixture]);
     const json = await cli(['simulate', fixture, '--json']);
