@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../../engine/model/errors';
 import { validateDefinition } from '../../engine/model/validate';
+import { plainText } from '../../engine/render/render';
 
 const email = (id: string) => ({ id, type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'Hi' } });
 const task = (id: string) => ({ id, type: 'followUp', channel: 'task', template: { body: 'Call' } });
@@ -22,5 +23,11 @@ describe('first-hour errors', () => {
       [{ from: 'trigger', to: 'welcome' }, { from: 'welcome', to: 'a' }, { from: 'welcome', to: 'b' }],
     ));
     expect(problems.map(formatProblem)).toEqual(['C6 node "welcome" edges[2]: port "out" leads to both "a" and "b": one path per port']);
+  });
+});
+
+describe('plain-text part of emails', () => {
+  it('F6 paragraphs and line breaks of the HTML template stay apart in the text part', () => {
+    expect(plainText('<p>Hi Ada,</p><p>Thanks for <b>coming</b>.<br>See you &amp; yours</p><ul><li>one</li><li>two</li></ul>')).toBe('Hi Ada,\n\nThanks for coming.\nSee you & yours\n\n- one\n- two');
   });
 });
