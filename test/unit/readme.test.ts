@@ -65,7 +65,9 @@ function run(script: string, until?: RegExp, ms = 120_000): Promise<{ code: numb
       HOME: home,
       PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}`, // what \`npm run\` and npx give: the pinned Node 24
       PORT: String(ports.editor), MAIL_PORT: String(ports.mail), SMTP_PORT: String(ports.smtp),
-      npm_config_cache: process.env.npm_config_cache ?? join(homedir(), '.npm'), // the user's cache: no re-download
+      // The user's npm cache and settings (registry, proxy) although HOME moved: no re-download, same registry.
+      npm_config_cache: process.env.npm_config_cache ?? join(homedir(), '.npm'),
+      npm_config_userconfig: process.env.npm_config_userconfig ?? join(homedir(), '.npmrc'),
       CADENZA_USER_DIR: join(dir, '.cadenza-dev'), npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false',
     };
     const child = spawn('bash', ['-eo', 'pipefail', '-c', script], { cwd: dir, env, detached: true });
