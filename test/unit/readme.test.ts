@@ -112,8 +112,14 @@ beforeAll(async () => {
   mkdirSync(home);
   // The clone: what git tracks (no dist, no .cadenza-dev, no databases), plus the built dist and
   // `npm ci`'s node_modules, linked — a build in the copy (npm pack) never touches this worktree.
-  const tracked = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean);
-  for (const f of tracked) cpSync(join(root, f), join(dir, f), { force: true });
+  let tracked: string[] | undefined;
+  try {
+    tracked = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean);
+  } catch {
+    // not a git checkout (a downloaded source archive): everything but what builds and runs make
+  }
+  if (tracked) for (const f of tracked) cpSync(join(root, f), join(dir, f), { force: true });
+  else cpSync(root, dir, { recursive: true, filter: (src) => !/\/(node_modules|dist|\.git|\.tmp|\.cadenza-dev)(\/|$)|\.(db|db-wal|db-shm|tgz)$/.test(src.slice(root.length)) });
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
