@@ -83,6 +83,8 @@ async function startSmtpSink(port = 0, { file } = {}) {
           const msg = {
             messageId: m.messageId, inReplyTo: m.inReplyTo, from: m.from?.text, to: m.to?.text, subject: m.subject,
             html: m.html || '', text: m.text || '', headers: Object.fromEntries(m.headers), date: new Date().toISOString(),
+            // As sent, one line per header (the parsed `headers` above are structured, hard to read).
+            rawHeaders: (m.headerLines || []).map((h) => h.line),
           };
           messages.push(msg);
           if (file) appendFileSync(file, JSON.stringify(msg) + '\n');
@@ -155,11 +157,11 @@ function startMailViewer(sink, port) {
     const one = /^\/(\d+)$/.exec(url);
     const m = one && sink.messages[Number(one[1])];
     if (m) {
-      const headers = Object.entries(m.headers || {}).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`).join('');
+      const headers = m.rawHeaders ? esc(m.rawHeaders.join('\n')) : esc(JSON.stringify(m.headers, null, 2));
       return page(res, m.subject, `<p><a href="/">all messages</a> · <a href="/api/messages/${one[1]}">JSON</a></p><h1>${esc(m.subject)}</h1>
 <table><tr><th>from</th><td>${esc(m.from)}</td></tr><tr><th>to</th><td>${esc(m.to)}</td></tr><tr><th>received</th><td>${esc(m.date)}</td></tr></table>
 ${m.html ? `<h2>HTML</h2><iframe sandbox src="/${one[1]}/html" style="width:100%;height:24em;border:1px solid #ddd"></iframe>` : ''}
-<h2>Plain text</h2><pre>${esc(m.text)}</pre><h2>Headers</h2><table>${headers}</table>`);
+<h2>Plain text</h2><pre>${esc(m.text)}</pre><h2>Headers</h2><pre>${headers}</pre>`);
     }
     const rows = sink.messages.map((x, i) => `<tr><td>${esc(x.date)}</td><td>${esc(x.from)}</td><td>${esc(x.to)}</td><td><a href="/${i}">${esc(x.subject)}</a></td></tr>`).reverse().join('');
     page(res, 'Cadenza mail sink', `<meta http-equiv="refresh" content="5"><h1>Mail sink</h1><p>${sink.messages.length} message(s) received on SMTP 127.0.0.1:${sink.port} · <a href="/api/messages">JSON</a></p>
