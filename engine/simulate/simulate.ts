@@ -8,7 +8,7 @@ import { checkTimeline, normalise, recordIdOf, type ScriptedChange, type Scripte
 import { VirtualClock } from '../runtime/clock';
 import { Runtime, type DispatchedAction } from '../runtime/runtime';
 import type { Store } from '../store/store';
-import { loadSqlite } from '../store/sqlite';
+import { loadSqlite } from '../store/lazy-sqlite';
 
 export interface SimulationInput {
   definition: CadenceDefinition;

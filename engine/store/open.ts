@@ -2,7 +2,7 @@
 // the shared scale-out store, else a SQLite file (`sqlite:` prefix optional) relative to `baseDir`.
 import { isAbsolute, join } from 'node:path';
 import { PostgresStore } from './postgres/postgres-store';
-import { loadSqlite } from './sqlite';
+import { loadSqlite } from './lazy-sqlite';
 import type { Store } from './store';
 
 export function openStore(spec: string | undefined, baseDir: string): Store {
