@@ -10,6 +10,14 @@ const SMTP_PORT = Number(process.env.SMTP_PORT || 2525);
 const VIEWER_PORT = Number(process.env.MAIL_PORT || 1881);
 const HOST = process.env.CADENZA_HOST || '127.0.0.1';
 
+function portFree(port, host) {
+  return new Promise((resolve, reject) => {
+    const probe = require('node:net').createServer();
+    probe.once('error', reject);
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
 async function main() {
   const userDir = prepareUserDir(process.env.CADENZA_USER_DIR || join(root, '.cadenza-dev'));
   const flowsFile = join(userDir, 'flows.json');
@@ -29,6 +37,8 @@ module.exports = {
   editorTheme: { tours: false, projects: { enabled: false } },
 };\n`);
   }
+  // Node-RED runs in a child: if its port is taken, the readiness check would reach whoever holds it. Ask first.
+  await portFree(EDITOR_PORT, HOST);
   const sink = await startSmtpSink(SMTP_PORT, { file: join(userDir, 'mail-sink.jsonl') });
   const viewer = await startMailViewer(sink, VIEWER_PORT);
   const red = startNodeRed({ userDir, port: EDITOR_PORT, flowsFile, settingsFile });
