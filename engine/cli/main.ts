@@ -27,7 +27,7 @@ const USAGE = `Usage:
                    (--outcomes <file> and --changes <file>, the older forms, still work)
 
 A timeline is a list of {"at": ISO | "after": "3h", "from": "start" | "enrollment" | <follow-up id>,
-"do": arrive | change | converted | unsubscribed | outcome | reply | enroll | unenroll | reenroll |
+"do": arrive | change | converted | unsubscribed | outcome | reply | enroll | unenroll | reenroll | retry |
 publish | deactivate | activate, "record": …} (see the README).
 A definition file may carry a "sample" block ({records, timeline, start, until}); then
 "cadenza simulate <file>" needs no other argument. An exported Node-RED flow or n8n workflow
