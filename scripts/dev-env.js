@@ -2,7 +2,7 @@
 // Used by `npm start` and by the end-to-end test, so what a user runs is what the test proves.
 'use strict';
 const { spawn } = require('node:child_process');
-const { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } = require('node:fs');
+const { appendFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } = require('node:fs');
 const http = require('node:http');
 const { join, resolve } = require('node:path');
 
@@ -45,11 +45,23 @@ function exampleFlows({ smtpPort = 2525, pollMs = 1000 } = {}) {
   return out;
 }
 
-/** An SMTP server on loopback that keeps every message, parsed, and can be waited on. */
-async function startSmtpSink(port = 0) {
+/**
+ * An SMTP server on loopback that keeps every message, parsed, and can be waited on. With `file`, the
+ * messages are kept there too (one JSON per line), so a restart of `npm start` shows what came before.
+ */
+async function startSmtpSink(port = 0, { file } = {}) {
   const { SMTPServer } = require('smtp-server');
   const { simpleParser } = require('mailparser');
   const messages = [];
+  if (file && existsSync(file)) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      try {
+        if (line.trim()) messages.push(JSON.parse(line));
+      } catch {
+        // a line cut short by a crash: skip it, keep the rest
+      }
+    }
+  }
   const waiters = [];
   let refusing = 0;
   let refused = 0;
@@ -68,10 +80,14 @@ async function startSmtpSink(port = 0) {
       }
       simpleParser(stream)
         .then((m) => {
-          messages.push({
+          const msg = {
             messageId: m.messageId, inReplyTo: m.inReplyTo, from: m.from?.text, to: m.to?.text, subject: m.subject,
             html: m.html || '', text: m.text || '', headers: Object.fromEntries(m.headers), date: new Date().toISOString(),
-          });
+            // As sent, one line per header (the parsed `headers` above are structured, hard to read).
+            rawHeaders: (m.headerLines || []).map((h) => h.line),
+          };
+          messages.push(msg);
+          if (file) appendFileSync(file, JSON.stringify(msg) + '\n');
           for (const w of [...waiters]) w();
           done();
         })
@@ -113,20 +129,42 @@ async function startSmtpSink(port = 0) {
   };
 }
 
-/** A page listing what the sink received: the "see the emails" part of `npm start`. */
+/**
+ * A page listing what the sink received (the "see the emails" part of `npm start`), each message with
+ * its subject, addresses and headers; the same as JSON under /api/messages for scripts.
+ */
 function startMailViewer(sink, port) {
   const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+  const json = (res, body, status = 200) => {
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body, null, 2));
+  };
+  const page = (res, title, body) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}pre{white-space:pre-wrap}</style>${body}`);
+  };
   const server = http.createServer((req, res) => {
-    const m = /^\/(\d+)$/.exec(req.url || '');
-    if (m && sink.messages[Number(m[1])]) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      return res.end(sink.messages[Number(m[1])].html || `<pre>${esc(sink.messages[Number(m[1])].text)}</pre>`);
+    const url = req.url || '/';
+    if (url === '/api/messages') return json(res, sink.messages.map((m, id) => ({ id, date: m.date, from: m.from, to: m.to, subject: m.subject, messageId: m.messageId })));
+    const api = /^\/api\/messages\/(\d+)$/.exec(url);
+    if (api) return sink.messages[Number(api[1])] ? json(res, { id: Number(api[1]), ...sink.messages[Number(api[1])] }) : json(res, { error: 'no such message' }, 404);
+    const raw = /^\/(\d+)\/html$/.exec(url);
+    if (raw && sink.messages[Number(raw[1])]) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': "default-src 'none'; img-src *; style-src 'unsafe-inline'" });
+      return res.end(sink.messages[Number(raw[1])].html);
+    }
+    const one = /^\/(\d+)$/.exec(url);
+    const m = one && sink.messages[Number(one[1])];
+    if (m) {
+      const headers = m.rawHeaders ? esc(m.rawHeaders.join('\n')) : esc(JSON.stringify(m.headers, null, 2));
+      return page(res, m.subject, `<p><a href="/">all messages</a> · <a href="/api/messages/${one[1]}">JSON</a></p><h1>${esc(m.subject)}</h1>
+<table><tr><th>from</th><td>${esc(m.from)}</td></tr><tr><th>to</th><td>${esc(m.to)}</td></tr><tr><th>received</th><td>${esc(m.date)}</td></tr></table>
+${m.html ? `<h2>HTML</h2><iframe sandbox src="/${one[1]}/html" style="width:100%;height:24em;border:1px solid #ddd"></iframe>` : ''}
+<h2>Plain text</h2><pre>${esc(m.text)}</pre><h2>Headers</h2><pre>${headers}</pre>`);
     }
     const rows = sink.messages.map((x, i) => `<tr><td>${esc(x.date)}</td><td>${esc(x.from)}</td><td>${esc(x.to)}</td><td><a href="/${i}">${esc(x.subject)}</a></td></tr>`).reverse().join('');
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>Cadenza mail sink</title>
-<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}</style>
-<h1>Mail sink</h1><p>${sink.messages.length} message(s) received on SMTP 127.0.0.1:${sink.port}.</p>
+    page(res, 'Cadenza mail sink', `<meta http-equiv="refresh" content="5"><h1>Mail sink</h1><p>${sink.messages.length} message(s) received on SMTP 127.0.0.1:${sink.port} · <a href="/api/messages">JSON</a></p>
 <table><tr><th>received</th><th>from</th><th>to</th><th>subject</th></tr>${rows}</table>`);
   });
   return new Promise((r) => server.listen(port, '127.0.0.1', () => r(server)));

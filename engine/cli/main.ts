@@ -1,5 +1,5 @@
 // `cadenza validate <definition.json>` and `cadenza simulate <definition.json> [--records f]
-// [--outcomes f] [--changes f] [--until 30d] [--start iso] [--json]`. Exit codes: 0 ok, 1 invalid
+// [--timeline f] [--until 30d] [--start iso] [--json]`. Exit codes: 0 ok, 1 invalid
 // input, 2 usage.
 import { readFileSync } from 'node:fs';
 import { CadenzaError, formatProblem } from '../model/errors';
@@ -12,16 +12,24 @@ import { serve } from '../http/server';
 import { Runtime } from '../runtime/runtime';
 import { httpPerformer } from '../runtime/http-performer';
 import { openStore } from '../store/open';
+import { approvedTemplates, serveConfig } from './config';
 
 const USAGE = `Usage:
-  cadenza serve [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db] [--dispatch-url URL]
-                [--secret S] [--base-url URL]
+  cadenza serve [--config cadenza.json] [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db]
+                [--dispatch-url URL] [--secret S] [--base-url URL] [--timezone Zone] [--sender addr]
+                [--edition standard|professional|enterprise|ultimate] [--add-ons N]
+                [--max-created N] [--max-active N] [--max-actions N]
+                [--whatsapp-templates id1,id2] [--retry-for 3d] [--retry-base 30s] [--retry-max 6h]
   cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
-  cadenza validate <definition.json>
-  cadenza simulate <definition.json> [--records <file>] [--outcomes <file>] [--changes <file>]
+  cadenza validate <definition.json> [--whatsapp-templates id1,id2 | --config cadenza.json]
+  cadenza simulate <definition.json> [--records <file>] [--timeline <file>]
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
+                   (--outcomes <file> and --changes <file>, the older forms, still work)
 
-A definition file may carry a "sample" block ({records, outcomes, changes, start, until}); then
+A timeline is a list of {"at": ISO | "after": "3h", "from": "start" | "enrollment" | <follow-up id>,
+"do": arrive | change | converted | unsubscribed | outcome | reply | enroll | unenroll | reenroll | retry |
+publish | deactivate | activate, "record": …} (see the README).
+A definition file may carry a "sample" block ({records, timeline, start, until}); then
 "cadenza simulate <file>" needs no other argument. An exported Node-RED flow or n8n workflow
 works too: it is compiled as a deploy/activation would compile it, so it can be dry-run first.`;
 
@@ -101,9 +109,15 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
   try {
     const { definition, sample } = loadDefinition(file, typeof flags.cadence === 'string' ? flags.cadence : undefined);
-    const problems = validateDefinition(definition);
+    const whatsappTemplates = approvedTemplates(flags);
+    const problems = validateDefinition(definition, { whatsappTemplates });
+    // C4: without the approved list, a WhatsApp template id cannot be checked: say so, don't call it valid.
+    const unknownApproval = whatsappTemplates ? [] : (definition.nodes ?? []).filter((x) => x.type === 'followUp' && x.channel === 'whatsapp');
+    if (command === 'validate' && !flags.json) {
+      for (const x of unknownApproval) io.err(`note: C4 node "${x.id}" templateId: approval of WhatsApp template "${(x as { templateId?: string }).templateId}" is unknown; pass --whatsapp-templates or --config with "whatsappTemplates" to check it`);
+    }
     if (command === 'validate' || problems.length) {
-      if (flags.json) io.out(JSON.stringify({ valid: problems.length === 0, problems }, null, 2));
+      if (flags.json) io.out(JSON.stringify({ valid: problems.length === 0, problems, approvalUnknown: unknownApproval.map((x) => x.id) }, null, 2));
       else if (problems.length) {
         io.err(`${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}`);
         for (const p of problems) io.err('  ' + formatProblem(p));
@@ -115,6 +129,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       records: (typeof flags.records === 'string' ? readJson(flags.records) : sample.records) as SimulationInput['records'],
       outcomes: (typeof flags.outcomes === 'string' ? readJson(flags.outcomes) : sample.outcomes) as SimulationInput['outcomes'],
       changes: (typeof flags.changes === 'string' ? readJson(flags.changes) : sample.changes) as SimulationInput['changes'],
+      timeline: (typeof flags.timeline === 'string' ? readJson(flags.timeline) : sample.timeline) as SimulationInput['timeline'],
       start: typeof flags.start === 'string' ? flags.start : sample.start,
       until: typeof flags.until === 'string' ? flags.until : sample.until,
       templates: sample.templates,
@@ -136,18 +151,21 @@ function storeFrom(spec: string | true | undefined) {
 
 async function serveCommand(flags: Record<string, string | true>, io: Io): Promise<number> {
   try {
-    const port = flags.port === undefined ? 8080 : Number(flags.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CadenzaError('usage', 'D4', '--port must be 0..65535');
-    const host = typeof flags.host === 'string' ? flags.host : '127.0.0.1';
-    const baseUrl = typeof flags['base-url'] === 'string' ? flags['base-url'] : `http://${host}:${port}`;
-    const rt = await new Runtime({ store: storeFrom(flags.store), secret: typeof flags.secret === 'string' ? flags.secret : process.env.CADENZA_SECRET, baseUrl }).init();
-    const target = typeof flags['dispatch-url'] === 'string' ? flags['dispatch-url'] : undefined;
+    const c = serveConfig(flags);
+    const host = c.host ?? '127.0.0.1';
+    const baseUrl = c.baseUrl ?? `http://${host}:${c.port}`;
+    const rt = await new Runtime({
+      store: openStore(c.store, process.cwd()), secret: c.secret ?? process.env.CADENZA_SECRET, baseUrl, timezone: c.timezone,
+      defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry,
+    }).init();
+    const target = c.dispatchUrl;
     if (target) {
       rt.onDispatch(httpPerformer(target));
     } else io.err('No --dispatch-url: due actions stay in the outbox and are retried until one is configured.');
-    const server = await serve(rt, port, host);
+    if (!c.whatsappTemplates) io.err('No approved WhatsApp templates (--whatsapp-templates or "whatsappTemplates" in --config): any template id is accepted (C4).');
+    const server = await serve(rt, c.port!, host);
     const addr = server.address();
-    io.out(`Cadenza is serving on http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/  (API /api/v1, report /cadenza/)`);
+    io.out(`Cadenza is serving on http://${host}:${typeof addr === 'object' && addr ? addr.port : c.port}/  (API /api/v1, report /cadenza/)`);
     await new Promise<void>((resolve) => {
       const stop = () => server.close(() => resolve());
       process.once('SIGINT', stop);

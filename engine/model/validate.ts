@@ -126,6 +126,8 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
     return problems;
   }
   const used = new Set<string>();
+  const firstTarget = new Map<string, string>();
+  const secondWires = new Set<string>();
   const incoming = new Map<string, string[]>();
   const next = new Map<string, string[]>();
   def.edges.forEach((raw, i) => {
@@ -142,7 +144,17 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
       if (port === TIMEOUT && !from.timeout) return add('F5', `${field}.port`, 'a timeout path needs the branch timeout', owner);
     } else if (port !== OUT) return add('C6', `${field}.port`, `must be "${OUT}"`, owner === TRIGGER ? undefined : owner);
     const key = `${owner}\u0000${port}`;
-    if (used.has(key)) return add('C6', `${field}`, `port "${port}" already leads somewhere: one path per port`, owner === TRIGGER ? undefined : owner);
+    const first = firstTarget.get(key);
+    if (first !== undefined) {
+      // Two wires from one port. Name both ends, and say it in the user's terms when they are two outcome
+      // branches handling the same outcome; the second target still counts as wired (below), so it is not
+      // also reported as unreachable or parentless — one mistake, one message.
+      const [a, b] = [byId.get(first), byId.get(raw.to)];
+      const twice = a?.type === 'outcomeBranch' && b?.type === 'outcomeBranch' ? (b.outcomes ?? []).filter((o) => a.outcomes?.includes(o)) : [];
+      if (twice.length) add('C6', field, `the outcome ${twice.join(', ')} is handled twice: nodes "${first}" and "${raw.to}" (one branch per outcome: merge them into one outcome branch)`, owner === TRIGGER ? undefined : owner);
+      else add('C6', field, `port "${port}" leads to both "${first}" and "${raw.to}": one path per port${a?.type === 'outcomeBranch' && b?.type === 'outcomeBranch' ? ' (list every outcome in one outcome branch)' : ''}`, owner === TRIGGER ? undefined : owner);
+      secondWires.add(raw.to);
+    } else firstTarget.set(key, raw.to);
     used.add(key);
     incoming.set(raw.to, [...(incoming.get(raw.to) ?? []), owner]);
     next.set(owner, [...(next.get(owner) ?? []), raw.to]);
@@ -153,6 +165,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
     if (n.type !== 'outcomeBranch') continue;
     const parents = incoming.get(n.id) ?? [];
     const parent = parents.length === 1 ? byId.get(parents[0]) : undefined;
+    if (secondWires.has(n.id) && parents.length === 1) continue; // already reported as a second wire
     if (!parent || parent.type !== 'followUp') {
       add('F2', 'edges', 'an outcome branch must follow exactly one follow-up', n.id);
       continue;

@@ -118,6 +118,24 @@ function mergeData(record: RecordSnapshot, opts: RenderOptions): Record<string, 
   return { ...record.data, Owner: owner, Record_Id: record.id };
 }
 
+/**
+ * The plain-text part from the template's HTML: block ends become line breaks (a blank line between
+ * paragraphs), other tags go, and the entities a template author writes are decoded.
+ */
+export function plainText(html: string): string {
+  return html
+    .replace(/\r\n?/g, '\n')
+    .replace(/<br\s*\/?>/gi, '\n')
+    .replace(/<\/(p|div|h[1-6]|blockquote|pre|table)>/gi, '\n\n')
+    .replace(/<\/(li|tr)>/gi, '\n')
+    .replace(/<li[^>]*>/gi, '- ')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
 export function render(
   action: ActionRef,
   node: FollowUpNode,
@@ -137,7 +155,7 @@ export function render(
     const html = `${body}<p style="font-size:12px;color:#888"><a href="${escapeHtml(unsubscribeUrl)}">Unsubscribe</a></p>`;
     return {
       to: String(record.data.Email), from, subject: merge(tpl.subject ?? '', data, false),
-      html, text: `${merge(tpl.body, data, false).replace(/<[^>]+>/g, '')}\n\nUnsubscribe: ${unsubscribeUrl}`,
+      html, text: `${plainText(merge(tpl.body, data, false))}\n\nUnsubscribe: ${unsubscribeUrl}`,
       messageId: messageIdFor(action.key, domain, opts.secret), unsubscribeUrl,
       headers: { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click', 'X-Cadenza-Key': action.key },
     };

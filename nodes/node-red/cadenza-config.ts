@@ -5,12 +5,14 @@ import type { Node, Red } from './red';
 export = function register(RED: Red) {
   RED.nodes.registerType(
     'cadenza-config',
-    function (this: Node & { host?: NodeRedHost }, config: Record<string, unknown>) {
+    function (this: Node & { host?: NodeRedHost; startError?: string }, config: Record<string, unknown>) {
       RED.nodes.createNode(this, config);
       try {
         this.host = new NodeRedHost(RED, this, config);
         this.host.ready.catch((err) => this.error(RED._('cadenza-config.errors.store', { error: String(err) })));
       } catch (err) {
+        // Kept so the cadence nodes can show why there is no engine (e.g. Node.js without node:sqlite).
+        this.startError = err instanceof Error ? err.message : String(err);
         this.error(RED._('cadenza-config.errors.store', { error: err instanceof Error ? err.message : String(err) }));
       }
       this.on('close', (_removed, done) => {

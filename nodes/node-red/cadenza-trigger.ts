@@ -17,8 +17,10 @@ export = function register(RED: Red) {
       this.error(describeError(err));
     };
     if (!host) {
-      this.status({ fill: 'red', shape: 'ring', text: RED._('cadenza-trigger.errors.noEngine') });
-      this.error(RED._('cadenza-trigger.errors.noEngine'));
+      // The engine node's own failure when it has one (Node.js too old for the embedded store, …).
+      const why = (typeof config.engine === 'string' ? (RED.nodes.getNode(config.engine) as { startError?: string } | null)?.startError : undefined) ?? RED._('cadenza-trigger.errors.noEngine');
+      this.status({ fill: 'red', shape: 'ring', text: why });
+      this.error(why);
       return;
     }
     // Checked again at deploy with the whole graph; here each field, so the node shows what is wrong.

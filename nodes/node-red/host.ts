@@ -58,6 +58,9 @@ export class NodeRedHost {
       baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}/cadenza`,
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
+      // C4 and D6, as `cadenza serve` and the n8n credential take them.
+      whatsappTemplates: str('whatsappTemplates')?.split(',').map((t) => t.trim()).filter(Boolean),
+      retry: Number(cfg.retryHours) > 0 ? { holdMs: Number(cfg.retryHours) * 3_600_000 } : undefined,
     });
     this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));

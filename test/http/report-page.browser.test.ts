@@ -1,6 +1,6 @@
 // The report page in headless Chromium (Debian's chromium, driven by playwright-core): it opens the
 // page for a simulated cadence and checks what it shows against the engine's own report.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,6 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cadenzaHttp } from '../../engine/http/server';
 import { DAY, HOUR, harness, type Harness } from '../helpers/harness';
 
+// A fresh machine may have no Chromium: `npm test` must still pass there, so this file is skipped with
+// the reason and the command that installs the browser. In CI (CI=true, where .ci/run installs it) a
+// missing browser fails the file instead: the report page is never silently untested there.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const INSTALL = 'sudo apt-get install chromium   (or set CHROMIUM_PATH to a Chromium/Chrome binary)';
+const haveBrowser = existsSync(CHROMIUM);
+const required = process.env.CI === 'true' || process.env.CI === '1';
+if (!haveBrowser && !required) {
+  console.warn(`[report-page] skipped: no Chromium at ${CHROMIUM}. Install it to run this test: ${INSTALL}`);
+}
+const run = haveBrowser || required;
+
 let h: Harness;
 let server: Server;
 let browser: Browser;
@@ -17,6 +29,8 @@ let base: string;
 let key: string;
 
 beforeAll(async () => {
+  if (!run) return;
+  if (!haveBrowser) throw new Error(`CI=true and no Chromium at ${CHROMIUM}: the report page must be tested in CI. Install it: ${INSTALL}`);
   h = await harness({}, Date.parse('2026-01-05T14:00:00Z'));
   const { sample, ...def } = JSON.parse(readFileSync(join(__dirname, '../../flows/cadences/sales-ready-lead.json'), 'utf8'));
   for (const r of sample.records) await h.rt.upsertRecord('Leads', r);
@@ -33,18 +47,18 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise((r) => server?.close(r));
+  if (server) await new Promise((r) => server.close(r));
   await h?.close();
 });
 
-describe('report page', () => {
+describe.skipIf(!run)('report page', () => {
   it('A1 P2 shows each cadence with its states, a funnel per step and the latest un-enrollments, matching the engine report', async () => {
     const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
     const denied = await page.goto(`${base}/cadenza/`);

@@ -9,6 +9,7 @@ import type { CadenceDefinition } from '../../../engine/model/types';
 import type { Clock } from '../../../engine/runtime/clock';
 import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../../engine/runtime/runtime';
 import { describeStore, openStore } from '../../../engine/store/open';
+import type { Edition } from '../../../engine/runtime/limits';
 
 export interface CadenzaCredentials {
   storePath?: string;
@@ -16,6 +17,11 @@ export interface CadenzaCredentials {
   timezone?: string;
   sender?: string;
   baseUrl?: string;
+  edition?: Edition;
+  addOns?: number;
+  /** Comma-separated approved WhatsApp template ids; empty accepts any (C4). */
+  whatsappTemplates?: string;
+  retryHours?: number;
 }
 
 export interface CadenzaItem {
@@ -53,6 +59,9 @@ export class CadenzaEngine {
     this.runtime = new Runtime({
       store: openStore(path, process.cwd()), clock: settings.clock, timezone: creds.timezone || 'UTC',
       defaultSender: creds.sender || 'cadenza@localhost', baseUrl: creds.baseUrl || 'http://localhost:5678/webhook', secret: creds.secret || undefined,
+      limits: { edition: creds.edition || 'enterprise', addOns: Number(creds.addOns) || 0 },
+      whatsappTemplates: creds.whatsappTemplates?.trim() ? creds.whatsappTemplates.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
+      retry: Number(creds.retryHours) > 0 ? { holdMs: Number(creds.retryHours) * 3_600_000 } : undefined,
     });
     this.runtime.onDispatchBatch((actions) => this.deliver(actions));
     this.runtime.subscribe((e) => this.onEvent(e));
