@@ -250,7 +250,6 @@ export class Scheduler {
     if (clock.now() < until) clock.set(until);
   }
 
-
   /**
    * Whether actions a batch of steps queues now can be written already leased to this process: it has a
    * handler and a free slot for them (one slot per action, or one for the batch a batch handler takes).

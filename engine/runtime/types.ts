@@ -63,7 +63,6 @@ export interface TickScope {
   cadences?: readonly string[];
 }
 
-
 export interface EnrollAnswer {
   recordId: string;
   status: 'enrolled' | 'skipped';
