@@ -1,0 +1,260 @@
+// The scheduler and the hand-off (D1, D2, D5, D6): claims due timers and steps their enrollments in
+// batches (step.ts), claims queued actions from the outbox and hands them to the host through the
+// Dispatcher (bounded concurrency, a time limit each), turns what came of each hand-off into machine
+// events (delivered, or a failure the delivery policy retries or gives up on), and runs the loop.
+import { afterFailure, DEFAULT_DELIVERY, type DeliveryPolicy } from '../machine/delivery';
+import type { MachineEvent } from '../machine/types';
+import { CadenzaError } from '../model/errors';
+import type { OutboxRow, TimerRow } from '../store/store';
+import type { Core } from './core';
+import { Dispatcher, type HandOffResult } from './dispatcher';
+import { engineKey } from './keys';
+import { AUTOMATION } from './permissions';
+import { reactMany } from './records';
+import { apply, stepMany } from './step';
+import type { BatchDispatchHandler, DispatchedAction, DispatchHandler, TickScope } from './types';
+
+export class Scheduler {
+  handler: DispatchHandler | null = null;
+  batchHandler: BatchDispatchHandler | null = null;
+  private loop: NodeJS.Timeout | null = null;
+  private ticking: Promise<unknown> | null = null;
+  private woken = false;
+  private wake: () => void = () => undefined;
+  /** Hand-offs confirmed and failed since start (tick() reports the difference). */
+  private readonly counts = { delivered: 0, failed: 0 };
+  /** Hand-offs of this process waiting for their performer's verdict, by key (see awaitConfirmation). */
+  private readonly confirmations = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly delivery: DeliveryPolicy;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(private readonly core: Core) {
+    const { opts } = core;
+    this.delivery = { ...DEFAULT_DELIVERY, ...opts.retry };
+    // A hand-off must be able to time out well inside its lease, or another worker could take it meanwhile.
+    const timeoutMs = Math.min(opts.handOffTimeoutMs ?? 30_000, Math.floor(opts.leaseMs / 2));
+    this.dispatcher = new Dispatcher({ concurrency: Math.max(1, opts.concurrency ?? 16), timeoutMs }, (rows) => this.perform(rows), (r) => this.reported(r));
+  }
+
+  /**
+   * One pass: fire due timers, hand off what is queued, and wait for those hand-offs to be confirmed or
+   * to fail (at most the hand-off time limit). Tests, the simulator and worker processes call it;
+   * `start()` runs passes that do not wait, so a slow performer never holds back timers.
+   */
+  async tick(scope: TickScope = {}): Promise<{ timers: number; dispatched: number; failed: number }> {
+    const before = { ...this.counts };
+    const timers = await this.pass(scope, true);
+    return { timers, dispatched: this.counts.delivered - before.delivered, failed: this.counts.failed - before.failed };
+  }
+
+  private async pass(scope: TickScope, wait: boolean): Promise<number> {
+    if (scope.cadences && !scope.cadences.length) return 0;
+    const now = this.core.clock.now();
+    const handOffs: Promise<void>[] = [];
+    let timers = 0;
+    for (;;) {
+      const due = await this.core.store.claimTimers(now, this.core.opts.batchSize, now + this.core.opts.leaseMs, scope.cadences);
+      timers += due.length;
+      // Cadence-level timers first (U4 un-enrollment wins, U6), then the enrollments' as one batch,
+      // then one by one whatever the batch left.
+      await this.fireEach(due.filter((t) => t.kind !== 'enrollment'));
+      const batch = await stepMany(this.core, due.filter((t) => t.kind === 'enrollment').map((t) => ({ id: t.id.slice(2), event: { type: 'timer' } as MachineEvent, t })), AUTOMATION, (n) => this.canHandOff(n));
+      if (batch.queued.length) handOffs.push(this.handOff(batch.queued));
+      await this.fireEach(batch.rest.map((r) => r.t));
+      if (due.length < this.core.opts.batchSize) break;
+    }
+    // The outbox: actions queued by others or left for want of a free slot, retries whose time has come,
+    // leases of dead workers ended. A waiting pass goes on as slots free up, until none is left to claim.
+    for (;;) {
+      let drained = true;
+      for (let free = this.dispatcher.free(); free > 0 && (this.handler || this.batchHandler); free = this.dispatcher.free()) {
+        const t = this.core.clock.now();
+        // A slot takes one action, or a whole batch when the host takes batches.
+        const limit = this.batchHandler ? this.core.opts.batchSize : Math.min(free, this.core.opts.batchSize);
+        const rows = await this.core.store.claimOutbox(t, limit, t + this.core.opts.leaseMs, scope.cadences);
+        if (rows.length) handOffs.push(this.handOff(rows));
+        drained = rows.length < limit;
+        if (drained) break;
+      }
+      if (!wait) break;
+      await Promise.all(handOffs.splice(0));
+      if (drained) break;
+    }
+    return timers;
+  }
+
+  private async fireEach(list: TimerRow[]): Promise<void> {
+    for (const t of list) {
+      try {
+        await this.fire(t);
+      } catch (e) {
+        // One bad timer must not stall the others; its lease expires and it is tried again.
+        this.core.emit({ type: 'error', error: `timer ${t.id}: ${e instanceof Error ? e.message : String(e)}` });
+      }
+    }
+  }
+
+  /** Leased rows to the host: one hand-off per row, or the whole batch to a batch handler. */
+  private handOff(rows: OutboxRow[]): Promise<void> {
+    return this.dispatcher.handOff(this.batchHandler ? [rows] : rows.map((r) => [r]), this.core.opts.leaseMs);
+  }
+
+  private perform(rows: OutboxRow[]): Promise<unknown> {
+    const actions = rows.map((row) => ({ ...(row.payload as DispatchedAction), attempt: row.attempts }));
+    if (this.batchHandler) return Promise.resolve().then(() => this.batchHandler!(actions));
+    if (!this.handler) return Promise.reject(new Error('no dispatch handler registered'));
+    return Promise.resolve().then(() => this.handler!(actions[0]));
+  }
+
+  /** What came of hand-offs, as machine events: delivered (D5), or a failure the policy retries or gives up on (D6). */
+  private async reported(results: HandOffResult[]): Promise<void> {
+    try {
+      const now = this.core.clock.now();
+      const delivered = results.filter((r) => !r.failure).map((r) => r.row);
+      const verdicts: { row: OutboxRow; reason: string }[] = [];
+      for (const { row, failure } of results) {
+        if (!failure) continue;
+        this.counts.failed++;
+        this.core.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: failure.message });
+        const d = afterFailure(this.delivery, row.attempts, row.createdAt, now, failure, Math.random());
+        if ('giveUp' in d) verdicts.push({ row, reason: d.giveUp });
+        else {
+          await this.core.store.retryOutbox(row.key, d.retryAt, failure.message);
+          await this.core.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'waiting', reason: `${row.nodeId}: ${d.reason} (D6)`, data: { key: row.key, attempt: row.attempts } });
+        }
+      }
+      for (const row of delivered) (this.counts.delivered++, this.core.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId }));
+      await this.settle([
+        ...delivered.map((row) => ({ id: row.enrollmentId, event: { type: 'delivered', key: row.key } as MachineEvent })),
+        ...verdicts.map((v) => ({ id: v.row.enrollmentId, event: { type: 'deliveryFailed', key: v.row.key, reason: v.reason } as MachineEvent })),
+      ]);
+      this.nudge();
+    } catch (e) {
+      // A report that could not be written: the rows stay leased and are handed off again when the lease ends (same key).
+      this.core.emit({ type: 'error', error: `recording deliveries: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+
+  /** Delivery events for many enrollments in one commit; whatever conflicts goes one by one. */
+  private async settle(items: { id: string; event: MachineEvent }[]): Promise<void> {
+    if (!items.length) return;
+    const { rest } = await stepMany(this.core, items, AUTOMATION);
+    for (const r of rest) await apply(this.core, r.id, r.event, AUTOMATION).catch((e) => this.core.emit({ type: 'error', error: String(e) }));
+  }
+
+  private async fire(t: TimerRow): Promise<void> {
+    const { id: timerId, kind, cadenceId } = t;
+    if (kind === 'enrollment') {
+      const id = timerId.slice(2);
+      if (!(await this.core.store.getEnrollment(id))) return this.core.store.releaseTimer(timerId, t.dueAt, null);
+      const r = await apply(this.core, id, { type: 'timer' }, AUTOMATION);
+      // A timer that decided nothing (stale: another worker moved the enrollment) is given back as the
+      // state wants it, never left locked — and never over a timer a newer commit armed.
+      if (r.state && !r.effects.length) await this.core.store.releaseTimer(timerId, t.dueAt, r.state.status === 'active' ? r.state.dueAt : null);
+      return;
+    }
+    const row = await this.core.store.getCadence(cadenceId);
+    if (!row?.activeVersion) return this.core.store.deleteTimer(timerId);
+    const def = await this.core.definition(cadenceId, row.activeVersion);
+    if (kind === 'unenrollDate') {
+      // U4 + U7: runs whether or not the cadence is active.
+      await this.core.store.deleteTimer(timerId);
+      await this.core.eachEnrollment(cadenceId, 'active', (e) => apply(this.core, e.enrollment.id, { type: 'unenroll', by: AUTOMATION, reason: `un-enroll date ${def.unenroll!.onDate} (U4)` }, AUTOMATION));
+    } else if (kind === 'viewRecheck') {
+      // E7: time-dependent criteria are re-read as the clock moves, not only when a record changes.
+      await this.core.store.setTimer({ id: timerId, kind: 'viewRecheck', cadenceId, dueAt: this.core.clock.now() + this.core.opts.recheckMs, priority: 2 });
+      if (row.status !== 'active') return;
+      await this.core.eachRecordPage(def.module, (page) => reactMany(this.core, page, AUTOMATION));
+    }
+  }
+
+  /**
+   * For a handler whose performer answers later, elsewhere in the host (a Node-RED flow's Complete and
+   * Catch nodes): return this from the handler, and the hand-off ends when confirmDelivery(key) is
+   * called — or fails as a time-out after the hand-off time limit and is retried under the same key.
+   */
+  awaitConfirmation(key: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.confirmations.get(key)?.reject(new Error('handed off again'));
+      const done = () => this.confirmations.delete(key);
+      this.confirmations.set(key, { resolve: () => (done(), resolve()), reject: (e) => (done(), reject(e)) });
+    });
+  }
+
+  /**
+   * D5: the performer's verdict on an action, by its key (the idempotency key the host received). A
+   * failure is transient unless `permanent` (D6). A verdict for a hand-off no longer waiting here (the
+   * process restarted, it timed out) is recorded all the same.
+   */
+  async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }): Promise<{ applied: boolean }> {
+    if (typeof key !== 'string' || !key) throw new CadenzaError('invalid_outcome', 'D4', 'the action\'s key (msg.cadenza.key) is required to confirm a delivery');
+    key = engineKey(key);
+    const failure = error ? Object.assign(new Error(error.message || 'the performer failed'), { permanent: !!error.permanent }) : null;
+    const waiting = this.confirmations.get(key);
+    if (waiting) {
+      if (failure) waiting.reject(failure);
+      else waiting.resolve();
+      return { applied: true };
+    }
+    const row = await this.core.store.getOutbox(key);
+    if (!row) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${key}"`);
+    if (row.status !== 'pending') return { applied: false };
+    await this.reported([{ row, failure: failure && { message: failure.message, permanent: failure.permanent } }]);
+    return { applied: true };
+  }
+
+  /**
+   * Runs the scheduler against the real clock, one timer for the whole loop (never one per record).
+   * Passes do not wait for hand-offs: those run beside it, at bounded concurrency, and a confirmed one
+   * wakes the loop at once (its next step may be due now). `scope` is read before each pass.
+   */
+  start(intervalMs = 1000, scope: () => TickScope = () => ({})): void {
+    if (this.loop) return;
+    const run = async () => {
+      this.woken = false;
+      this.ticking = this.pass(scope(), false).catch((e) => this.core.emit({ type: 'error', error: String(e) }));
+      await this.ticking;
+      this.ticking = null;
+      if (this.loop) this.loop = setTimeout(run, this.woken ? 0 : intervalMs);
+    };
+    this.wake = () => {
+      if (!this.loop) return;
+      this.woken = true; // a pass running now goes again at once when it ends
+      if (!this.ticking) (clearTimeout(this.loop), (this.loop = setTimeout(run, 0)));
+    };
+    this.loop = setTimeout(run, 0);
+  }
+
+  /** A delivery was recorded: the loop's next pass comes now rather than after the interval. */
+  private nudge(): void {
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    if (this.loop) clearTimeout(this.loop);
+    this.loop = null;
+    await this.ticking;
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (grace = setTimeout(r, this.core.opts.stopGraceMs ?? 5000)))]);
+    clearTimeout(grace);
+  }
+
+  /** Virtual time: moves a VirtualClock from due time to due time until `until`, ticking at each. */
+  async runUntil(until: number, clock: { set(t: number): void; now(): number }, scope: TickScope = {}): Promise<void> {
+    for (;;) {
+      await this.tick(scope);
+      const next = await this.core.store.nextDue(scope.cadences);
+      if (next === null || next > until) break;
+      clock.set(Math.max(next, clock.now()));
+    }
+    if (clock.now() < until) clock.set(until);
+  }
+
+  /**
+   * Whether actions a batch of steps queues now can be written already leased to this process: it has a
+   * handler and a free slot for them (one slot per action, or one for the batch a batch handler takes).
+   */
+  private canHandOff(queued: number): boolean {
+    return !!(this.handler || this.batchHandler) && this.dispatcher.free() >= (this.batchHandler ? 1 : queued);
+  }
+}

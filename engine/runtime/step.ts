@@ -1,0 +1,198 @@
+// The one step pipeline: read -> criteria -> transition (the pure machine) -> one store commit of
+// state, timer, outbox, audit and counters -> events to listeners. `apply` steps one enrollment and
+// retries from a fresh read when another worker committed first (D2); `stepMany` steps N at once and
+// hands back what it could not do in the batch, for `apply` to take one by one.
+import { CriteriaError } from '../criteria/criteria';
+import { capKey, transition, zoneOf } from '../machine/machine';
+import type { ActionRef, Context, CriteriaResults, Effect, Enrollment, MachineEvent, RecordSnapshot } from '../machine/types';
+import { CadenzaError } from '../model/errors';
+import type { CadenceDefinition, FollowUpNode } from '../model/types';
+import { findNode } from '../model/validate';
+import { render, type ActivityPayload, type EmailPayload, type WhatsAppPayload } from '../render/render';
+import type { AuditRow, Commit, CounterBump, OutboxChange, OutboxRow, StoredEnrollment } from '../store/store';
+import { addDelay } from '../time/time';
+import type { Core } from './core';
+import { headerSafeKey } from './keys';
+import { actorId, type Actor } from './permissions';
+import type { DispatchedAction, StepResult } from './types';
+
+/** How often one step is read and tried again after losing a commit race before it gives up (D2). */
+export const MAX_CONFLICTS = 20;
+
+/** All criteria of a definition against one record, at the engine clock; errors count as "no match". */
+export async function evaluate(core: Core, def: CadenceDefinition, rec: RecordSnapshot): Promise<CriteriaResults> {
+  const now = core.clock.now();
+  const test = async (expr: string | undefined) => {
+    if (!expr) return undefined;
+    try {
+      return await core.criteria.test(expr, rec.data, now);
+    } catch (e) {
+      if (e instanceof CriteriaError) return false;
+      throw e;
+    }
+  };
+  const checks: Record<string, boolean> = {};
+  for (const n of def.nodes) if (n.type === 'unenrollCheck') checks[n.id] = (await test(n.criteria)) ?? false;
+  return { view: await test(def.enrollment.view), exit: await test(def.unenroll?.criteria), checks };
+}
+
+export async function context(core: Core,
+  def: CadenceDefinition, rec: RecordSnapshot | null, criteria: CriteriaResults, e: Enrollment | null,
+  counter: (scope: string, key: string) => number | Promise<number> = (scope, key) => core.store.counter(scope, key),
+): Promise<Context> {
+  const ctx: Context = {
+    now: core.clock.now(), def, record: rec, criteria, timezone: core.opts.timezone, defaultSender: core.opts.defaultSender,
+    templates: core.templateIds, sentToday: {}, actionsLeft: Infinity,
+  };
+  const node = findNode(def, e?.position);
+  if (e?.wait === 'due' && node?.type === 'followUp') {
+    if (node.channel === 'email' && def.senderDailyCap) {
+      const key = capKey(node, ctx);
+      ctx.sentToday = { [key]: await counter('sender', key) };
+    }
+    const limit = core.opts.limits?.actionsPerCadence;
+    if (limit) ctx.actionsLeft = limit - (await counter('actions', def.id));
+  }
+  return ctx;
+}
+
+export function renderFor(core: Core, action: ActionRef, node: FollowUpNode, rec: RecordSnapshot, now: number, zone: string, def: CadenceDefinition): Partial<DispatchedAction> {
+  // F7: a task's due date in the cadence's calendar (business days skip weekends and holidays).
+  const dueAt = addDelay(now, node.dueIn ?? { amount: 1, unit: 'days' }, zone, def.sendWindow);
+  const out = render(action, node, rec, { templates: core.opts.templates ?? {}, defaultSender: core.opts.defaultSender, secret: core.opts.secret, baseUrl: core.opts.baseUrl, users: core.opts.users }, dueAt);
+  if (node.channel === 'email') return { email: out as EmailPayload };
+  if (node.channel === 'whatsapp') return { whatsapp: out as WhatsAppPayload };
+  return { activity: out as ActivityPayload };
+}
+
+/** The writes of one step: state, rendered outbox rows, audit rows and capped counters. */
+export function buildCommit(core: Core,
+  cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
+  rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
+): Commit {
+  const now = core.clock.now();
+  const outbox = [];
+  const audit: AuditRow[] = [];
+  const bumps = [...counters];
+  const outboxChanges: OutboxChange[] = [];
+  let timer: number | null | undefined;
+  for (const f of effects) {
+    if (f.type === 'log') audit.push({ at: now, cadenceId: next.cadenceId, enrollmentId: next.id, recordId: next.recordId, actor, event: f.event, reason: f.reason, data: f.data ?? null });
+    if (f.type === 'timer') timer = f.at;
+    if (f.type === 'cancel' || f.type === 'requeue') outboxChanges.push({ key: f.key, op: f.type });
+    if (f.type === 'settle') outboxChanges.push({ key: f.key, op: f.status });
+    if (f.type !== 'dispatch') continue;
+    const node = findNode(def, f.action.nodeId) as FollowUpNode;
+    const payload: DispatchedAction = {
+      ...f.action, idempotencyKey: headerSafeKey(f.action.key), module: next.module, attempt: 0, record: rec?.data ?? {},
+      ...renderFor(core, f.action, node, rec!, now, zoneOf(ctx), def),
+    };
+    outbox.push({ key: f.action.key, enrollmentId: next.id, cadenceId: next.cadenceId, nodeId: node.id, recordId: next.recordId, channel: node.channel, payload, availableAt: now, createdAt: now });
+    if (node.channel === 'email' && def.senderDailyCap) bumps.push({ scope: 'sender', key: capKey(node, ctx), max: def.senderDailyCap });
+    if (core.opts.limits?.actionsPerCadence) bumps.push({ scope: 'actions', key: def.id, max: core.opts.limits.actionsPerCadence });
+  }
+  return { enrollment: next, expectedRev: cur ? cur.rev : null, timer, outbox, outboxChanges, audit, counters: bumps };
+}
+
+export async function commit(core: Core,
+  cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
+  rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
+): Promise<boolean> {
+  const ok = await core.store.commit(buildCommit(core, cur, next, effects, def, rec, actor, ctx, counters));
+  if (ok) committed(core, next, effects);
+  return ok;
+}
+
+export function committed(core: Core, next: Enrollment, effects: Effect[]): void {
+  core.emit({ type: 'changed', enrollment: next });
+  for (const f of effects) if (f.type === 'left') core.emit({ type: 'left', enrollment: next, nodeId: f.nodeId });
+}
+
+/** Read, transition, commit; retried from a fresh read when another worker committed first. */
+export async function apply(core: Core, enrollmentId: string, event: MachineEvent, actor: Actor): Promise<StepResult> {
+  for (let i = 0; i < MAX_CONFLICTS; i++) {
+    const cur = await core.store.getEnrollment(enrollmentId);
+    if (!cur) throw new CadenzaError('unknown_enrollment', 'D4', `no enrollment "${enrollmentId}"`);
+    const e = cur.enrollment;
+    const version = event.type === 'reenroll' ? event.version : e.version;
+    const def = await core.definition(e.cadenceId, version);
+    const rec = (await core.store.getRecord(e.module, e.recordId)) ?? null;
+    const criteria = rec ? await evaluate(core, def, rec) : { checks: {} };
+    const ctx = await context(core, def, rec, criteria, e);
+    const { next, effects } = transition(e, event, ctx);
+    if (!next || (next === e && effects.every((f) => f.type === 'reject'))) return { state: next, effects };
+    if (next === e && !effects.length) return { state: e, effects };
+    if (await commit(core, cur, next, effects, def, rec, actorId(actor), ctx, [])) return { state: next, effects };
+  }
+  throw new CadenzaError('conflict', 'D2', `enrollment ${enrollmentId} changed too often concurrently`);
+}
+
+/**
+ * The one step path for N enrollments (N = 1 included): one read of the enrollments, one of their
+ * records, every transition in memory, one store call for all (set-based on Postgres). Capped counters
+ * (F12 sender per day, C5 actions) are read once and advanced in memory, so each step sees the ones
+ * before it; the store re-checks every cap. Returns the items to take one by one (conflicts with
+ * another worker, nothing to do, anything unusual) and, when `canHandOff` says this process can take
+ * the queued actions now (the scheduler knows its handlers and free slots), those actions, written
+ * already leased so it hands them off at once.
+ */
+export async function stepMany<T extends { id: string; event: MachineEvent }>(
+  core: Core, items: T[], actor: Actor, canHandOff?: (queued: number) => boolean,
+): Promise<{ rest: T[]; queued: OutboxRow[] }> {
+  const rest: T[] = [];
+  if (!items.length) return { rest, queued: [] };
+  const byId = new Map((await core.store.getEnrollments([...new Set(items.map((x) => x.id))])).map((e) => [e.enrollment.id, e]));
+  const records = new Map((await core.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
+  const prepared: { x: T; cur: StoredEnrollment; def: CadenceDefinition; rec: RecordSnapshot | null; criteria: CriteriaResults }[] = [];
+  const wanted = new Map<string, { scope: string; key: string }>();
+  const seen = new Set<string>();
+  for (const x of items) {
+    const cur = byId.get(x.id);
+    // Two events for one enrollment in one batch: the second goes one by one, after the first.
+    if (!cur || seen.has(x.id)) {
+      rest.push(x);
+      continue;
+    }
+    seen.add(x.id);
+    try {
+      const e = cur.enrollment;
+      const def = await core.definition(e.cadenceId, e.version);
+      const rec = records.get(`${e.module}\u0000${e.recordId}`) ?? null;
+      const criteria = rec ? await evaluate(core, def, rec) : { checks: {} };
+      await context(core, def, rec, criteria, e, (scope, key) => (wanted.set(`${scope}\u0000${key}`, { scope, key }), 0));
+      prepared.push({ x, cur, def, rec, criteria });
+    } catch {
+      rest.push(x);
+    }
+  }
+  const counts = new Map((await core.store.counters([...wanted.values()])).map((c) => [`${c.scope}\u0000${c.key}`, c.n]));
+  const steps: { x: T; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+  for (const { x, cur, def, rec, criteria } of prepared) {
+    try {
+      const e = cur.enrollment;
+      const ctx = await context(core, def, rec, criteria, e, (scope, key) => counts.get(`${scope}\u0000${key}`) ?? 0);
+      const { next, effects } = transition(e, x.event, ctx);
+      if (!next || (next === e && !effects.some((f) => f.type === 'settle')) || effects.some((f) => f.type === 'reject')) {
+        rest.push(x);
+        continue;
+      }
+      const commit = buildCommit(core, cur, next, effects, def, rec, actorId(actor), ctx, []);
+      for (const b of commit.counters) counts.set(`${b.scope}\u0000${b.key}`, (counts.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
+      steps.push({ x, next, effects, commit });
+    } catch {
+      rest.push(x);
+    }
+  }
+  // Written already leased only when this process can hand them off now; otherwise they wait for a claim.
+  const queuedCount = steps.reduce((n, s) => n + s.commit.outbox.length, 0);
+  const lease = canHandOff && queuedCount && canHandOff(queuedCount) ? core.clock.now() + core.opts.leaseMs : undefined;
+  const applied = steps.length ? await core.store.commitMany(steps.map((s) => ({ ...s.commit, handOffUntil: lease }))) : [];
+  const queued: OutboxRow[] = [];
+  steps.forEach((s, i) => {
+    if (!applied[i]) return rest.push(s.x);
+    committed(core, s.next, s.effects);
+    if (lease) for (const o of s.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
+  });
+  return { rest, queued };
+}
+
