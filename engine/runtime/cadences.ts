@@ -135,6 +135,8 @@ export async function deploy(core: Core, input: unknown, actor: Actor): Promise<
 async function deployOnce(core: Core, def: CadenceDefinition, actor: Actor): Promise<DeployResult> {
   const row = await core.store.getCadence(def.id);
   if (!row) {
+    // C3: refused before anything is written, so a refused deploy leaves no draft taking a creation slot.
+    await checkActiveLimit(core, def.module);
     await createCadence(core, def, actor);
     return { action: 'created', ...(await publish(core, def.id, actor)) };
   }

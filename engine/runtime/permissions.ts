@@ -18,6 +18,6 @@ export function can(actor: Actor, need: Exclude<Permission, 'manageAutomation'>)
 }
 
 /** P2: a refused action names the missing permission and changes nothing (it throws before any write). */
-export function requirePermission(actor: Actor, need: Exclude<Permission, 'manageAutomation'>, rule = 'P1'): void {
+export function requirePermission(actor: Actor, need: Exclude<Permission, 'manageAutomation'>, rule = 'P2'): void {
   if (!can(actor, need)) throw new CadenzaError('forbidden', rule, `${actorId(actor)} lacks the "${need}" permission`);
 }

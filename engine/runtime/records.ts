@@ -84,12 +84,19 @@ export async function reactMany(core: Core, recs: RecordSnapshot[], actor: Actor
     const known = new Map<string, CriteriaResults>();
     for (let k = 0; k < recs.length; k++) {
       // E6: any enrollment, even a stopped one, blocks automatic enrollment; only a manual re-enroll brings it back.
-      if ((mine.get(recs[k].id) ?? []).some((e) => e.enrollment.cadenceId === c.id)) continue;
+      // The answer says so, instead of an empty list a caller cannot tell from "no view matched".
+      const before = (mine.get(recs[k].id) ?? []).find((e) => e.enrollment.cadenceId === c.id)?.enrollment;
+      if (before) {
+        answers[k].push(before.status === 'active'
+          ? { recordId: recs[k].id, cadenceId: c.id, status: 'skipped', reason: 'already enrolled; re-enroll to resume or restart', rule: 'E1', enrollmentId: before.id }
+          : { recordId: recs[k].id, cadenceId: c.id, status: 'skipped', reason: `enrolled before (${before.status}: ${before.reason}); only a manual re-enrollment brings it back`, rule: 'E6', enrollmentId: before.id });
+        continue;
+      }
       const criteria = await evaluate(core, def, recs[k]);
       if (criteria.view) (matching.push(k), known.set(recs[k].id, criteria));
     }
     const got = await enrollMany(core, def, c.activeVersion, matching.map((k) => recs[k]), AUTOMATION, known);
-    got.forEach((a, j) => answers[matching[j]].push(a));
+    got.forEach((a, j) => answers[matching[j]].push({ ...a, cadenceId: c.id }));
   }
   return answers;
 }

@@ -31,6 +31,7 @@ import * as outcomes from './outcomes';
 import { AUTOMATION, type Actor } from './permissions';
 import * as records from './records';
 import { Scheduler } from './scheduler';
+import type { DeliveryPolicy } from '../machine/delivery';
 import type {
   BatchDispatchHandler, DeployResult, DispatchHandler, EnrollAnswer, RuntimeEvent, RuntimeOptions, TickScope, UpsertAnswer,
 } from './types';
@@ -218,6 +219,11 @@ export class Runtime {
   }
 
   // The scheduler and the hand-off (D1, D2, D5, D6): scheduler.ts ---------------------------------------
+
+  /** D6: the retry policy in force (backoff, hold time, jitter), as configured by `retry`. */
+  get deliveryPolicy(): Readonly<DeliveryPolicy> {
+    return this.scheduler.delivery;
+  }
 
   /**
    * One pass: fire due timers, hand off what is queued, and wait for those hand-offs to be confirmed or

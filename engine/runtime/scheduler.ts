@@ -25,7 +25,7 @@ export class Scheduler {
   private readonly counts = { delivered: 0, failed: 0 };
   /** Hand-offs of this process waiting for their performer's verdict, by key (see awaitConfirmation). */
   private readonly confirmations = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  private readonly delivery: DeliveryPolicy;
+  readonly delivery: Readonly<DeliveryPolicy>;
   private readonly dispatcher: Dispatcher;
 
   constructor(private readonly core: Core) {
@@ -254,7 +254,9 @@ export class Scheduler {
    * Whether actions a batch of steps queues now can be written already leased to this process: it has a
    * handler and a free slot for them (one slot per action, or one for the batch a batch handler takes).
    */
-  private canHandOff(queued: number): boolean {
-    return !!(this.handler || this.batchHandler) && this.dispatcher.free() >= (this.batchHandler ? 1 : queued);
+  private canHandOff(_queued: number): boolean {
+    // Rows beyond the free slots wait in the dispatcher's queue; one that waits there so long its lease
+    // would end before its hand-off could time out is left for a later claim (dispatcher.ts).
+    return !!(this.handler || this.batchHandler) && this.dispatcher.free() > 0;
   }
 }

@@ -65,6 +65,8 @@ export interface TickScope {
 
 export interface EnrollAnswer {
   recordId: string;
+  /** The cadence this answer is about (set where one call may answer for several, e.g. a record update). */
+  cadenceId?: string;
   status: 'enrolled' | 'skipped';
   reason?: string;
   rule?: string;

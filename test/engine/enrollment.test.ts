@@ -85,7 +85,8 @@ describe('enrollment', () => {
     await h.rt.upsertRecord('Leads', lead('A', { Lead_Status: 'Cold' }));
     expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'stopped', reason: 'left the view (U2)' });
     const again = await h.rt.upsertRecord('Leads', lead('A', { Lead_Status: 'Hot' }));
-    expect(again).toEqual([]);
+    // Not enrolled again, and the answer says why (it used to be an empty list).
+    expect(again).toEqual([{ recordId: 'A', cadenceId: 'c1', status: 'skipped', rule: 'E6', enrollmentId: 'c1:A', reason: 'enrolled before (stopped: left the view (U2)); only a manual re-enrollment brings it back' }]);
     expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('stopped');
     expect(await h.rt.reenroll('c1', 'A', 'resume', 'rep')).toMatchObject({ status: 'enrolled' });
     expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('active');

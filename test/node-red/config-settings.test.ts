@@ -41,7 +41,7 @@ describe('Node-RED engine node settings', () => {
     expect(await host.runtime.store.getCadence('t1')).toBeUndefined(); // refused: nothing published
     const statuses = helper.getNode('s1').status.args.map((a: unknown[]) => a[0]);
     expect(statuses.at(-1)).toMatchObject({ fill: 'red', text: expect.stringMatching(/C4 templateId/) });
-    // The retry window reaches the runtime's delivery policy (read from its private field: no public getter).
-    expect((host.runtime as unknown as { delivery: { holdMs: number } }).delivery.holdMs).toBe(12 * 3_600_000);
+    // The retry window reaches the runtime's delivery policy.
+    expect(host.runtime.deliveryPolicy.holdMs).toBe(12 * 3_600_000);
   });
 });
