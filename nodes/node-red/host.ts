@@ -156,6 +156,8 @@ export class NodeRedHost {
   private confirmed = new Set<string>();
 
   private onEvent(e: RuntimeEvent): void {
+    // The engine's own trouble (a write that failed, a timer that threw) belongs in Node-RED's log.
+    if (e.type === 'error') this.node.warn(`Cadenza: ${e.error}`);
     if (e.type === 'left' && e.nodeId && e.enrollment) {
       const check = this.RED.nodes.getNode(e.nodeId) as CheckInstance | null;
       check?.leave?.({ payload: { recordId: e.enrollment.recordId, cadenceId: e.enrollment.cadenceId, reason: e.enrollment.reason }, cadenza: e.enrollment });
