@@ -4,7 +4,7 @@
 // helpers. It is exact by construction:
 // - an AST node carrying anything else (predicates, stages, group-by, focus, index, tuple bindings,
 //   keepArray…) on a literal, a list, a call or a path is outside the subset: jsonata evaluates it;
-// - only `$not(x)` is negation; `not(x)` calls a field named "not", which jsonata rejects (T1006);
+// - only `$not(x)` is negation; `not(x)` calls a field named "not", which jsonata rejects (T1005);
 // - whenever a value leaves what the subset decides exactly (arrays, objects, types jsonata would
 //   refuse), the function answers FALLBACK and jsonata evaluates instead, so values and errors are jsonata's.
 // The official JSONata test suite checks this (test/unit/criteria-suite.test.ts).

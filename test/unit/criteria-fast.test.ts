@@ -63,4 +63,54 @@ describe('criteria fast path', () => {
     ] as const) expect(await fast.test(e, r, NOW)).toBe(want);
     expect(fast.fastEvaluations).toBe(0);
   });
+
+  it('E2 D4 predicates, group-by, stages and not(x) are never decided by the fast path: the answers are jsonata\'s', async () => {
+    const fast = new Criteria();
+    const reference = new Criteria(undefined, undefined, false);
+    const rec = { Status: 'Hot', Flag: false, Missing: undefined };
+    for (const e of [
+      '"Hot"[1]', '$exists(Status)[false]', '$not(Flag)[1]', 'Status in ["Hot","Cold"][1]', 'Status{"k":1}', '"a"{"k":1}',
+      'Status[0]', 'Status[]', 'not(Flag)', '$contains(Missing, 5)', '$contains(Status, 5)', '$lowercase(Missing)[0]',
+    ]) {
+      // (JSON: jsonata marks its sequences with properties of its own; the values are what count.)
+      expect(JSON.stringify(await outcome(fast, e, rec)), e).toEqual(JSON.stringify(await outcome(reference, e, rec)));
+      // The verdict too: an error stays an error, never "no match".
+      const d = await fast.decide(e, rec, NOW);
+      const r = await reference.decide(e, rec, NOW);
+      expect(d.error?.code ?? d.match, e).toEqual(r.error?.code ?? r.match);
+    }
+    expect(fast.fastEvaluations).toBe(0);
+    expect((await fast.decide('not(Flag)', rec, NOW)).error?.code).toBe('T1005'); // "did you mean $not?"
+    expect((await fast.decide('$contains(Missing, 5)', rec, NOW)).error?.code).toBe('T0410');
+  });
+
+  it('E2 U3 truthiness is jsonata\'s boolean cast: {} [] functions and lambdas are no match, an array matches when a member does', async () => {
+    const c = new Criteria();
+    for (const [e, want] of [
+      ['{}', false], ['[[],{}]', false], ['$lowercase', false], ['function($x){$x}', false], ['{"a":1}', true],
+      ['[0, ""]', false], ['[0, "x"]', true], ['[[0]]', false], ['"x"', true], ['null', false], ['Missing', false],
+    ] as const) {
+      expect(await c.test(e, {}, NOW), e).toBe(want);
+      expect(await c.test(`$boolean(${e})`, {}, NOW), e).toBe(want);
+    }
+  });
+
+  it('D4 U3 an expression that fails on a record is an error, not "no match"; the error names jsonata\'s code and the expression', async () => {
+    const c = new Criteria();
+    const d = await c.decide('$number(Score) > 90 or Stage = "Closed Won"', { Score: 'n/a', Stage: 'Open' }, NOW);
+    expect(d.match).toBeUndefined();
+    expect(d.error).toMatchObject({ code: 'D3030', kind: 'error', expression: '$number(Score) > 90 or Stage = "Closed Won"' });
+    expect(d.error!.message).toMatch(/failed \(D3030\)/);
+    await expect(c.test('$number(Score) > 90', { Score: 'n/a' }, NOW)).rejects.toMatchObject({ code: 'D3030' });
+    expect(await c.decide('Stage = = 1', {}, NOW)).toMatchObject({ error: { kind: 'invalid' } });
+  });
+
+  it('E7 F11 $today() is the date in the zone given (the record\'s or the cadence\'s), not UTC', async () => {
+    const c = new Criteria();
+    const t = Date.parse('2026-03-01T23:30:00Z'); // 00:30 on 2 March in Berlin
+    expect(await c.evaluate('$today()', {}, t, 'Europe/Berlin')).toBe('2026-03-02');
+    expect(await c.evaluate('$today()', {}, t, 'America/New_York')).toBe('2026-03-01');
+    expect(await c.evaluate('$today()', {}, t)).toBe('2026-03-01');
+    expect(await c.test('$substring(Created_Time, 0, 10) = $today()', { Created_Time: '2026-03-02T00:10:00+01:00' }, t, 'Europe/Berlin')).toBe(true);
+  });
 });
