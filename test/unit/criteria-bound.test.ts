@@ -1,0 +1,125 @@
+// The bound holds (issue 14): a hostile view — a catastrophic regular expression, a built-in asked for
+// 1e8 characters — never holds the event loop more than ~50 ms, other requests answer meanwhile, and
+// the evaluation ends at its limit as an error (timeout / resource), not as "no match".
+import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Criteria, DEFAULT_LIMITS } from '../../engine/criteria/criteria';
+import { cadenzaHttp } from '../../engine/http/server';
+import { boundedCriteria, Sandbox } from '../../engine/sandbox/sandbox';
+import { emailCadence, harness, lead, type Harness } from '../helpers/harness';
+
+const REGEX_VIEW = '$contains(Account_Name, /^([A-Za-z]+ ?)+$/)';
+const HOSTILE_NAME = 'abcdefghijklmnopqrstuvwxyzabcde1'; // 31 letters and a digit: seconds of backtracking
+const PAD_VIEW = '$length($pad("x", 100000000)) > 0';
+
+/** Runs `work` while measuring the event loop's worst delay and how long a plain request takes to answer. */
+async function whileMeasuring<T>(work: () => Promise<T>): Promise<{ result: T; maxDelayMs: number; pingMs: number[] }> {
+  const ping = createServer((_q, s) => s.end('pong'));
+  await new Promise<void>((r) => ping.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(ping.address() as { port: number }).port}/`;
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const pingMs: number[] = [];
+  let done = false;
+  const pinger = (async () => {
+    while (!done) {
+      const t = performance.now();
+      await (await fetch(url)).text();
+      pingMs.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    const result = await work();
+    done = true;
+    await pinger;
+    return { result, maxDelayMs: h.max / 1e6, pingMs };
+  } finally {
+    h.disable();
+    ping.close();
+  }
+}
+
+describe('criteria bound', () => {
+  const sandbox = new Sandbox({ workers: 2 });
+  afterAll(() => sandbox.close());
+
+  it('E2 D4 a catastrophic regex and $pad(…, 1e8) stop at their limit as errors; the event loop never waits > 50 ms and requests answer', async () => {
+    const c = new Criteria(DEFAULT_LIMITS, 100, true, sandbox);
+    await c.decide('Status = "x" and $count(Tags) > 0', { Status: 'x', Tags: [1] }, 0); // processes up
+    const { result, maxDelayMs, pingMs } = await whileMeasuring(async () => {
+      const t = performance.now();
+      const out = await Promise.all([c.decide(REGEX_VIEW, { Account_Name: HOSTILE_NAME }, 0), c.decide(PAD_VIEW, {}, 0)]);
+      return { out, ms: performance.now() - t };
+    });
+    const [regex, pad] = result.out;
+    expect(regex.match).toBeUndefined();
+    expect(regex.error).toMatchObject({ kind: 'timeout', expression: REGEX_VIEW });
+    expect(regex.error!.message).toMatch(/ran past its limit of 250 ms/);
+    expect(pad.match).toBeUndefined();
+    expect(['timeout', 'resource']).toContain(pad.error!.kind);
+    // Bounded by the limit (plus process start-up), not by the expression's seconds.
+    expect(result.ms).toBeLessThan(2000);
+    expect(maxDelayMs).toBeLessThanOrEqual(50);
+    expect(pingMs.length).toBeGreaterThan(3);
+    expect(Math.max(...pingMs)).toBeLessThan(100);
+    // The pool replaced what it killed and answers the next evaluation.
+    expect(sandbox.replaced).toBeGreaterThanOrEqual(2);
+    expect(await c.decide('$count(Tags[$ = "a"]) = 1', { Tags: ['a', 'b'] }, 0)).toEqual({ match: true });
+  });
+
+  it('E2 the sandbox gives the answers in-process jsonata gives (values, errors, the engine clock)', async () => {
+    const bounded = new Criteria(DEFAULT_LIMITS, 100, false, sandbox);
+    const local = new Criteria(DEFAULT_LIMITS, 100, false);
+    const now = Date.parse('2026-03-01T23:30:00Z');
+    for (const [e, rec] of [
+      ['$count(Tags[$ = "a"])', { Tags: ['a', 'b', 'a'] }], ['Status in ["Hot"]', { Status: 'Hot' }], ['$today()', {}], ['$daysSince(C)', { C: '2026-02-01' }],
+      ['$number(S) > 1', { S: 'n/a' }], ['{"a": [1, {}]}', {}], ['$uppercase(Name) & "!"', { Name: 'ann' }], ['Missing', {}],
+    ] as const) {
+      const run = async (c: Criteria) => c.evaluate(e, rec, now, 'Europe/Berlin').then((value) => ({ value }), (err) => ({ code: err.code, kind: err.kind }));
+      expect(await run(bounded), e).toEqual(await run(local));
+      expect(await bounded.decide(e, rec, now, 'Europe/Berlin'), e).toEqual(await local.decide(e, rec, now, 'Europe/Berlin'));
+    }
+  });
+
+  describe('through the HTTP API', () => {
+    let h: Harness;
+    let app: Server;
+    let key: string;
+    beforeAll(async () => {
+      h = await harness();
+      // What the runtime change does (issue 14 report): its criteria run their slow path in the sandbox.
+      (h.rt as unknown as { criteria: Criteria }).criteria = boundedCriteria();
+      const handle = cadenzaHttp(h.rt);
+      app = createServer((req, res) => void handle(req, res));
+      await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+      key = (await h.rt.createApiKey('admin', ['manageAutomation'], 'test')).key;
+      await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: REGEX_VIEW } }), 'admin');
+      await h.rt.publish('c1', 'admin');
+    });
+    afterAll(async () => {
+      app.close();
+      await h.close();
+    });
+
+    it('E2 D4 a record PUT against a hostile view answers within the bound, other requests answer meanwhile, nothing is enrolled', async () => {
+      const base = `http://127.0.0.1:${(app.address() as { port: number }).port}/api/v1`;
+      const headers = { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' };
+      const { result, maxDelayMs } = await whileMeasuring(async () => {
+        const t = performance.now();
+        const put = fetch(`${base}/records/Leads/L1`, { method: 'PUT', headers, body: JSON.stringify(lead('L1', { Account_Name: HOSTILE_NAME })) });
+        const other = await fetch(`${base}/cadences`, { headers });
+        const otherMs = performance.now() - t;
+        const res = await put;
+        return { status: res.status, body: await res.json(), otherStatus: other.status, otherMs, ms: performance.now() - t };
+      });
+      expect(result.otherStatus).toBe(200);
+      expect(result.otherMs).toBeLessThan(200);
+      expect(result.status).toBe(200);
+      expect(result.body.enrollments ?? []).toEqual([]);
+      expect(result.ms).toBeLessThan(2000);
+      expect(maxDelayMs).toBeLessThanOrEqual(50);
+    });
+  });
+});
