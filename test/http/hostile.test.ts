@@ -127,6 +127,26 @@ describe('hostile input at the HTTP edge', () => {
     expect((await h.store.getRecord('Leads', 'A'))?.unsubscribed).toBe(false);
   });
 
+  it('P2 D4 the report page signs in by a POST form only (a key in a URL is ignored), bounds that body, and every page and answer forbids framing', async () => {
+    const inUrl = await request(app).get(`/cadenza/?key=${keys.viewer}`);
+    expect(inUrl.status).toBe(401);
+    expect(inUrl.headers['set-cookie']).toBeUndefined();
+    expect(inUrl.text).toMatch(/<form method="post">/);
+    const bad = await request(app).post('/cadenza/').type('form').send({ key: 'nope' });
+    expect(bad.status).toBe(401);
+    const ok = await request(app).post('/cadenza/').type('form').send({ key: keys.viewer }).expect(303);
+    expect(ok.headers.location).toBe('/cadenza/');
+    expect(ok.headers['set-cookie'][0]).toMatch(/^cadenza_key=.+; HttpOnly; SameSite=Strict/);
+    const page = await request(app).get('/cadenza/').set('Cookie', ok.headers['set-cookie'][0].split(';')[0]).expect(200);
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
+    const huge = await request(app).post('/cadenza/').type('form').send(`key=${'x'.repeat(100_000)}`);
+    expect(huge.status).toBe(413);
+    const api = await request(app).get('/api/v1/cadences').set(as('viewer')).expect(200);
+    expect(api.headers['x-content-type-options']).toBe('nosniff');
+    expect(api.headers['content-security-policy']).toMatch(/default-src 'none'/);
+  });
+
   it('D4 fuzz: deep nesting, wrong types and floods on every write route with a full key: no 500, nothing stored changes', async () => {
     await seeded();
     const before = await h.snapshot();
