@@ -19,6 +19,12 @@ export interface SandboxOptions {
   memoryMb?: number;
   /** Evaluations waiting for a process before new ones are refused (default 10 000). */
   maxQueue?: number;
+  /**
+   * When a running evaluation is killed, in ms (default: 4 × the criteria time limit, at least 1 s).
+   * jsonata stops itself at the limit between steps; the kill is for what it cannot interrupt (a
+   * regular expression, a built-in). The margin keeps a loaded machine from killing honest work.
+   */
+  killAfterMs?: number;
 }
 
 // The child: a cache of compiled expressions and the same clock bindings and boolean cast as the
@@ -68,7 +74,7 @@ class Slot {
   private timer?: NodeJS.Timeout;
   private dead = false;
 
-  constructor(private readonly pool: Sandbox, memoryMb: number) {
+  constructor(private readonly pool: Sandbox, memoryMb: number, private readonly killAfterMs?: number) {
     const env: NodeJS.ProcessEnv = { ...process.env, CADENZA_JSONATA: require.resolve('jsonata') };
     delete env.NODE_OPTIONS; // a host's loaders and flags are not the child's business
     this.child = spawn(process.execPath, [`--max-old-space-size=${memoryMb}`, '-e', CHILD_SOURCE], {
@@ -110,7 +116,8 @@ class Slot {
     this.hold(true);
     const { id, job } = p;
     // The deadline starts when the child has the job, so a queue or a child starting up never counts.
-    this.timer = setTimeout(() => this.die('timeout', `ran past its limit of ${job.limits.timeout} ms`, 'timeout'), job.limits.timeout);
+    const killAt = this.killAfterMs ?? Math.max(1000, 4 * job.limits.timeout);
+    this.timer = setTimeout(() => this.die('timeout', `ran past its limit (${job.limits.timeout} ms) and was stopped after ${killAt} ms`, 'timeout'), killAt);
     try {
       this.child.send({ id, expression: job.expression, record: job.record, now: job.now, zone: job.zone, limits: job.limits, boolean: job.boolean });
     } catch (e) {
@@ -146,6 +153,7 @@ export class Sandbox implements SlowPath {
   private readonly size: number;
   private readonly memoryMb: number;
   private readonly maxQueue: number;
+  private readonly killAfterMs?: number;
   /** Processes replaced after a time-out, a memory stop or a crash. */
   replaced = 0;
 
@@ -153,6 +161,7 @@ export class Sandbox implements SlowPath {
     this.size = Math.max(1, options.workers ?? 2);
     this.memoryMb = options.memoryMb ?? 96;
     this.maxQueue = options.maxQueue ?? 10_000;
+    this.killAfterMs = options.killAfterMs;
   }
 
   evaluate(job: SlowJob): Promise<unknown> {
@@ -160,7 +169,7 @@ export class Sandbox implements SlowPath {
     if (this.queue.length >= this.maxQueue) return Promise.reject(new CriteriaError(job.expression, `${this.maxQueue} evaluations are already waiting`, undefined, 'busy', 'resource'));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.next++, job, resolve, reject });
-      while (this.slots.length < this.size && this.slots.length < this.queue.length + this.busy()) this.slots.push(new Slot(this, this.memoryMb));
+      while (this.slots.length < this.size && this.slots.length < this.queue.length + this.busy()) this.slots.push(new Slot(this, this.memoryMb, this.killAfterMs));
       this.pump();
     });
   }
@@ -182,7 +191,7 @@ export class Sandbox implements SlowPath {
     if (i < 0) return;
     this.replaced++;
     if (this.closed) this.slots.splice(i, 1);
-    else this.slots[i] = new Slot(this, this.memoryMb);
+    else this.slots[i] = new Slot(this, this.memoryMb, this.killAfterMs);
   }
 
   async close(): Promise<void> {
