@@ -25,6 +25,8 @@ export interface SandboxOptions {
    * regular expression, a built-in). The margin keeps a loaded machine from killing honest work.
    */
   killAfterMs?: number;
+  /** The Node binary the processes run (default: this process's); for hosts embedded in another runtime. */
+  execPath?: string;
 }
 
 // The child: a cache of compiled expressions and the same clock bindings and boolean cast as the
@@ -74,10 +76,10 @@ class Slot {
   private timer?: NodeJS.Timeout;
   private dead = false;
 
-  constructor(private readonly pool: Sandbox, memoryMb: number, private readonly killAfterMs?: number) {
+  constructor(private readonly pool: Sandbox, memoryMb: number, private readonly killAfterMs?: number, execPath = process.execPath) {
     const env: NodeJS.ProcessEnv = { ...process.env, CADENZA_JSONATA: require.resolve('jsonata') };
     delete env.NODE_OPTIONS; // a host's loaders and flags are not the child's business
-    this.child = spawn(process.execPath, [`--max-old-space-size=${memoryMb}`, '-e', CHILD_SOURCE], {
+    this.child = spawn(execPath, [`--max-old-space-size=${memoryMb}`, '-e', CHILD_SOURCE], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env, windowsHide: true,
     });
     this.hold(true); // a slot starts because an evaluation is waiting for it
@@ -99,6 +101,7 @@ class Slot {
   private onMessage(m: Reply): void {
     if (m.ready) {
       this.ready = true;
+      this.pool.started();
       this.pool.pump();
       if (!this.running) this.hold(false);
       return;
@@ -154,6 +157,7 @@ export class Sandbox implements SlowPath {
   private readonly memoryMb: number;
   private readonly maxQueue: number;
   private readonly killAfterMs?: number;
+  private readonly execPath?: string;
   /** Processes replaced after a time-out, a memory stop or a crash. */
   replaced = 0;
 
@@ -162,6 +166,7 @@ export class Sandbox implements SlowPath {
     this.memoryMb = options.memoryMb ?? 96;
     this.maxQueue = options.maxQueue ?? 10_000;
     this.killAfterMs = options.killAfterMs;
+    this.execPath = options.execPath;
   }
 
   evaluate(job: SlowJob): Promise<unknown> {
@@ -169,9 +174,14 @@ export class Sandbox implements SlowPath {
     if (this.queue.length >= this.maxQueue) return Promise.reject(new CriteriaError(job.expression, `${this.maxQueue} evaluations are already waiting`, undefined, 'busy', 'resource'));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.next++, job, resolve, reject });
-      while (this.slots.length < this.size && this.slots.length < this.queue.length + this.busy()) this.slots.push(new Slot(this, this.memoryMb, this.killAfterMs));
+      this.grow();
       this.pump();
     });
+  }
+
+  /** Starts processes while evaluations wait for one (up to the pool size): idle pools cost nothing. */
+  private grow(): void {
+    while (!this.closed && this.slots.length < this.size && this.slots.length < this.queue.length + this.busy()) this.slots.push(new Slot(this, this.memoryMb, this.killAfterMs, this.execPath));
   }
 
   private busy(): number {
@@ -186,12 +196,29 @@ export class Sandbox implements SlowPath {
     }
   }
 
+  private startFailures = 0;
+
+  /** A process answered 'ready'. */
+  started(): void {
+    this.startFailures = 0;
+  }
+
+  /**
+   * A process ended (killed at its deadline, out of memory, crashed): it is dropped and, while work
+   * waits, another starts. Three that die before starting (no node binary, no processes left) fail the
+   * waiting evaluations as errors rather than spawning forever; the next evaluation tries again.
+   */
   replace(dead: Slot): void {
     const i = this.slots.indexOf(dead);
     if (i < 0) return;
+    this.slots.splice(i, 1);
     this.replaced++;
-    if (this.closed) this.slots.splice(i, 1);
-    else this.slots[i] = new Slot(this, this.memoryMb, this.killAfterMs);
+    if (!dead.ready && ++this.startFailures >= 3) {
+      this.startFailures = 0;
+      for (const p of this.queue.splice(0)) p.reject(new CriteriaError(p.job.expression, 'the evaluation process cannot start', undefined, 'sandbox', 'error'));
+      return;
+    }
+    this.grow();
   }
 
   async close(): Promise<void> {

@@ -92,6 +92,17 @@ describe('criteria bound', () => {
     }
   });
 
+  it('D4 a sandbox that cannot start its processes fails evaluations as errors, and does not spawn forever', async () => {
+    const broken = new Sandbox({ execPath: '/nonexistent/node' });
+    const c = new Criteria(DEFAULT_LIMITS, 100, true, broken);
+    const d = await c.decide('$count(Tags) > 0', { Tags: [1] }, 0);
+    expect(d.match).toBeUndefined();
+    expect(d.error).toMatchObject({ code: 'sandbox', kind: 'error' });
+    expect(broken.replaced).toBe(3);
+    expect(c.test('Status = "x"', { Status: 'x' }, 0)).toBe(true); // the fast path needs no process
+    await broken.close();
+  });
+
   describe('through the HTTP API', () => {
     let h: Harness;
     let app: Server;
