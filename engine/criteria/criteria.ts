@@ -171,6 +171,32 @@ export class Criteria {
     }
   }
 
+  /**
+   * Mistakes that compile but can only fail at evaluation, found in the AST: a call of a name without
+   * `$` (`not(Flag)`, `contains(Name, "x")`) is a call of a record field, which JSON never holds, so
+   * jsonata raises T1005 on every record. Publishing refuses them (D4) instead of failing per record.
+   */
+  lint(expression: string): string[] {
+    const problems: string[] = [];
+    const stack: unknown[] = [this.compile(expression).ast()];
+    while (stack.length) {
+      const n = stack.pop();
+      if (!n || typeof n !== 'object') continue;
+      if (Array.isArray(n)) {
+        stack.push(...n);
+        continue;
+      }
+      const node = n as { type?: string; procedure?: { type?: string; steps?: { type?: string; value?: unknown }[] } };
+      const steps = node.procedure?.steps;
+      if ((node.type === 'function' || node.type === 'partial') && node.procedure?.type === 'path' && steps?.length === 1 && steps[0].type === 'name') {
+        const name = String(steps[0].value);
+        problems.push(`calls ${name}(…), which is a field, not a function: did you mean $${name}(…)?`);
+      }
+      for (const v of Object.values(n)) if (v && typeof v === 'object') stack.push(v);
+    }
+    return problems;
+  }
+
   /** Whether an expression reads the clock, so the runtime re-evaluates it as time passes (E7). */
   static dependsOnTime(expression: string): boolean {
     return /\$(now|millis|today|daysSince|hoursSince|daysUntil)\b/.test(expression);

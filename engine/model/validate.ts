@@ -81,7 +81,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
   const checkExpr = (rule: string, field: string, expr: unknown, node?: string) => {
     if (typeof expr !== 'string' || !expr.trim()) return add(rule, field, 'must be a non-empty JSONata expression', node);
     try {
-      criteria.compile(expr);
+      for (const p of criteria.lint(expr)) add(rule, field, `JSONata "${expr.length > 80 ? expr.slice(0, 77) + '...' : expr}" ${p}`, node);
     } catch (e) {
       add(rule, field, e instanceof CriteriaError ? e.message : String(e), node);
     }

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Criteria, DEFAULT_LIMITS } from '../../engine/criteria/criteria';
 import { criteriaProblems, criteriaZone, decideAll, problemMessage } from '../../engine/criteria/definition';
 import type { CadenceDefinition } from '../../engine/model/types';
+import { validateDefinition } from '../../engine/model/validate';
 import { Sandbox } from '../../engine/sandbox/sandbox';
 import { emailCadence } from '../helpers/harness';
 
@@ -43,5 +44,14 @@ describe('criteria decisions', () => {
   it('E7 F11 criteria read $today() in the record\'s zone, else the cadence\'s', () => {
     expect(criteriaZone({ ...def, timezone: 'Europe/Berlin' }, {})).toBe('Europe/Berlin');
     expect(criteriaZone({ ...def, timezone: 'Europe/Berlin' }, { Time_Zone: 'Asia/Tokyo' })).toBe('Asia/Tokyo');
+  });
+
+  it('E2 U3 D4 a call without $ (not(Flag)) fails on every record, so publishing refuses it naming the field and the fix', () => {
+    const problems = validateDefinition({ ...def, enrollment: { mode: 'view', view: 'not(Flag)' }, unenroll: { criteria: 'Stage = "Won" or contains(Name, "x")' } });
+    expect(problems).toEqual([
+      expect.objectContaining({ rule: 'E2', field: 'enrollment.view', message: expect.stringMatching(/not\(…\), which is a field, not a function: did you mean \$not\(…\)\?/) }),
+      expect.objectContaining({ rule: 'U3', field: 'unenroll.criteria', message: expect.stringMatching(/did you mean \$contains/) }),
+    ]);
+    expect(validateDefinition({ ...def, enrollment: { mode: 'view', view: '$not(Flag) and Owner.Name = "x"' } })).toEqual([]);
   });
 });
