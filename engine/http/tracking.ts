@@ -5,6 +5,7 @@
 //   POST /t/unsubscribe/<token>  unsubscribes (RFC 8058 one-click, and the page's button) (F8)
 // Every token is HMAC-signed by the runtime: a forged or altered token records nothing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CadenzaError } from '../model/errors';
 import { escapeHtml, tokenKind } from '../render/render';
 import type { Runtime } from '../runtime/runtime';
 
@@ -32,8 +33,41 @@ export function trackingToken(pathname: string): string | undefined {
   return TRACK.exec(pathname)?.[2];
 }
 
+/**
+ * A flood guard: the actions whose open / click this process already passed on. An outcome counts once
+ * per action and kind (the runtime decides that, durably); this keeps 10,000 hits of one pixel (no key
+ * needed) from costing 10,000 store round trips. Bounded, oldest first out.
+ */
+class Seen {
+  private readonly keys = new Set<string>();
+  constructor(private readonly max = 20_000) {}
+  /** True the first time `key` is seen (while it is remembered). */
+  first(key: string): boolean {
+    if (this.keys.has(key)) return false;
+    if (this.keys.size >= this.max) this.keys.delete(this.keys.values().next().value as string);
+    this.keys.add(key);
+    return true;
+  }
+  /** A hit whose outcome could not be recorded (a store error) is not remembered: the next one tries again. */
+  forget(key: string): void {
+    this.keys.delete(key);
+  }
+}
+
+async function once(rt: Runtime, seen: Seen, key: string, outcome: 'opened' | 'clicked'): Promise<void> {
+  const k = `${outcome}\u0000${key}`;
+  if (!seen.first(k)) return;
+  try {
+    await rt.recordOutcome({ key, outcome });
+  } catch (e) {
+    // An unknown or finished action is an answer (remembered); anything else may pass: try again next time.
+    if (!(e instanceof CadenzaError)) seen.forget(k);
+  }
+}
+
 /** Handles `/t/...`; returns false for any other path. */
 export function trackingHandler(rt: Runtime) {
+  const seen = new Seen();
   return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
     const m = TRACK.exec(pathname);
     if (!m) return false;
@@ -50,13 +84,13 @@ export function trackingHandler(rt: Runtime) {
       return true;
     }
     if (kind === 'open') {
-      await rt.recordOutcome({ key: claims.k, outcome: 'opened' }).catch(() => undefined);
+      await once(rt, seen, claims.k, 'opened');
       res.writeHead(200, { 'Content-Type': 'image/gif', 'Cache-Control': 'no-store', 'Content-Length': GIF.length, 'X-Content-Type-Options': 'nosniff' });
       res.end(GIF);
     } else if (kind === 'click') {
       if (!claims.u || !/^https?:\/\//.test(claims.u)) page(res, 400, 'This link is not valid.');
       else {
-        await rt.recordOutcome({ key: claims.k, outcome: 'clicked' }).catch(() => undefined);
+        await once(rt, seen, claims.k, 'clicked');
         res.writeHead(302, { Location: claims.u, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
         res.end();
       }
