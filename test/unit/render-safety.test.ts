@@ -68,6 +68,16 @@ describe('safe content', () => {
     expect([tokenKind({ k: 'a' }), tokenKind({ k: 'a', u: 'https://x' }), tokenKind({ k: 'a', r: 'L1', m: 'Leads' })]).toEqual(['open', 'click', 'unsubscribe']);
   });
 
+  it('F6 D4 rendering is linear: tags with 100,000 spaces or attributes render at once (a backtracking parse took 7 s for 50,000)', () => {
+    const n = 100_000;
+    const t = performance.now();
+    for (const tpl of ['<a' + ' '.repeat(n) + '>', '<a' + ' x'.repeat(n) + '>', '<a x=' + ' '.repeat(n) + '>', '{{' + ' '.repeat(n), '<' + 'a'.repeat(n)]) {
+      email(tpl, {});
+      templateProblems(tpl + '{{X}}>');
+    }
+    expect(performance.now() - t).toBeLessThan(2000);
+  });
+
   it('D4 C6 templateProblems names each merge field a template would lose', () => {
     expect(templateProblems('<a href="https://acme.test/?q={{X}}">ok</a><p title="{{Y}}">{{Z}}</p>')).toEqual([]);
     const p = templateProblems('<a href="{{Website}}">a</a><a href="https://{{D}}/">b</a><img src="{{P}}"><p {{A}}>c</p><td width={{W}}>');
