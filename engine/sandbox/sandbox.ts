@@ -27,6 +27,12 @@ export interface SandboxOptions {
   killAfterMs?: number;
   /** The Node binary the processes run (default: this process's); for hosts embedded in another runtime. */
   execPath?: string;
+  /** Kills in a row after which an expression is refused at once for `coolDownMs` (default 3). */
+  strikes?: number;
+  /** How long such an expression is refused, in ms (default 60 000). */
+  coolDownMs?: number;
+  /** Wall clock for the cool-down (a resource bound, like the deadline); injectable for tests. */
+  clock?: () => number;
 }
 
 // The child: a cache of compiled expressions and the same clock bindings and boolean cast as the
@@ -109,6 +115,7 @@ class Slot {
     const p = this.running;
     if (!p || p.id !== m.id) return;
     this.finish();
+    this.pool.answered(p.job.expression);
     if (m.ok) p.resolve(m.value);
     else p.reject(new CriteriaError(p.job.expression, m.message ?? 'failed', m.position, m.code, m.code === 'D1012' ? 'timeout' : m.code === 'U1001' || m.code === 'D2015' ? 'resource' : 'error'));
     this.pool.pump();
@@ -143,6 +150,7 @@ class Slot {
     this.finish();
     this.child.kill('SIGKILL');
     this.pool.replace(this);
+    if (p && kind !== 'error') this.pool.killed(p.job.expression);
     if (p) p.reject(new CriteriaError(p.job.expression, detail, undefined, code, kind));
   }
 }
@@ -167,10 +175,37 @@ export class Sandbox implements SlowPath {
     this.maxQueue = options.maxQueue ?? 10_000;
     this.killAfterMs = options.killAfterMs;
     this.execPath = options.execPath;
+    this.strikes = options.strikes ?? 3;
+    this.coolDownMs = options.coolDownMs ?? 60_000;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  // A circuit breaker per expression: a view killed at its deadline on record after record (a flood of
+  // hostile form posts against a backtracking regex) would keep every process busy for a second each;
+  // after `strikes` kills in a row it is refused at once until the cool-down ends. Any answer resets it.
+  private readonly strikes: number;
+  private readonly coolDownMs: number;
+  private readonly clock: () => number;
+  private readonly breaker = new Map<string, { kills: number; until: number }>();
+
+  answered(expression: string): void {
+    this.breaker.delete(expression);
+  }
+
+  killed(expression: string): void {
+    const b = this.breaker.get(expression) ?? { kills: 0, until: 0 };
+    b.kills++;
+    if (b.kills >= this.strikes) b.until = this.clock() + this.coolDownMs;
+    if (this.breaker.size > 1000 && !this.breaker.has(expression)) this.breaker.delete(this.breaker.keys().next().value as string);
+    this.breaker.set(expression, b);
   }
 
   evaluate(job: SlowJob): Promise<unknown> {
     if (this.closed) return Promise.reject(new CriteriaError(job.expression, 'the evaluation sandbox is closed', undefined, 'closed', 'error'));
+    const b = this.breaker.get(job.expression);
+    if (b && b.until > this.clock()) {
+      return Promise.reject(new CriteriaError(job.expression, `was stopped ${b.kills} times in a row; not evaluated again until ${new Date(b.until).toISOString()}`, undefined, 'timeout', 'timeout'));
+    }
     if (this.queue.length >= this.maxQueue) return Promise.reject(new CriteriaError(job.expression, `${this.maxQueue} evaluations are already waiting`, undefined, 'busy', 'resource'));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.next++, job, resolve, reject });

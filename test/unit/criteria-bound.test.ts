@@ -103,6 +103,23 @@ describe('criteria bound', () => {
     await broken.close();
   });
 
+  it('E2 D4 a view killed on record after record is refused at once for a cool-down, then tried again', async () => {
+    let now = 0;
+    const pool = new Sandbox({ workers: 1, strikes: 2, coolDownMs: 60_000, killAfterMs: 300, clock: () => now });
+    const c = new Criteria({ ...DEFAULT_LIMITS, timeout: 100 }, 100, true, pool);
+    const hostile = { Account_Name: HOSTILE_NAME };
+    for (let i = 0; i < 2; i++) expect((await c.decide(REGEX_VIEW, hostile, 0)).error?.message).toMatch(/was stopped after 300 ms/);
+    const t = performance.now();
+    const fast = await c.decide(REGEX_VIEW, { Account_Name: 'Acme' }, 0);
+    expect(performance.now() - t).toBeLessThan(50); // no process was asked
+    expect(fast.error).toMatchObject({ kind: 'timeout', message: expect.stringMatching(/stopped 2 times in a row; not evaluated again until/) });
+    now += 60_001;
+    expect(await c.decide(REGEX_VIEW, { Account_Name: 'Acme' }, 0)).toEqual({ match: true }); // an answer resets it
+    expect((await c.decide(REGEX_VIEW, hostile, 0)).error?.kind).toBe('timeout');
+    expect(await c.decide(REGEX_VIEW, { Account_Name: 'Acme Inc' }, 0)).toEqual({ match: true }); // one kill alone does not trip it
+    await pool.close();
+  });
+
   describe('through the HTTP API', () => {
     let h: Harness;
     let app: Server;
