@@ -83,9 +83,10 @@ class Slot {
   private dead = false;
 
   constructor(private readonly pool: Sandbox, memoryMb: number, private readonly killAfterMs?: number, execPath = process.execPath) {
-    const env: NodeJS.ProcessEnv = { ...process.env, CADENZA_JSONATA: require.resolve('jsonata') };
-    delete env.NODE_OPTIONS; // a host's loaders and flags are not the child's business
-    this.child = spawn(execPath, [`--max-old-space-size=${memoryMb}`, '-e', CHILD_SOURCE], {
+    // Only what it needs: the child never sees the host's secrets (store URLs, keys) or NODE_OPTIONS.
+    const env: NodeJS.ProcessEnv = { CADENZA_JSONATA: require.resolve('jsonata') };
+    if (process.env.SystemRoot) env.SystemRoot = process.env.SystemRoot; // Windows needs it to start
+    this.child = spawn(execPath, [`--max-old-space-size=${memoryMb}`, '--disallow-code-generation-from-strings', '-e', CHILD_SOURCE], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env, windowsHide: true,
     });
     this.hold(true); // a slot starts because an evaluation is waiting for it
@@ -133,6 +134,7 @@ class Slot {
     } catch (e) {
       this.finish();
       p.reject(new CriteriaError(job.expression, `the record cannot be evaluated: ${(e as Error).message}`, undefined, 'clone', 'error'));
+      this.pool.pump();
     }
   }
 
