@@ -116,7 +116,7 @@ export class Criteria {
    */
   test(expression: string, record: unknown, now: number, zone?: string): boolean | Promise<boolean> {
     const compiled = this.compile(expression);
-    const v = this.tryFast(compiled, record, now);
+    const v = this.tryFast(compiled, record, now, zone);
     if (v !== FALLBACK) return this.cast(expression, v);
     return this.run(expression, compiled, record, now, zone, true).then((b) => b === true);
   }
@@ -124,7 +124,7 @@ export class Criteria {
   /** The result of the expression (what `test` casts); rejects with a CriteriaError. */
   async evaluate(expression: string, record: unknown, now: number, zone?: string): Promise<unknown> {
     const compiled = this.compile(expression);
-    const v = this.tryFast(compiled, record, now);
+    const v = this.tryFast(compiled, record, now, zone);
     if (v !== FALLBACK) return v;
     return this.run(expression, compiled, record, now, zone, false);
   }
@@ -146,9 +146,9 @@ export class Criteria {
     }
   }
 
-  private tryFast(compiled: Compiled, record: unknown, now: number): unknown {
+  private tryFast(compiled: Compiled, record: unknown, now: number, zone?: string): unknown {
     if (!compiled.fast) return FALLBACK;
-    const v = compiled.fast(record, now);
+    const v = compiled.fast(record, now, zone);
     if (v !== FALLBACK) this.fastEvaluations++;
     return v;
   }

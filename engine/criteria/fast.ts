@@ -11,7 +11,8 @@
 
 export const FALLBACK = Symbol('fallback');
 type V = unknown;
-type Fn = (rec: unknown, now: number) => V;
+/** `zone` is the record's or cadence's: only the date helpers read it. */
+type Fn = (rec: unknown, now: number, zone?: string) => V;
 
 interface Node {
   type: string;
@@ -34,7 +35,8 @@ const isScalar = (v: V) => v === undefined || v === null || typeof v === 'string
 
 function plain(n: Node | undefined): Node {
   if (!n || typeof n !== 'object') throw new Unsupported();
-  for (const k of Object.keys(n)) if (!KNOWN.has(k)) throw new Unsupported();
+  // (A key that is present but undefined — a call's `name` — means nothing.)
+  for (const k of Object.keys(n)) if (!KNOWN.has(k) && (n as unknown as Record<string, unknown>)[k] !== undefined) throw new Unsupported();
   return n;
 }
 
@@ -45,13 +47,21 @@ function truthy(v: V): boolean {
   return v === true;
 }
 
-function millis(v: V): number | undefined {
+// A date or date-time without an offset is a wall time in the criteria's zone (see bindings.ts).
+const LOCAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/;
+
+/** Like the bindings' reading of a date; a wall time in a named zone is theirs to read (FALLBACK). */
+function millis(v: V, zone: string | undefined): number | undefined | typeof FALLBACK {
   if (typeof v === 'number') return v;
-  if (typeof v === 'string') {
+  if (typeof v !== 'string') return undefined;
+  const m = LOCAL.exec(v);
+  if (!m) {
     const t = Date.parse(v);
     return Number.isNaN(t) ? undefined : t;
   }
-  return undefined;
+  if (zone && zone !== 'UTC') return FALLBACK;
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), +((m[7] ?? '0').padEnd(3, '0')));
+  return Number.isNaN(wall) || new Date(wall).getUTCDate() !== +m[3] ? undefined : wall;
 }
 
 function literal(n: Node): V {
@@ -92,8 +102,8 @@ function compileNode(n: Node): Fn {
     case 'unary': {
       if (n.value === '-' && n.expression) {
         const e = compileNode(n.expression);
-        return (r, t) => {
-          const v = e(r, t);
+        return (r, t, z) => {
+          const v = e(r, t, z);
           if (v === FALLBACK) return FALLBACK;
           if (v === undefined) return undefined;
           return typeof v === 'number' ? -v : FALLBACK;
@@ -117,8 +127,8 @@ function binary(n: Node): Fn {
     if (rhs.type !== 'unary' || rhs.value !== '[') throw new Unsupported();
     const list = (rhs.expressions ?? []).map(literal);
     const l = compileNode(plain(n.lhs));
-    return (r, t) => {
-      const v = l(r, t);
+    return (r, t, z) => {
+      const v = l(r, t, z);
       if (v === FALLBACK) return FALLBACK;
       if (v === undefined) return false;
       return list.some((x) => x === v);
@@ -128,29 +138,29 @@ function binary(n: Node): Fn {
   const rr = compileNode(plain(n.rhs));
   if (op === 'and' || op === 'or') {
     // Short-circuit like jsonata: the right side is not evaluated when the left decides.
-    return (r, t) => {
-      const a = l(r, t);
+    return (r, t, z) => {
+      const a = l(r, t, z);
       if (a === FALLBACK) return FALLBACK;
       if (op === 'and' && !truthy(a)) return false;
       if (op === 'or' && truthy(a)) return true;
-      const b = rr(r, t);
+      const b = rr(r, t, z);
       if (b === FALLBACK) return FALLBACK;
       return truthy(b);
     };
   }
   if (op === '=' || op === '!=') {
-    return (r, t) => {
-      const a = l(r, t);
-      const b = rr(r, t);
+    return (r, t, z) => {
+      const a = l(r, t, z);
+      const b = rr(r, t, z);
       if (a === FALLBACK || b === FALLBACK) return FALLBACK;
       if (a === undefined || b === undefined) return false;
       return op === '=' ? a === b : a !== b;
     };
   }
   if (op === '<' || op === '<=' || op === '>' || op === '>=') {
-    return (r, t) => {
-      const a = l(r, t);
-      const b = rr(r, t);
+    return (r, t, z) => {
+      const a = l(r, t, z);
+      const b = rr(r, t, z);
       if (a === FALLBACK || b === FALLBACK) return FALLBACK;
       const okA = typeof a === 'number' || typeof a === 'string';
       const okB = typeof b === 'number' || typeof b === 'string';
@@ -175,11 +185,11 @@ function call(n: Node): Fn {
   const arity = (k: number) => {
     if (args.length !== k) throw new Unsupported();
   };
-  const one = (f: (v: V, now: number) => V): Fn => {
+  const one = (f: (v: V, now: number, zone?: string) => V): Fn => {
     arity(1);
-    return (r, t) => {
-      const v = args[0](r, t);
-      return v === FALLBACK ? FALLBACK : f(v, t);
+    return (r, t, z) => {
+      const v = args[0](r, t, z);
+      return v === FALLBACK ? FALLBACK : f(v, t, z);
     };
   };
   switch (name) {
@@ -198,10 +208,10 @@ function call(n: Node): Fn {
       return one((v) => (v === undefined ? undefined : typeof v === 'number' ? v : FALLBACK));
     case 'contains': {
       arity(2);
-      return (r, t) => {
-        const s = args[0](r, t);
+      return (r, t, z) => {
+        const s = args[0](r, t, z);
         if (s === FALLBACK) return FALLBACK;
-        const p = args[1](r, t);
+        const p = args[1](r, t, z);
         // jsonata checks the signature first: a pattern that is not a string (T0410) is its error.
         if (p === FALLBACK || typeof p !== 'string') return FALLBACK;
         if (s === undefined) return undefined;
@@ -209,19 +219,19 @@ function call(n: Node): Fn {
       };
     }
     case 'daysSince':
-      return one((v, now) => {
-        const t = millis(v);
-        return t === undefined ? undefined : Math.floor((now - t) / DAY);
+      return one((v, now, zone) => {
+        const t = millis(v, zone);
+        return t === undefined || t === FALLBACK ? t : Math.floor((now - t) / DAY);
       });
     case 'hoursSince':
-      return one((v, now) => {
-        const t = millis(v);
-        return t === undefined ? undefined : Math.floor((now - t) / 3_600_000);
+      return one((v, now, zone) => {
+        const t = millis(v, zone);
+        return t === undefined || t === FALLBACK ? t : Math.floor((now - t) / 3_600_000);
       });
     case 'daysUntil':
-      return one((v, now) => {
-        const t = millis(v);
-        return t === undefined ? undefined : Math.ceil((t - now) / DAY);
+      return one((v, now, zone) => {
+        const t = millis(v, zone);
+        return t === undefined || t === FALLBACK ? t : Math.ceil((t - now) / DAY);
       });
     case 'millis':
       arity(0);
