@@ -120,7 +120,9 @@ function mergeData(record: RecordSnapshot, opts: RenderOptions): Record<string, 
 
 /**
  * The plain-text part from the template's HTML: block ends become line breaks (a blank line between
- * paragraphs), other tags go, and the entities a template author writes are decoded.
+ * paragraphs), other tags go, and the entities a template author writes are decoded. Every pattern is
+ * linear (`[^<>]` stops at the next tag; trailing blanks are matched from a run's start only): on a
+ * merged record's 100,000 spaces the backtracking forms took 29 s.
  */
 export function plainText(html: string): string {
   return html
@@ -128,10 +130,10 @@ export function plainText(html: string): string {
     .replace(/<br\s*\/?>/gi, '\n')
     .replace(/<\/(p|div|h[1-6]|blockquote|pre|table)>/gi, '\n\n')
     .replace(/<\/(li|tr)>/gi, '\n')
-    .replace(/<li[^>]*>/gi, '- ')
-    .replace(/<[^>]+>/g, '')
+    .replace(/<li(?:\s[^<>]*)?>/gi, '- ')
+    .replace(/<[^<>]+>/g, '')
     .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
-    .replace(/[ \t]+\n/g, '\n')
+    .replace(/(?<![ \t])[ \t]+\n/g, '\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
 }

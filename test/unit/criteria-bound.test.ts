@@ -127,7 +127,10 @@ describe('criteria bound', () => {
     beforeAll(async () => {
       h = await harness();
       // What the runtime change does (issue 14 report): its criteria run their slow path in the sandbox.
-      (h.rt as unknown as { criteria: Criteria }).criteria = boundedCriteria();
+      // (The runtime keeps its criteria on its core; both names point at the one instance.)
+      const bounded = boundedCriteria();
+      const rt = h.rt as unknown as { criteria: Criteria; core: { criteria: Criteria } };
+      rt.criteria = rt.core.criteria = bounded;
       const handle = cadenzaHttp(h.rt);
       app = createServer((req, res) => void handle(req, res));
       await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
