@@ -1,13 +1,18 @@
 // The criteria fast path: the common JSONata subset compiled from jsonata's own AST to a plain JS
 // function. Field paths, literals, = != < <= > >=, and/or, `in` a literal list, unary minus, and
 // $lowercase $uppercase $exists $contains $not $number $string $boolean with the engine-clock date
-// helpers. Whenever a value leaves what the subset decides exactly (arrays, objects, mixed types that
-// jsonata would reject), the function answers FALLBACK and jsonata evaluates instead, so results and
-// errors are jsonata's.
+// helpers. It is exact by construction:
+// - an AST node carrying anything else (predicates, stages, group-by, focus, index, tuple bindings,
+//   keepArray…) on a literal, a list, a call or a path is outside the subset: jsonata evaluates it;
+// - only `$not(x)` is negation; `not(x)` calls a field named "not", which jsonata rejects (T1005);
+// - whenever a value leaves what the subset decides exactly (arrays, objects, types jsonata would
+//   refuse), the function answers FALLBACK and jsonata evaluates instead, so values and errors are jsonata's.
+// The official JSONata test suite checks this (test/unit/criteria-suite.test.ts).
 
 export const FALLBACK = Symbol('fallback');
 type V = unknown;
-type Fn = (rec: unknown, now: number) => V;
+/** `zone` is the record's or cadence's: only the date helpers read it. */
+type Fn = (rec: unknown, now: number, zone?: string) => V;
 
 interface Node {
   type: string;
@@ -19,39 +24,57 @@ interface Node {
   expressions?: Node[];
   arguments?: Node[];
   procedure?: Node;
-  stages?: unknown;
-  predicate?: unknown;
-  group?: unknown;
-  focus?: unknown;
-  index?: unknown;
-  tuple?: unknown;
-  keepArray?: unknown;
 }
 
 class Unsupported extends Error {}
 
+// The only AST keys the subset understands; any other key changes jsonata's meaning.
+const KNOWN = new Set(['type', 'value', 'position', 'steps', 'lhs', 'rhs', 'expression', 'expressions', 'arguments', 'procedure']);
 const DAY = 86_400_000;
 const isScalar = (v: V) => v === undefined || v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
-/** jsonata's $boolean for scalars. */
+function plain(n: Node | undefined): Node {
+  if (!n || typeof n !== 'object') throw new Unsupported();
+  // (A key that is present but undefined — a call's `name` — means nothing.)
+  for (const k of Object.keys(n)) if (!KNOWN.has(k) && (n as unknown as Record<string, unknown>)[k] !== undefined) throw new Unsupported();
+  return n;
+}
+
+/** jsonata's boolean cast for the scalars the subset produces. */
 function truthy(v: V): boolean {
   if (typeof v === 'string') return v.length > 0;
   if (typeof v === 'number') return v !== 0;
   return v === true;
 }
 
-function millis(v: V): number | undefined {
+// A date or date-time without an offset is a wall time in the criteria's zone (see bindings.ts).
+const LOCAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/;
+
+/** Like the bindings' reading of a date; a wall time in a named zone is theirs to read (FALLBACK). */
+function millis(v: V, zone: string | undefined): number | undefined | typeof FALLBACK {
   if (typeof v === 'number') return v;
-  if (typeof v === 'string') {
+  if (typeof v !== 'string') return undefined;
+  const m = LOCAL.exec(v);
+  if (!m) {
     const t = Date.parse(v);
     return Number.isNaN(t) ? undefined : t;
   }
-  return undefined;
+  if (zone && zone !== 'UTC') return FALLBACK;
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), +((m[7] ?? '0').padEnd(3, '0')));
+  return Number.isNaN(wall) || new Date(wall).getUTCDate() !== +m[3] ? undefined : wall;
+}
+
+function literal(n: Node): V {
+  plain(n);
+  if (!['string', 'number', 'value'].includes(n.type) || !isScalar(n.value)) throw new Unsupported();
+  return n.value;
 }
 
 function path(steps: Node[]): Fn {
+  if (!steps.length) throw new Unsupported();
   const names = steps.map((s) => {
-    if (s.type !== 'name' || typeof s.value !== 'string' || s.stages || s.predicate || s.group || s.focus || s.index || s.tuple || s.keepArray) throw new Unsupported();
+    plain(s);
+    if (s.type !== 'name' || typeof s.value !== 'string') throw new Unsupported();
     return s.value;
   });
   return (rec) => {
@@ -66,23 +89,21 @@ function path(steps: Node[]): Fn {
 }
 
 function compileNode(n: Node): Fn {
+  plain(n);
   switch (n.type) {
     case 'string':
     case 'number':
     case 'value': {
-      const v = n.value;
-      if (!isScalar(v)) throw new Unsupported();
+      const v = literal(n);
       return () => v;
     }
     case 'path':
       return path(n.steps ?? []);
-    case 'name':
-      return path([n]);
     case 'unary': {
       if (n.value === '-' && n.expression) {
         const e = compileNode(n.expression);
-        return (r, t) => {
-          const v = e(r, t);
+        return (r, t, z) => {
+          const v = e(r, t, z);
           if (v === FALLBACK) return FALLBACK;
           if (v === undefined) return undefined;
           return typeof v === 'number' ? -v : FALLBACK;
@@ -102,49 +123,48 @@ function compileNode(n: Node): Fn {
 function binary(n: Node): Fn {
   const op = n.value as string;
   if (op === 'in') {
-    if (n.rhs?.type !== 'unary' || n.rhs.value !== '[') throw new Unsupported();
-    const list = (n.rhs.expressions ?? []).map((x) => {
-      if (!['string', 'number', 'value'].includes(x.type) || !isScalar(x.value)) throw new Unsupported();
-      return x.value;
-    });
-    const l = compileNode(n.lhs!);
-    return (r, t) => {
-      const v = l(r, t);
+    const rhs = plain(n.rhs);
+    if (rhs.type !== 'unary' || rhs.value !== '[') throw new Unsupported();
+    const list = (rhs.expressions ?? []).map(literal);
+    const l = compileNode(plain(n.lhs));
+    return (r, t, z) => {
+      const v = l(r, t, z);
       if (v === FALLBACK) return FALLBACK;
       if (v === undefined) return false;
       return list.some((x) => x === v);
     };
   }
-  const l = compileNode(n.lhs!);
-  const rr = compileNode(n.rhs!);
+  const l = compileNode(plain(n.lhs));
+  const rr = compileNode(plain(n.rhs));
   if (op === 'and' || op === 'or') {
-    return (r, t) => {
-      const a = l(r, t);
+    // Short-circuit like jsonata: the right side is not evaluated when the left decides.
+    return (r, t, z) => {
+      const a = l(r, t, z);
       if (a === FALLBACK) return FALLBACK;
       if (op === 'and' && !truthy(a)) return false;
       if (op === 'or' && truthy(a)) return true;
-      const b = rr(r, t);
+      const b = rr(r, t, z);
       if (b === FALLBACK) return FALLBACK;
       return truthy(b);
     };
   }
   if (op === '=' || op === '!=') {
-    return (r, t) => {
-      const a = l(r, t);
-      const b = rr(r, t);
+    return (r, t, z) => {
+      const a = l(r, t, z);
+      const b = rr(r, t, z);
       if (a === FALLBACK || b === FALLBACK) return FALLBACK;
       if (a === undefined || b === undefined) return false;
       return op === '=' ? a === b : a !== b;
     };
   }
   if (op === '<' || op === '<=' || op === '>' || op === '>=') {
-    return (r, t) => {
-      const a = l(r, t);
-      const b = rr(r, t);
+    return (r, t, z) => {
+      const a = l(r, t, z);
+      const b = rr(r, t, z);
       if (a === FALLBACK || b === FALLBACK) return FALLBACK;
       const okA = typeof a === 'number' || typeof a === 'string';
       const okB = typeof b === 'number' || typeof b === 'string';
-      // Anything else is an error or a subtle case in jsonata: let it decide.
+      // Anything else is an error in jsonata (T2009, T2010): let it raise it.
       if (!(okA || a === undefined) || !(okB || b === undefined)) return FALLBACK;
       if (a === undefined || b === undefined) return undefined;
       if (typeof a !== typeof b) return FALLBACK;
@@ -157,17 +177,19 @@ function binary(n: Node): Fn {
 }
 
 function call(n: Node): Fn {
-  const proc = n.procedure;
-  const name = proc?.type === 'variable' ? (proc.value as string) : proc?.type === 'path' && proc.steps?.length === 1 && proc.steps[0].value === 'not' ? 'not' : undefined;
-  const args = (n.arguments ?? []).map(compileNode);
+  const proc = plain(n.procedure);
+  // Only a `$name` variable is a built-in; `not(x)` (a path) is jsonata's, which refuses it.
+  if (proc.type !== 'variable' || typeof proc.value !== 'string') throw new Unsupported();
+  const name = proc.value;
+  const args = (n.arguments ?? []).map((a) => compileNode(plain(a)));
   const arity = (k: number) => {
     if (args.length !== k) throw new Unsupported();
   };
-  const one = (f: (v: V, now: number) => V): Fn => {
+  const one = (f: (v: V, now: number, zone?: string) => V): Fn => {
     arity(1);
-    return (r, t) => {
-      const v = args[0](r, t);
-      return v === FALLBACK ? FALLBACK : f(v, t);
+    return (r, t, z) => {
+      const v = args[0](r, t, z);
+      return v === FALLBACK ? FALLBACK : f(v, t, z);
     };
   };
   switch (name) {
@@ -186,28 +208,30 @@ function call(n: Node): Fn {
       return one((v) => (v === undefined ? undefined : typeof v === 'number' ? v : FALLBACK));
     case 'contains': {
       arity(2);
-      return (r, t) => {
-        const s = args[0](r, t);
-        const p = args[1](r, t);
-        if (s === FALLBACK || p === FALLBACK) return FALLBACK;
+      return (r, t, z) => {
+        const s = args[0](r, t, z);
+        if (s === FALLBACK) return FALLBACK;
+        const p = args[1](r, t, z);
+        // jsonata checks the signature first: a pattern that is not a string (T0410) is its error.
+        if (p === FALLBACK || typeof p !== 'string') return FALLBACK;
         if (s === undefined) return undefined;
-        return typeof s === 'string' && typeof p === 'string' ? s.includes(p) : FALLBACK;
+        return typeof s === 'string' ? s.includes(p) : FALLBACK;
       };
     }
     case 'daysSince':
-      return one((v, now) => {
-        const t = millis(v);
-        return t === undefined ? undefined : Math.floor((now - t) / DAY);
+      return one((v, now, zone) => {
+        const t = millis(v, zone);
+        return t === undefined || t === FALLBACK ? t : Math.floor((now - t) / DAY);
       });
     case 'hoursSince':
-      return one((v, now) => {
-        const t = millis(v);
-        return t === undefined ? undefined : Math.floor((now - t) / 3_600_000);
+      return one((v, now, zone) => {
+        const t = millis(v, zone);
+        return t === undefined || t === FALLBACK ? t : Math.floor((now - t) / 3_600_000);
       });
     case 'daysUntil':
-      return one((v, now) => {
-        const t = millis(v);
-        return t === undefined ? undefined : Math.ceil((t - now) / DAY);
+      return one((v, now, zone) => {
+        const t = millis(v, zone);
+        return t === undefined || t === FALLBACK ? t : Math.ceil((t - now) / DAY);
       });
     case 'millis':
       arity(0);

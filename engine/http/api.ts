@@ -3,14 +3,23 @@
 // its API key; the engine checks the permission (P1, P2), so HTTP enforces exactly what the nodes do.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CadenzaError } from '../model/errors';
-import type { Actor } from '../runtime/permissions';
+import { RECORD_LIMITS, shapeProblem, type ShapeLimits } from '../model/validate';
+import { requirePermission, type Actor } from '../runtime/permissions';
 import type { Runtime } from '../runtime/runtime';
 import { openApiDocument } from './openapi';
 
 export interface ApiOptions {
   /** Largest accepted body, in bytes (413 above it). */
   maxBodyBytes?: number;
+  /** Depth, size and string limits of each record (400 naming the field above them). */
+  recordLimits?: ShapeLimits;
 }
+
+/**
+ * Any body: a bound on its entries and strings. Depth is checked closer, where the field can be named
+ * (per record, per definition): JSON.parse is iterative, so a deep body parses; it just never gets further.
+ */
+const BODY_LIMITS: ShapeLimits = { depth: 1_000_000, entries: 200_000, string: 1_000_000 };
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly rule = 'D4') {
@@ -18,7 +27,7 @@ export class HttpError extends Error {
   }
 }
 
-type Ctx = { rt: Runtime; actor: Actor; params: Record<string, string>; query: URLSearchParams; body: unknown };
+type Ctx = { rt: Runtime; actor: Actor; params: Record<string, string>; query: URLSearchParams; body: unknown; limits: ShapeLimits };
 type Handler = (c: Ctx) => Promise<[number, unknown]>;
 interface Route {
   method: string;
@@ -39,6 +48,23 @@ const str = (v: unknown, field: string): string => {
   if (typeof v !== 'string' || !v.trim()) throw new HttpError(400, 'invalid_body', `${field} must be a non-empty string`);
   return v;
 };
+const optStr = (v: unknown, field: string): string | undefined => {
+  if (v !== undefined && typeof v !== 'string') throw new HttpError(400, 'invalid_body', `${field} must be a string`);
+  return v;
+};
+/** Mail headers: names to strings (a list of strings for repeated headers). */
+const headersOf = (v: unknown, field: string): Record<string, string> => {
+  const h = obj(v, field);
+  for (const [k, x] of Object.entries(h)) {
+    if (typeof x !== 'string' && !(Array.isArray(x) && x.every((y) => typeof y === 'string'))) throw new HttpError(400, 'invalid_body', `${field}.${k} must be a string`);
+  }
+  return h as Record<string, string>;
+};
+/** D4: a record past the depth, size or string limits is refused naming the field. */
+const recordShape = (rec: unknown, field: string, limits: ShapeLimits): void => {
+  const p = shapeProblem(rec, field, limits);
+  if (p) throw new HttpError(400, 'invalid_record', p.message);
+};
 
 function route(method: string, pattern: string, handler: Handler): Route {
   const path = new RegExp(`^${pattern.replace(/:(\w+)/g, '(?<$1>[^/]+)')}$`);
@@ -48,6 +74,8 @@ function route(method: string, pattern: string, handler: Handler): Route {
 const ROUTES: Route[] = [
   route('GET', '/cadences', async ({ rt, actor, query }) => [200, { cadences: await rt.listCadences(actor, query.get('module') ?? undefined) }]),
   route('POST', '/cadences', async ({ rt, actor, body }) => {
+    // P2: a key without "manage" is refused before anything about the definition is read or compared.
+    requirePermission(actor, 'manage', 'P2');
     const r = await rt.deploy(obj(body, 'the definition'), actor);
     return [r.action === 'created' ? 201 : 200, r];
   }),
@@ -67,9 +95,10 @@ const ROUTES: Route[] = [
   route('GET', '/cadences/:id/enrollments', async ({ rt, actor, params, query }) => [200, {
     enrollments: await rt.listEnrollments(params.id, { status: (query.get('status') ?? undefined) as never, after: query.get('after') ?? undefined, limit: Number(query.get('limit')) || undefined }, actor),
   }]),
-  route('POST', '/cadences/:id/enrollments', async ({ rt, actor, params, body }) => {
+  route('POST', '/cadences/:id/enrollments', async ({ rt, actor, params, body, limits }) => {
     const records = obj(body).records;
     if (!Array.isArray(records) || records.length === 0 || records.length > 1000) throw new HttpError(400, 'invalid_body', 'records must be a list of 1 to 1000 records or record ids', 'E1');
+    records.forEach((r, i) => recordShape(r, `records[${i}]`, limits));
     return [200, { results: await rt.enroll(params.id, records, actor) }];
   }),
   route('POST', '/cadences/:id/enrollments/:recordId/reenroll', async ({ rt, actor, params, body }) => {
@@ -89,17 +118,27 @@ const ROUTES: Route[] = [
     if (!log.length) throw new HttpError(404, 'unknown_enrollment', `no enrollment "${params.id}"`);
     return [200, { log }];
   }),
-  route('PUT', '/records/:module/:id', async ({ rt, actor, params, body }) => {
+  route('PUT', '/records/:module/:id', async ({ rt, actor, params, body, limits }) => {
     const rec = obj(body, 'the record');
+    recordShape(rec, 'record', limits);
     if (rec.id !== undefined && String(rec.id) !== params.id) throw new HttpError(400, 'invalid_body', `record.id "${String(rec.id)}" does not match the path ("${params.id}")`);
     return [200, { recordId: params.id, enrollments: await rt.upsertRecord(params.module, { ...rec, id: params.id }, actor) }];
   }),
-  route('POST', '/records/:module', async ({ rt, actor, params, body }) => {
-    // Bulk upsert (an import): one set-based engine call; each record answers on its own.
+  route('POST', '/records/:module', async ({ rt, actor, params, body, limits }) => {
+    // Bulk upsert (an import): one set-based engine call; each record answers on its own. A record past
+    // the limits is refused here, by itself, naming its field; the others are saved.
     const records = obj(body).records;
     if (!Array.isArray(records) || records.length === 0 || records.length > 1000) throw new HttpError(400, 'invalid_body', 'records must be a list of 1 to 1000 records', 'D4');
-    const results = (await rt.upsertRecords(params.module, records, actor)).map((a) =>
-      'error' in a ? { recordId: a.recordId, status: 'refused', error: { code: a.error.code, rule: a.error.rule, message: a.error.message } } : { recordId: a.recordId, status: 'saved', enrollments: a.enrollments });
+    const shapes = records.map((r, i) => shapeProblem(r, `records[${i}]`, limits));
+    const fine = records.filter((_r, i) => !shapes[i]);
+    const saved = fine.length ? await rt.upsertRecords(params.module, fine, actor) : [];
+    let next = 0;
+    const results = records.map((r, i) => {
+      const p = shapes[i];
+      if (p) return { recordId: idOf(r), status: 'refused', error: { code: 'invalid_record', rule: 'D4', message: p.message } };
+      const a = saved[next++];
+      return 'error' in a ? { recordId: a.recordId, status: 'refused', error: { code: a.error.code, rule: a.error.rule, message: a.error.message } } : { recordId: a.recordId, status: 'saved', enrollments: a.enrollments };
+    });
     return [200, { results }];
   }),
   route('POST', '/records/:module/:id/converted', async ({ rt, actor, params }) => [200, { recordId: params.id, left: await rt.convertRecord(params.module, params.id, actor) }]),
@@ -110,16 +149,26 @@ const ROUTES: Route[] = [
   route('GET', '/records/:id/enrollments', async ({ rt, actor, params }) => [200, { enrollments: await rt.recordReport(params.id, actor) }]),
   route('POST', '/outcomes', async ({ rt, actor, body }) => {
     const b = obj(body);
-    const message = b.message === undefined ? undefined : (obj(b.message, 'message') as { subject?: string; headers?: Record<string, string> });
+    let message: { subject?: string; headers?: Record<string, string> } | undefined;
+    if (b.message !== undefined) {
+      const m = obj(b.message, 'message');
+      message = { subject: optStr(m.subject, 'message.subject'), headers: m.headers === undefined ? undefined : headersOf(m.headers, 'message.headers') };
+    }
     return [200, await rt.recordOutcome({ key: str(b.key, 'key'), outcome: str(b.outcome, 'outcome'), message }, actor)];
   }),
   route('POST', '/replies', async ({ rt, actor, body }) => {
     const b = obj(body);
-    const headers = b.headers === undefined ? {} : obj(b.headers, 'headers');
-    const r = await rt.recordReply({ subject: typeof b.subject === 'string' ? b.subject : '', headers: headers as Record<string, string>, inReplyTo: b.inReplyTo, references: b.references, from: typeof b.from === 'string' ? b.from : undefined }, actor);
+    const headers = b.headers === undefined ? {} : headersOf(b.headers, 'headers');
+    for (const f of ['inReplyTo', 'references'] as const) {
+      const v = b[f];
+      if (v !== undefined && typeof v !== 'string' && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) throw new HttpError(400, 'invalid_body', `${f} must be a string or a list of strings`, 'U10');
+    }
+    const r = await rt.recordReply({ subject: optStr(b.subject, 'subject') ?? '', headers, inReplyTo: b.inReplyTo, references: b.references, from: optStr(b.from, 'from') }, actor);
     return r ? [200, { matched: true, ...r }] : [404, { matched: false, error: { code: 'unmatched', rule: 'U10', message: 'no enrollment matches this reply (In-Reply-To, References or sender)' } }];
   }),
 ];
+
+const idOf = (r: unknown): string => (typeof r === 'object' && r !== null && 'id' in r ? String((r as { id: unknown }).id).slice(0, 200) : '(missing id)');
 
 function decode(v: string): string {
   try {
@@ -142,16 +191,24 @@ async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
   }
   if (!size) return undefined;
   if (!/^application\/(.+\+)?json\b/i.test(String(req.headers['content-type'] ?? ''))) throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (e) {
     throw new HttpError(400, 'malformed_json', `the body is not valid JSON: ${(e as Error).message}`);
   }
+  const p = shapeProblem(body, 'body', BODY_LIMITS);
+  if (p) throw new HttpError(400, 'invalid_body', p.message);
+  return body;
 }
 
 export function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  // JSON is never a page: nothing in it loads, runs or frames, whatever a client makes of it.
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'", 'X-Frame-Options': 'DENY',
+  });
   res.end(text);
 }
 
@@ -172,6 +229,7 @@ export function requestKey(req: IncomingMessage): string | undefined {
 /** Handles `/api/v1/...`; returns false for any other path. */
 export function apiHandler(rt: Runtime, options: ApiOptions = {}) {
   const limit = options.maxBodyBytes ?? 1024 * 1024;
+  const limits = options.recordLimits ?? RECORD_LIMITS;
   return async (req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<boolean> => {
     if (!pathname.startsWith('/api/v1/') && pathname !== '/api/v1') return false;
     const sub = pathname.slice('/api/v1'.length) || '/';
@@ -191,7 +249,7 @@ export function apiHandler(rt: Runtime, options: ApiOptions = {}) {
       if (!actor) throw new HttpError(401, 'unauthorized', 'send an API key (Authorization: Bearer <key>)', 'P1');
       const body = req.method === 'GET' ? undefined : await readBody(req, limit);
       const params = Object.fromEntries(Object.entries(r.path.exec(sub)!.groups ?? {}).map(([k, v]) => [k, decode(v)]));
-      const [status, out] = await r.handler({ rt, actor, params, query, body });
+      const [status, out] = await r.handler({ rt, actor, params, query, body, limits });
       send(res, status, out);
     } catch (e) {
       const [status, out] = errorBody(e);

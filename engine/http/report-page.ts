@@ -1,6 +1,7 @@
 // The report page: each cadence as a picture — its graph, a funnel per step (enrolled → executed →
 // opened → clicked → replied …), enrollment states, and the latest un-enrollment reasons. Server-rendered
-// HTML + inline SVG, no script. Needs the view scope: the key comes from `?key=` once, then a cookie.
+// HTML + inline SVG, no script. Needs the view scope: the key is posted once by the sign-in form (never
+// in a URL, where history and logs would keep it), then travels in an HttpOnly cookie.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CadenceDefinition } from '../model/types';
 import { escapeHtml as esc } from '../render/render';
@@ -18,7 +19,10 @@ function keyFrom(req: IncomingMessage): string | undefined {
 }
 
 function html(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) {
-  res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:", ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'", ...headers,
+  });
   res.end(body);
 }
 
@@ -124,19 +128,42 @@ ${left.length ? `<ul class="reasons">${left.map((a) => `<li data-reason>${esc(ne
   return shell('Cadenza', sections.join('') || '<p class="empty">No cadences yet.</p>');
 }
 
+/** A sign-in form is `key=<an API key>`: a few hundred bytes; anything larger is not one. */
+const MAX_SIGN_IN_BODY = 4096;
+
+/** The `key` of a posted sign-in form, or undefined (too large, or no key). */
+async function postedKey(req: IncomingMessage): Promise<string | undefined | 'too large'> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_SIGN_IN_BODY) return 'too large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_SIGN_IN_BODY) return 'too large';
+    chunks.push(chunk as Buffer);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('key')?.trim() || undefined;
+}
+
+const SIGN_IN = `<form method="post"><p>An API key with the <b>view</b> scope:</p><input name="key" type="password" size="50" autocomplete="off" autofocus> <button>Open</button></form>`;
+
 /** Handles the report page at `/` and `/cadenza/`; returns false for other paths. */
 export function reportHandler(rt: Runtime) {
-  return async (req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<boolean> => {
-    if (req.method !== 'GET' || !['/', '/cadenza', '/cadenza/'].includes(pathname)) return false;
-    const fromQuery = query.get('key');
-    if (fromQuery) {
-      // Move the key out of the URL (history, logs) into an HttpOnly cookie.
-      html(res, 303, '', { Location: pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(fromQuery)}; HttpOnly; SameSite=Strict; Path=/` });
+  return async (req: IncomingMessage, res: ServerResponse, pathname: string, _query: URLSearchParams): Promise<boolean> => {
+    if (!['/', '/cadenza', '/cadenza/'].includes(pathname)) return false;
+    if (req.method === 'POST') {
+      const key = await postedKey(req);
+      if (key === 'too large') {
+        html(res, 413, shell('Cadenza: sign in', '<p>This request is too large.</p>'), { Connection: 'close' });
+        req.destroy();
+      } else if (!key || !(await rt.authenticate(key))) html(res, 401, shell('Cadenza: sign in', `<p>That key was not accepted.</p>${SIGN_IN}`));
+      // Post/redirect/get: the key lives in an HttpOnly cookie, never in a URL.
+      else html(res, 303, '', { Location: pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(key)}; HttpOnly; SameSite=Strict; Path=/` });
       return true;
     }
+    if (req.method !== 'GET') return false;
     const actor = await rt.authenticate(keyFrom(req));
     if (!actor) {
-      html(res, 401, shell('Cadenza: sign in', `<form method="get"><p>An API key with the <b>view</b> scope:</p><input name="key" type="password" size="50" autofocus> <button>Open</button></form>`));
+      html(res, 401, shell('Cadenza: sign in', SIGN_IN));
       return true;
     }
     try {

@@ -1,6 +1,7 @@
 // Publish-time validation (C4, C6, D4): every problem of a definition, each naming the node, the
 // field and the rule, so a user fixes them all in one pass.
 import { Criteria, CriteriaError } from '../criteria/criteria';
+import { templateProblems } from '../render/html';
 import { isValidZone, parseInstant } from '../time/time';
 import { CadenzaError, type Problem } from './errors';
 import { ALL_OUTCOMES, OUTCOMES, STANDARD_MODULES } from './outcomes';
@@ -26,15 +27,61 @@ export function isCustomModule(module: string): boolean {
   return !(STANDARD_MODULES as readonly string[]).includes(module);
 }
 
+export interface ShapeLimits {
+  /** Deepest nesting of objects and lists (default 32). */
+  depth: number;
+  /** Most keys and items in all (default 10 000). */
+  entries: number;
+  /** Longest string, in characters (default 100 000). */
+  string: number;
+}
+
+export const RECORD_LIMITS: ShapeLimits = { depth: 32, entries: 10_000, string: 100_000 };
+export const DEFINITION_LIMITS: ShapeLimits = { depth: 32, entries: 200_000, string: 100_000 };
+
+/**
+ * D4: the first place where `value` passes a limit, named as a field path (`record.a.b[3]`), or
+ * undefined. Iterative, so a value nested 5,000 levels deep is refused, not a stack overflow (and
+ * never reaches JSON.stringify, which would overflow on it).
+ */
+export function shapeProblem(value: unknown, root: string, limits: ShapeLimits = RECORD_LIMITS): { field: string; message: string } | undefined {
+  const at = (field: string, what: string) => ({ field, message: `${field} ${what}` });
+  const stack: [unknown, string, number][] = [[value, root, 0]];
+  let entries = 0;
+  while (stack.length) {
+    const [v, path, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.length > limits.string) return at(path, `is longer than ${limits.string} characters`);
+      continue;
+    }
+    if (typeof v === 'number' && !Number.isFinite(v)) return at(path, 'must be a finite number');
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= limits.depth) return at(path, `nests deeper than ${limits.depth} levels`);
+    if (Array.isArray(v)) {
+      entries += v.length;
+      if (entries > limits.entries) return at(path, `makes more than ${limits.entries} fields and items in all`);
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`, depth + 1]);
+    } else {
+      const keys = Object.keys(v);
+      entries += keys.length;
+      if (entries > limits.entries) return at(path, `makes more than ${limits.entries} fields and items in all`);
+      for (const k of keys) stack.push([(v as Record<string, unknown>)[k], /^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k.slice(0, 40))}]`, depth + 1]);
+    }
+  }
+  return undefined;
+}
+
 /** Returns every problem of `input` as a definition; an empty list means it can be published. */
 export function validateDefinition(input: unknown, options: ValidateOptions = {}): Problem[] {
   const problems: Problem[] = [];
+  const shape = shapeProblem(input, 'definition', DEFINITION_LIMITS);
+  if (shape) return [{ rule: 'D4', ...shape }];
   const add = (rule: string, field: string, message: string, node?: string) => problems.push({ rule, field, message, node });
   const criteria = options.criteria ?? sharedCriteria;
   const checkExpr = (rule: string, field: string, expr: unknown, node?: string) => {
     if (typeof expr !== 'string' || !expr.trim()) return add(rule, field, 'must be a non-empty JSONata expression', node);
     try {
-      criteria.compile(expr);
+      for (const p of criteria.lint(expr)) add(rule, field, `JSONata "${expr.length > 80 ? expr.slice(0, 77) + '...' : expr}" ${p}`, node);
     } catch (e) {
       add(rule, field, e instanceof CriteriaError ? e.message : String(e), node);
     }
@@ -175,16 +222,25 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
   }
 
   // Reachability and cycles: the path is a tree walk from the trigger, so a cycle would re-run a follow-up.
+  // A depth-first walk with its own stack: a chain of 9,000 nodes is a definition, not a stack overflow.
   const state = new Map<string, 1 | 2>();
-  const visit = (id: string): void => {
-    state.set(id, 1);
-    for (const to of next.get(id) ?? []) {
-      if (state.get(to) === 1) add('C6', 'edges', `cycle through "${to}": a follow-up may not run twice in one enrollment`, id === TRIGGER ? undefined : id);
-      else if (!state.has(to)) visit(to);
+  const walk: { id: string; i: number }[] = [{ id: TRIGGER, i: 0 }];
+  state.set(TRIGGER, 1);
+  while (walk.length) {
+    const top = walk[walk.length - 1];
+    const out = next.get(top.id) ?? [];
+    if (top.i >= out.length) {
+      state.set(top.id, 2);
+      walk.pop();
+      continue;
     }
-    state.set(id, 2);
-  };
-  visit(TRIGGER);
+    const to = out[top.i++];
+    if (state.get(to) === 1) add('C6', 'edges', `cycle through "${to}": a follow-up may not run twice in one enrollment`, top.id === TRIGGER ? undefined : top.id);
+    else if (!state.has(to)) {
+      state.set(to, 1);
+      walk.push({ id: to, i: 0 });
+    }
+  }
   for (const id of byId.keys()) if (!state.has(id)) add('C6', 'edges', 'is not reachable from the trigger', id);
   return problems;
 }
@@ -210,6 +266,7 @@ function checkFollowUp(
     const t = n.template as unknown;
     if (!isObj(t) || typeof t.body !== 'string' || (t.subject !== undefined && typeof t.subject !== 'string'))
       add('F6', 'template', 'must be {subject?: string, body: string}', n.id);
+    else if (n.channel === 'email') for (const p of templateProblems(t.body as string)) add('F6', 'template.body', p, n.id);
   }
   if (n.templateId !== undefined && typeof n.templateId !== 'string') add('F6', 'templateId', 'must be a string', n.id);
   if (n.channel === 'email' && !n.template && !n.templateId) add('F6', 'template', 'an email needs a template or templateId', n.id);

@@ -63,8 +63,11 @@ describe.skipIf(!run)('report page', () => {
     const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
     const denied = await page.goto(`${base}/cadenza/`);
     expect(denied?.status()).toBe(401); // needs the view scope
-    await page.goto(`${base}/cadenza/?key=${encodeURIComponent(key)}`);
-    expect(page.url()).toBe(`${base}/cadenza/`); // the key moved into a cookie, out of the URL
+    // P2: sign in by the page's POST form; the key goes into an HttpOnly cookie and never into a URL.
+    await page.fill('input[name="key"]', key);
+    await Promise.all([page.waitForURL(`${base}/cadenza/`), page.click('button')]);
+    expect(page.url()).toBe(`${base}/cadenza/`);
+    expect(await page.locator('section.cadence').count()).toBeGreaterThan(0);
     const report = await h.rt.cadenceReport('sales-ready-lead');
     const section = page.locator('section[data-cadence="sales-ready-lead"]');
     await expect(section.locator('h2').textContent()).resolves.toBe('Sales-ready lead outreach');
