@@ -10,12 +10,8 @@ export = function register(RED: Red) {
   RED.nodes.registerType('cadenza-followup', function (this: FollowUpInstance, config: Record<string, unknown>) {
     RED.nodes.createNode(this, config);
     showProblems(this, validateNode(followUpNode(this.id, config)));
-    let sent = 0;
-    this.deliver = (action) => {
-      this.send([actionMessage(action), null]);
-      sent++;
-      this.status({ fill: 'blue', shape: 'dot', text: RED._('cadenza-followup.status.sent', { count: sent }) });
-    };
+    // The status (waiting · next due · sent) comes from the store through the host, not from a counter here.
+    this.deliver = (action) => this.send([actionMessage(action), null]);
     refuseInput(this, RED._('cadenza-followup.errors.noInput'));
   });
 };

@@ -2,9 +2,12 @@
 // the graph reachable from each Cadence Trigger is compiled and handed to Runtime.deploy. Due actions
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
+import { DateTime } from 'luxon';
+import { explain } from '../../engine/host/hints';
+import { stepStates } from '../../engine/host/live';
 import { cadenzaHttp } from '../../engine/http/server';
 import { trackingToken } from '../../engine/http/tracking';
-import { CadenzaError, formatProblem, type Problem } from '../../engine/model/errors';
+import { CadenzaError, type Problem } from '../../engine/model/errors';
 import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-red';
 import type { Clock } from '../../engine/runtime/clock';
 import type { Edition } from '../../engine/runtime/limits';
@@ -38,7 +41,8 @@ let routesMounted = false;
 export class NodeRedHost {
   readonly runtime: Runtime;
   readonly ready: Promise<void>;
-  private readonly store: Store;
+  readonly store: Store;
+  private readonly timezone: string;
   private statusTimer: NodeJS.Timeout | null = null;
   readonly http: ReturnType<typeof cadenzaHttp>;
   private readonly dirty = new Set<string>();
@@ -50,10 +54,11 @@ export class NodeRedHost {
     this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     const port = RED.settings.uiPort ?? 1880;
+    this.timezone = str('timezone') ?? 'UTC';
     this.runtime = new Runtime({
       store: this.store,
       clock: injected.clock,
-      timezone: str('timezone') ?? 'UTC',
+      timezone: this.timezone,
       defaultSender: str('sender') ?? 'cadenza@localhost',
       baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}/cadenza`,
       secret: node.credentials?.secret || undefined,
@@ -121,9 +126,9 @@ export class NodeRedHost {
       try {
         const def = compileTrigger(flows as never, t.id as string);
         const r = await this.runtime.deploy(def, 'node-red');
-        for (const n of def.nodes) (this.RED.nodes.getNode(n.id) as Node | null)?.status({});
         const active = await this.runtime.countActive(def.id);
         trigger.showDeployed(`v${r.version} · ${active} active${r.action === 'published' && r.stopped ? ` · ${r.stopped} stopped (V2)` : ''}`);
+        await this.showSteps(def.id, def.nodes.map((n) => n.id));
       } catch (err) {
         trigger.showProblem(err as Error);
         // Point at each node a problem names, so the user sees where to fix it.
@@ -131,7 +136,7 @@ export class NodeRedHost {
           const n = p.node ? this.RED.nodes.getNode(p.node) : null;
           if (n && n.id !== trigger.id) {
             n.status({ fill: 'red', shape: 'ring', text: `${p.rule} ${p.field}` });
-            n.error(`${p.rule} ${p.field}: ${p.message}`);
+            n.error(explain(p));
           }
         }
       }
@@ -161,7 +166,7 @@ export class NodeRedHost {
       check?.leave?.({ payload: { recordId: e.enrollment.recordId, cadenceId: e.enrollment.cadenceId, reason: e.enrollment.reason }, cadenza: e.enrollment });
     }
     if (e.type === 'dispatchFailed' && e.nodeId) {
-      this.RED.nodes.getNode(e.nodeId)?.status({ fill: 'red', shape: 'ring', text: (e.error ?? 'failed').slice(0, 40) });
+      this.RED.nodes.getNode(e.nodeId)?.status({ fill: 'red', shape: 'ring', text: e.error ?? 'failed' });
     }
     if (e.type === 'changed' && e.enrollment) {
       this.dirty.add(e.enrollment.cadenceId);
@@ -178,6 +183,26 @@ export class NodeRedHost {
       const trigger = this.RED.nodes.getNode(id) as TriggerInstance | null;
       const row = await this.store.getCadence(id).catch(() => undefined);
       if (trigger && row) trigger.showDeployed(`v${row.activeVersion} · ${await this.runtime.countActive(id)} active`);
+      if (row?.activeVersion) await this.showSteps(id, (await this.runtime.definition(id, row.activeVersion)).nodes.map((n) => n.id)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * (Strings from the config node's catalog: this host runs in the config node's module.)
+   * Each step's status from the store, so it holds across deploys and restarts: "2 waiting · next
+   * 4 Mar 10:00 · 5 sent". Branches and checks show who waits at them; nodes with nothing show nothing.
+   */
+  private async showSteps(cadenceId: string, nodeIds: readonly string[]): Promise<void> {
+    const states = await stepStates(this.store, cadenceId);
+    for (const id of nodeIds) {
+      const node = this.RED.nodes.getNode(id) as Node | null;
+      if (!node) continue;
+      const s = states[id];
+      const parts: string[] = [];
+      if (s?.waiting) parts.push(this.RED._('cadenza-config.status.waiting', { count: s.waiting }));
+      if (s?.nextDue != null) parts.push(this.RED._('cadenza-config.status.next', { at: DateTime.fromMillis(s.nextDue, { zone: this.timezone }).toFormat('d LLL HH:mm') }));
+      if (s?.executed) parts.push(this.RED._('cadenza-config.status.sent', { count: s.executed }));
+      node.status(parts.length ? { fill: s!.waiting ? 'blue' : 'grey', shape: s!.waiting ? 'dot' : 'ring', text: parts.join(' · ') } : {});
     }
   }
 
@@ -231,7 +256,7 @@ export function hostFor(RED: Red, engineId: unknown): NodeRedHost | undefined {
 
 /** Turns a refused input into the message a node shows: the rule and what is wrong. */
 export function describeError(err: unknown): string {
-  if (err instanceof CadenzaError) return err.problems.length ? err.message.split('\n').slice(0, 3).join(' ') : `${err.rule}: ${err.message}`;
+  if (err instanceof CadenzaError) return err.problems.length ? err.problems.map(explain).join('\n') : `${err.rule}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -239,7 +264,7 @@ export function describeError(err: unknown): string {
 export function showProblems(node: Node, problems: readonly Problem[]): boolean {
   if (!problems.length) return false;
   node.status({ fill: 'red', shape: 'ring', text: `${problems[0].rule} ${problems[0].field}` });
-  for (const p of problems) node.error(formatProblem(p));
+  for (const p of problems) node.error(explain(p));
   return true;
 }
 

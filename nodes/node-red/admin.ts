@@ -1,0 +1,70 @@
+// Admin routes the editor calls (under Node-RED's admin auth): the flow being edited checked by the
+// engine's own compilation and validation before deploy, the enrollments a deploy would stop (V2), and
+// resuming them afterwards (R1). No rule lives in the editor's HTML: it asks here.
+import { explain } from '../../engine/host/hints';
+import { wouldStop } from '../../engine/host/live';
+import { CadenzaError } from '../../engine/model/errors';
+import { compileTrigger, NODE_RED_TYPES, type FlowNode } from '../../engine/model/formats/node-red';
+import { checkNodeRedFlow } from '../../engine/model/formats/node-red-check';
+import { validateDefinition } from '../../engine/model/validate';
+import { hostFor } from './host';
+import type { AdminResponse, Handler, Red } from './red';
+
+export interface StopWarning {
+  cadenceId: string;
+  nodeId: string;
+  records: string[];
+}
+
+// Once per admin app: a test harness or an embedder may start Node-RED's server more than once per process.
+const mounted = new WeakSet<object>();
+
+export function mountAdminRoutes(RED: Red): void {
+  if (!RED.httpAdmin || mounted.has(RED.httpAdmin)) return;
+  mounted.add(RED.httpAdmin);
+  const read: Handler = RED.auth ? RED.auth.needsPermission('cadenza-config.read') : (_q, _s, next) => next();
+  const write: Handler = RED.auth ? RED.auth.needsPermission('cadenza-config.write') : (_q, _s, next) => next();
+  const fail = (res: AdminResponse, err: unknown) =>
+    res.status(err instanceof CadenzaError ? 400 : 500).json({ error: err instanceof Error ? err.message : String(err), rule: (err as CadenzaError).rule });
+
+  // Body: { flows: [...] } as the editor holds them. Answer: problems by node id, and stop warnings.
+  RED.httpAdmin.post('/cadenza/check', read, (req, res) => {
+    const flows = (req.body as { flows?: unknown })?.flows;
+    if (!Array.isArray(flows)) return res.status(400).json({ error: 'D4 flows: must be the list of nodes the editor holds', rule: 'D4' });
+    checkFlows(RED, flows as FlowNode[]).then((r) => res.json(r), (err) => fail(res, err));
+  });
+
+  // Body: { cadenceId, records: [...] }: resume each where it stopped, on the version now active (R1).
+  RED.httpAdmin.post('/cadenza/resume', write, (req, res) => {
+    const { cadenceId, records } = (req.body ?? {}) as { cadenceId?: unknown; records?: unknown };
+    const trigger = typeof cadenceId === 'string' ? (RED.nodes.getNode(cadenceId) as { engine?: string } | null) : null;
+    const host = trigger ? hostFor(RED, trigger.engine) : undefined;
+    if (!host) return res.status(404).json({ error: `D4 cadenceId: no deployed Cadence Trigger "${String(cadenceId)}"`, rule: 'D4' });
+    if (!Array.isArray(records) || !records.every((r) => typeof r === 'string')) return res.status(400).json({ error: 'D4 records: must be a list of record ids', rule: 'D4' });
+    (async () => {
+      const answers = [];
+      for (const r of records as string[]) answers.push(await host.runtime.reenroll(cadenceId as string, r, 'resume', 'node-red-editor'));
+      return answers;
+    })().then((answers) => res.json({ answers }), (err) => fail(res, err));
+  });
+}
+
+async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Record<string, string[]>; stopping: StopWarning[] }> {
+  const problems: Record<string, string[]> = {};
+  for (const p of checkNodeRedFlow(flows)) (problems[p.node!] ??= []).push(explain(p));
+  const stopping: StopWarning[] = [];
+  for (const t of flows) {
+    if (t.type !== NODE_RED_TYPES.trigger || t.d) continue;
+    const host = hostFor(RED, t.engine);
+    const def = compileTrigger(flows, t.id);
+    if (!host || validateDefinition(def).length) continue;
+    await host.ready;
+    const row = await host.store.getCadence(def.id);
+    if (!row?.activeVersion || row.status !== 'active') continue;
+    const stops = await wouldStop(host.store, def, (v) => host.runtime.definition(def.id, v), host.runtime.clock.now());
+    const byNode = new Map<string, string[]>();
+    for (const s of stops) byNode.set(s.nodeId, [...(byNode.get(s.nodeId) ?? []), s.recordId]);
+    for (const [nodeId, records] of byNode) stopping.push({ cadenceId: def.id, nodeId, records });
+  }
+  return { problems, stopping };
+}
