@@ -142,9 +142,14 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     await openNode(page, 'responded');
     await expect(rows.nth(1).locator('select').inputValue()).resolves.toBe('replied');
     await rows.nth(1).locator('.red-ui-editableList-item-remove').click();
-    await expect(rows.count()).resolves.toBe(1);
+    await page.waitForFunction(() => $('#node-input-outcome-container > li').length === 1); // it fades out
     await page.locator('#node-dialog-ok').click();
     await clickDeploy(page);
+    // The reply path's call is now cut off: Node-RED's deploy warning lists it (the engine's check); deploy anyway.
+    const invalid = page.locator('.red-ui-deploy-dialog-confirm-list');
+    await invalid.waitFor();
+    await expect(invalid.textContent()).resolves.toBe('[Sales-ready leads] Call: they replied (cadenza-followup)');
+    await page.locator('#red-ui-deploy-dialog-confirm-deploy-deploy').click();
     await until('the branch without "replied" to deploy', async () => (await node('responded')).outcomes.join() === 'opened');
     const branch = await node('responded');
     expect(branch.wires).toEqual([['glad'], ['bump']]);
@@ -216,6 +221,8 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     await expect(page.locator('.red-ui-notification').filter({ has: warning }).textContent()).resolves.toContain('Welcome email: 2');
     await shot(page, 'stop-warning');
     await page.locator('#cadenza-deploy-resume').click();
+    // The first test left "Call: they replied" cut off, so Node-RED's own warning follows: deploy anyway.
+    await page.locator('#red-ui-deploy-dialog-confirm-deploy-deploy').click();
     await page.getByText('2 enrollment(s) resumed on the new version').waitFor({ timeout: 20_000 });
     const [{ active_version: version }] = db<{ active_version: number }>("SELECT active_version FROM cadences WHERE id = 'trig-sales'");
     const now = enrollments();

@@ -15,6 +15,8 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
   const label = (n: FlowNode) => `"${typeof n.name === 'string' && n.name ? n.name : n.type}"`;
   const problems: Problem[] = [];
   const reached = new Set<string>();
+  /** Cadence nodes another node explains: fed by an ordinary node on a cadence wire, or by a cadence node that is itself cut off. */
+  const explained = new Set<string>();
 
   for (const t of flow) {
     if (t.type !== NODE_RED_TYPES.trigger || !live(t)) continue;
@@ -34,6 +36,7 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
         if (!live(hop) || CADENCE_NODE_TYPES.has(hop.type)) continue;
         const next = firstCadenceNodeAfter(hop, byId, live);
         if (!next) continue;
+        explained.add(next.id);
         problems.push({
           rule: 'F1', field: 'wires', node: hop.id,
           message: hop.type === 'delay'
@@ -44,12 +47,14 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
     }
   }
 
-  // Cadence nodes no live trigger reaches: their own fields still get checked, and the user is told why they never run.
-  for (const n of flow) {
-    if (!live(n) || !CADENCE_NODE_TYPES.has(n.type) || reached.has(n.id)) continue;
+  // Cadence nodes no live trigger reaches: their own fields still get checked, and the first of each
+  // cut-off path says why it never runs (the ones after it follow from that, so they stay quiet).
+  const cut = flow.filter((n) => live(n) && CADENCE_NODE_TYPES.has(n.type) && !reached.has(n.id));
+  for (const n of cut) for (const { targets } of graphOutputs(n)) for (const id of targets) explained.add(id);
+  for (const n of cut) {
     const own = n.type === NODE_RED_TYPES.followUp ? followUpNode(n.id, n) : n.type === NODE_RED_TYPES.branch ? branchNode(n.id, n) : checkNode(n.id, n);
     for (const p of validateNode(own)) problems.push({ ...p, node: n.id });
-    problems.push({ rule: 'C6', field: 'wires', node: n.id, message: 'no Cadence Trigger reaches this node, so it never runs: wire it from the trigger or from a step of a cadence' });
+    if (!explained.has(n.id)) problems.push({ rule: 'C6', field: 'wires', node: n.id, message: 'no Cadence Trigger reaches this node, so it never runs: wire it from the trigger or from a step of a cadence' });
   }
   return problems;
 }
