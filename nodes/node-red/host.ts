@@ -117,7 +117,7 @@ export class NodeRedHost {
     const live = new Set(flows.filter((n) => n.type === NODE_RED_TYPES.trigger && !n.d && !(n.z && disabledTabs.has(n.z))).map((n) => n.id));
     this.confirmed = confirmedSteps(flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z))), this.node.id as string);
     for (const row of await this.store.listCadences()) {
-      if (row.status === 'active' && !live.has(row.id)) await this.runtime.deactivate(row.id, 'node-red');
+      if (row.status === 'active' && !live.has(row.id) && (await this.createdByNodeRed(row.id))) await this.runtime.deactivate(row.id, 'node-red');
     }
     for (const t of flows) {
       if (t.type !== NODE_RED_TYPES.trigger || t.engine !== this.node.id) continue;
@@ -141,6 +141,16 @@ export class NodeRedHost {
         }
       }
     }
+  }
+
+  /**
+   * Only cadences a Node-RED deploy created are Node-RED's to deactivate: one made through REST, the
+   * CLI or n8n on a shared store is not a "deleted trigger". The first audit row of a cadence is its
+   * creation, with the actor that created it.
+   */
+  private async createdByNodeRed(cadenceId: string): Promise<boolean> {
+    const [first] = await this.store.listAudit({ cadenceId, limit: 1 });
+    return first?.event === 'created' && first.actor === 'node-red';
   }
 
   /**
