@@ -3,6 +3,7 @@
 import { Criteria, CriteriaError } from '../criteria/criteria';
 import { isValidZone, parseInstant } from '../time/time';
 import { CadenzaError, type Problem } from './errors';
+import { CHANNELS as SCHEMA_CHANNELS, DELAY_MAX, DELAY_UNITS, PATTERNS } from './formats/schema';
 import { ALL_OUTCOMES, OUTCOMES, STANDARD_MODULES } from './outcomes';
 import type { CadenceDefinition, CadenceNode, Delay, FollowUpNode } from './types';
 import { OUT, TIMEOUT, TRIGGER } from './types';
@@ -13,10 +14,12 @@ export interface ValidateOptions {
   criteria?: Criteria;
 }
 
-const CHANNELS = ['email', 'task', 'call', 'whatsapp'];
-const UNITS = ['minutes', 'hours', 'days', 'businessDays'];
-const HHMM = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
-const ID = /^[A-Za-z0-9_.:-]{1,100}$/;
+// Names, options and bounds come from the one parameter schema the editors and the JSON Schema use.
+const CHANNELS: readonly string[] = SCHEMA_CHANNELS;
+const UNITS: readonly string[] = DELAY_UNITS;
+const HHMM = new RegExp(PATTERNS.hhmm);
+const ID = new RegExp(PATTERNS.id);
+const MODULE = new RegExp(PATTERNS.module);
 const sharedCriteria = new Criteria();
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -41,8 +44,8 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
   };
   const checkDelay = (rule: string, field: string, d: unknown, node?: string) => {
     if (d === undefined) return;
-    if (!isObj(d) || typeof d.amount !== 'number' || !Number.isFinite(d.amount) || d.amount < 0 || d.amount > 3650)
-      return add(rule, field, 'must be {amount: 0..3650, unit}', node);
+    if (!isObj(d) || typeof d.amount !== 'number' || !Number.isFinite(d.amount) || d.amount < 0 || d.amount > DELAY_MAX)
+      return add(rule, field, `must be {amount: 0..${DELAY_MAX}, unit}`, node);
     if (!UNITS.includes(d.unit as string)) add(rule, `${field}.unit`, `must be one of ${UNITS.join(', ')}`, node);
   };
 
@@ -53,7 +56,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
   const def = input as Partial<CadenceDefinition> & Record<string, unknown>;
   if (typeof def.id !== 'string' || !ID.test(def.id)) add('D4', 'id', 'must be 1-100 characters of letters, digits, _ . : -');
   if (typeof def.name !== 'string' || !def.name.trim()) add('D4', 'name', 'must be a non-empty string');
-  if (typeof def.module !== 'string' || !/^[A-Za-z][A-Za-z0-9_]{0,60}$/.test(def.module)) add('C1', 'module', 'must name exactly one module (e.g. Leads)');
+  if (typeof def.module !== 'string' || !MODULE.test(def.module)) add('C1', 'module', 'must name exactly one module (e.g. Leads)');
   const module = typeof def.module === 'string' ? def.module : '';
 
   // Trigger settings.

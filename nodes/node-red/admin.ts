@@ -42,6 +42,9 @@ export function mountAdminRoutes(RED: Red): void {
     if (!host) return res.status(404).json({ error: `D4 cadenceId: no deployed Cadence Trigger "${String(cadenceId)}"`, rule: 'D4' });
     if (!Array.isArray(records) || !records.every((r) => typeof r === 'string')) return res.status(400).json({ error: 'D4 records: must be a list of record ids', rule: 'D4' });
     (async () => {
+      // The editor asks right after its deploy returns; the publish that stops them runs on flows:started.
+      // Wait for it, or the resume would come first and the publish would stop them after all.
+      await host.settled();
       const answers = [];
       for (const r of records as string[]) answers.push(await host.runtime.reenroll(cadenceId as string, r, 'resume', 'node-red-editor'));
       return answers;
