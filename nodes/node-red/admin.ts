@@ -37,19 +37,41 @@ export function mountAdminRoutes(RED: Red): void {
   // Body: { cadenceId, records: [...] }: resume each where it stopped, on the version now active (R1).
   RED.httpAdmin.post('/cadenza/resume', write, (req, res) => {
     const { cadenceId, records } = (req.body ?? {}) as { cadenceId?: unknown; records?: unknown };
-    const trigger = typeof cadenceId === 'string' ? (RED.nodes.getNode(cadenceId) as { engine?: string } | null) : null;
-    const host = trigger ? hostFor(RED, trigger.engine) : undefined;
-    if (!host) return res.status(404).json({ error: `D4 cadenceId: no deployed Cadence Trigger "${String(cadenceId)}"`, rule: 'D4' });
+    if (typeof cadenceId !== 'string') return res.status(400).json({ error: 'D4 cadenceId: must be the id of a Cadence Trigger', rule: 'D4' });
     if (!Array.isArray(records) || !records.every((r) => typeof r === 'string')) return res.status(400).json({ error: 'D4 records: must be a list of record ids', rule: 'D4' });
     (async () => {
-      // The editor asks right after its deploy returns; the publish that stops them runs on flows:started.
-      // Wait for it, or the resume would come first and the publish would stop them after all.
+      // The editor asks as soon as its deploy returns, which can be before the new nodes have started
+      // and before the publish that stops these enrollments has run: wait for both, or the resume would
+      // miss the trigger, or come first and be undone by the publish.
+      const host = await deployedHost(RED, cadenceId);
+      if (!host) return res.status(404).json({ error: `D4 cadenceId: no deployed Cadence Trigger "${cadenceId}"`, rule: 'D4' });
+      await Promise.race([host.synced, new Promise((r) => setTimeout(r, START_WAIT_MS))]);
       await host.settled();
       const answers = [];
       for (const r of records as string[]) answers.push(await host.runtime.reenroll(cadenceId as string, r, 'resume', 'node-red-editor'));
-      return answers;
-    })().then((answers) => res.json({ answers }), (err) => fail(res, err));
+      res.json({ answers });
+    })().catch((err) => fail(res, err));
   });
+}
+
+const START_WAIT_MS = 15_000;
+
+/** The host of a trigger, waiting (real time, bounded) for a deploy in progress to start its nodes. */
+async function deployedHost(RED: Red, triggerId: string) {
+  const find = () => hostFor(RED, (RED.nodes.getNode(triggerId) as { engine?: string } | null)?.engine);
+  const until = Date.now() + START_WAIT_MS;
+  while (!find() && Date.now() < until) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        RED.events.removeListener('flows:started', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 250);
+      RED.events.on('flows:started', done);
+    });
+  }
+  return find();
 }
 
 async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Record<string, string[]>; stopping: StopWarning[] }> {

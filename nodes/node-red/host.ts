@@ -94,7 +94,12 @@ export class NodeRedHost {
   private readonly onFlows = (e: unknown) => {
     const flows = ((e as { config?: { flows?: unknown[] } })?.config?.flows ?? []) as Record<string, unknown>[];
     this.syncing = this.syncing.then(() => this.ready).then(() => this.sync(flows)).catch((err) => this.node.error(err));
+    void this.syncing.then(this.markSynced);
   };
+
+  private markSynced: () => void = () => undefined;
+  /** Resolves once the deploy that started this host (a full deploy makes a new one) has been published. */
+  readonly synced: Promise<void> = new Promise((resolve) => (this.markSynced = resolve));
 
   private readonly inflight = new Set<Promise<unknown>>();
 
