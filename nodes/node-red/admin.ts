@@ -3,6 +3,9 @@
 // resuming them afterwards (R1). No rule lives in the editor's HTML: it asks here.
 import { explain } from '../../engine/host/hints';
 import { wouldStop } from '../../engine/host/live';
+import { mergeFields, previewFollowUp, SAMPLE_RECORD } from '../../engine/host/preview';
+import { followUpNode } from '../../engine/model/formats/params';
+import type { FollowUpNode } from '../../engine/model/types';
 import { CadenzaError } from '../../engine/model/errors';
 import { compileTrigger, NODE_RED_TYPES, type FlowNode } from '../../engine/model/formats/node-red';
 import { checkNodeRedFlow } from '../../engine/model/formats/node-red-check';
@@ -32,6 +35,24 @@ export function mountAdminRoutes(RED: Red): void {
     const flows = (req.body as { flows?: unknown })?.flows;
     if (!Array.isArray(flows)) return res.status(400).json({ error: 'D4 flows: must be the list of nodes the editor holds', rule: 'D4' });
     checkFlows(RED, flows as FlowNode[]).then((r) => res.json(r), (err) => fail(res, err));
+  });
+
+  // Body: { params: <a Follow-up Step's fields>, trigger?: <the trigger it hangs from> }. Answer: the step
+  // rendered by the engine against the newest record of the cadence's module (or a sample), and the
+  // merge fields the module's records offer.
+  RED.httpAdmin.post('/cadenza/preview', read, (req, res) => {
+    const { params, trigger } = (req.body ?? {}) as { params?: unknown; trigger?: unknown };
+    if (!params || typeof params !== 'object') return res.status(400).json({ error: 'D4 params: must be the fields of a Follow-up Step', rule: 'D4' });
+    (async () => {
+      const t = typeof trigger === 'string' ? (RED.nodes.getNode(trigger) as { engine?: string; module?: string } | null) : null;
+      const host = hostFor(RED, t?.engine);
+      const module = typeof (params as { module?: unknown }).module === 'string' ? String((params as { module: string }).module) : t?.module ?? 'Leads';
+      const records = host ? await host.store.listRecords(module, null, 20) : [];
+      const record = records[records.length - 1] ?? { ...SAMPLE_RECORD, module };
+      const node = followUpNode('preview', params as Record<string, unknown>) as FollowUpNode;
+      const preview = previewFollowUp(node, record, { defaultSender: host?.defaultSender ?? 'cadenza@localhost', templates: {} }, host?.runtime.clock.now() ?? Date.now());
+      res.json({ preview, fields: mergeFields(records.length ? records : [record]), sample: !records.length });
+    })().catch((err) => fail(res, err));
   });
 
   // Body: { cadenceId, records: [...] }: resume each where it stopped, on the version now active (R1).

@@ -43,6 +43,7 @@ export class NodeRedHost {
   readonly ready: Promise<void>;
   readonly store: Store;
   private readonly timezone: string;
+  readonly defaultSender: string;
   private statusTimer: NodeJS.Timeout | null = null;
   readonly http: ReturnType<typeof cadenzaHttp>;
   private readonly dirty = new Set<string>();
@@ -55,11 +56,12 @@ export class NodeRedHost {
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     const port = RED.settings.uiPort ?? 1880;
     this.timezone = str('timezone') ?? 'UTC';
+    this.defaultSender = str('sender') ?? 'cadenza@localhost';
     this.runtime = new Runtime({
       store: this.store,
       clock: injected.clock,
       timezone: this.timezone,
-      defaultSender: str('sender') ?? 'cadenza@localhost',
+      defaultSender: this.defaultSender,
       baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}/cadenza`,
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },

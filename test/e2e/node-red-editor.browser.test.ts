@@ -249,6 +249,16 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     expect(unnamed).toBe('Call step · +2 business d after previous');
     const icons = await page.evaluate(() => ['email', 'call', 'task', 'whatsapp'].map((channel) => RED.nodes.getType('cadenza-followup').icon.call({ channel })));
     expect(new Set(icons).size).toBe(4);
+    // The body: Node-RED's code editor, a merge-field picker from the module's records, the engine's preview.
+    await openNode(page, 'welcome');
+    await page.locator('#cadenza-merge-field option[value="First_Name"]').waitFor({ state: 'attached', timeout: 60_000 });
+    await page.locator('#cadenza-merge-field').selectOption('First_Name');
+    expect(await page.evaluate(() => RED.nodes.node('welcome').bodyEditor.getValue())).toMatch(/^\{\{First_Name\}\}<p>Hi \{\{First_Name\}\},<\/p>/);
+    await page.locator('#cadenza-preview-button').click();
+    await page.locator('#cadenza-preview-meta').filter({ hasText: 'grace@example.com · grace, one question' }).waitFor({ timeout: 60_000 });
+    await expect(page.frameLocator('#cadenza-preview-frame').locator('body').textContent()).resolves.toMatch(/^graceHi grace,/);
+    await shot(page, 'step');
+    await page.locator('#node-dialog-cancel').click();
     // Field checks in the editor come from the engine's parameter schema (and its own check function).
     const delayCheck = await page.evaluate(() => [3650, 3651, ''].map((v) => RED.nodes.getType('cadenza-followup').defaults.delay.validate.call({}, v, {})));
     expect(delayCheck).toEqual([true, 'delay must be at most 3650', true]);
