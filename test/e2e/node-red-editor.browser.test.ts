@@ -67,16 +67,19 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
   async function openNode(page: Page, id: string) {
     await page.evaluate((nodeId) => RED.editor.edit(RED.nodes.node(nodeId)), id);
     await page.locator('#node-dialog-ok').waitFor();
-    // The edit tray slides in: wait until its content stops moving before pointing at anything in it.
+    await settled(page.locator('.red-ui-tray').first());
+  }
+  /** Waits until an element stops moving (trays slide in, notifications drop down) before using or shooting it. */
+  async function settled(el: ReturnType<Page['locator']>) {
     let last = '';
     for (;;) {
-      const box = JSON.stringify(await page.locator('.red-ui-tray').first().boundingBox());
+      const box = JSON.stringify(await el.boundingBox());
       if (box === last) return;
       last = box;
       await new Promise((r) => setTimeout(r, 150));
     }
   }
-  /** Deploy as the user does; resolves when Node-RED reports success. */
+  /** Deploy as the user does (the result is awaited by each test, through the Admin API). */
   async function clickDeploy(page: Page) {
     await page.locator('#red-ui-header-button-deploy').click();
   }
@@ -170,6 +173,8 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
       RED.nodes.filterLinks({ source: trigger }).forEach((l: unknown) => RED.nodes.removeLink(l));
       RED.nodes.addLink({ source: trigger, sourcePort: 0, target: RED.nodes.node('wait') });
       RED.nodes.addLink({ source: RED.nodes.node('wait'), sourcePort: 0, target: RED.nodes.node('welcome') });
+      Object.assign(RED.nodes.node('wait'), { x: 420, y: 300, dirty: true });
+      $('.red-ui-notification').remove(); // the "Imported" notice, out of the screenshot
       RED.nodes.dirty(true);
       RED.view.redraw(true);
     });
@@ -187,6 +192,7 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     const dialog = page.locator('.red-ui-deploy-dialog-confirm-list');
     await dialog.waitFor({ timeout: 60_000 });
     await expect(dialog.textContent()).resolves.toContain('wait 2 days');
+    await settled(dialog);
     await shot(page, 'delay-named');
     expect((await deployed()).length).toBe(before);
     await page.close({ runBeforeUnload: false });
@@ -219,6 +225,7 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     await warning.waitFor({ timeout: 60_000 });
     await expect(warning.textContent()).resolves.toContain('Deploying stops 2 enrollment(s)');
     await expect(page.locator('.red-ui-notification').filter({ has: warning }).textContent()).resolves.toContain('Welcome email: 2');
+    await settled(warning);
     await shot(page, 'stop-warning');
     await page.locator('#cadenza-deploy-resume').click();
     // When the first test has left "Call: they replied" cut off, Node-RED's own warning follows: deploy anyway.
