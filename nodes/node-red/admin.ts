@@ -1,15 +1,8 @@
 // Admin routes the editor calls (under Node-RED's admin auth): the flow being edited checked by the
 // engine's own compilation and validation before deploy, the enrollments a deploy would stop (V2), and
 // resuming them afterwards (R1). No rule lives in the editor's HTML: it asks here.
-import { explain } from '../../engine/host/hints';
-import { wouldStop } from '../../engine/host/live';
-import { mergeFields, previewFollowUp, SAMPLE_RECORD } from '../../engine/host/preview';
-import { followUpNode } from '../../engine/model/formats/params';
-import type { FollowUpNode } from '../../engine/model/types';
-import { CadenzaError } from '../../engine/model/errors';
-import { compileTrigger, NODE_RED_TYPES, type FlowNode } from '../../engine/model/formats/node-red';
-import { checkNodeRedFlow } from '../../engine/model/formats/node-red-check';
-import { validateDefinition } from '../../engine/model/validate';
+import { CadenzaError, validateDefinition, type FollowUpNode } from '../../engine';
+import { checkNodeRedFlow, compileTrigger, explain, followUpNode, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
 import { hostFor } from './host';
 import type { AdminResponse, Handler, Red } from './red';
 

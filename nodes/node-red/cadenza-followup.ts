@@ -1,7 +1,6 @@
 // Follow-up Step: output 1 carries the due action to whatever node performs it (e-mail, HTTP, a CRM);
 // output 2 leads to the next step of the cadence.
-import { followUpNode } from '../../engine/model/formats/params';
-import { validateNode } from '../../engine/model/validate';
+import { followUpNode, validateNode } from '../../engine/host';
 import { actionMessage } from './messages';
 import { refuseInput, showProblems, type FollowUpInstance } from './host';
 import type { Red } from './red';

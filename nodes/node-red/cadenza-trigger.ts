@@ -1,6 +1,5 @@
 // Cadence Trigger: the cadence's settings; its output wire leads to the first step. Deploy publishes.
-import { triggerSettings } from '../../engine/model/formats/params';
-import { validateTrigger } from '../../engine/model/validate';
+import { triggerSettings, validateTrigger } from '../../engine/host';
 import { describeError, hostFor, showProblems, type TriggerInstance } from './host';
 import type { Red } from './red';
 

@@ -2,18 +2,9 @@
 // the graph reachable from each Cadence Trigger is compiled and handed to Runtime.deploy. Due actions
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
+import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
+import { cadenzaHttp, compileTrigger, explain, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
 import { DateTime } from 'luxon';
-import { explain } from '../../engine/host/hints';
-import { stepStates } from '../../engine/host/live';
-import { cadenzaHttp } from '../../engine/http/server';
-import { trackingToken } from '../../engine/http/tracking';
-import { CadenzaError, type Problem } from '../../engine/model/errors';
-import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-red';
-import type { Clock } from '../../engine/runtime/clock';
-import type { Edition } from '../../engine/runtime/limits';
-import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../engine/runtime/runtime';
-import { openStore } from '../../engine/store/open';
-import type { Store } from '../../engine/store/store';
 import type { Node, NodeMessage, Red } from './red';
 
 /** Test and embedding hooks, from Node-RED's settings file: `cadenza: { clock, manualTick }`. */
