@@ -20,6 +20,7 @@ const UNITS: readonly string[] = DELAY_UNITS;
 const HHMM = new RegExp(PATTERNS.hhmm);
 const ID = new RegExp(PATTERNS.id);
 const MODULE = new RegExp(PATTERNS.module);
+const EMAIL = new RegExp(PATTERNS.email);
 const sharedCriteria = new Criteria();
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -217,7 +218,7 @@ function checkFollowUp(
   if (n.templateId !== undefined && typeof n.templateId !== 'string') add('F6', 'templateId', 'must be a string', n.id);
   if (n.channel === 'email' && !n.template && !n.templateId) add('F6', 'template', 'an email needs a template or templateId', n.id);
   if (n.channel === 'email' && n.template && !n.template.subject) add('F6', 'template.subject', 'an email needs a subject', n.id);
-  if (n.sender !== undefined && (typeof n.sender !== 'string' || !n.sender.includes('@'))) add('F6', 'sender', 'must be an email address', n.id);
+  if (n.sender !== undefined && (typeof n.sender !== 'string' || !EMAIL.test(n.sender))) add('F6', 'sender', 'must be an email address', n.id);
   if (n.assignee !== undefined && (typeof n.assignee !== 'string' || !n.assignee)) add('F7', 'assignee', 'must be "owner" or a user id', n.id);
   checkDelay('F7', 'dueIn', n.dueIn, n.id);
 }

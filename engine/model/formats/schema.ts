@@ -101,5 +101,5 @@ export function paramProblem(p: Param, v: unknown): string | undefined {
 
 /** What the editors receive: the fields, and which outcomes each channel reports. Plain JSON. */
 export function editorSchema() {
-  return { params: PARAMS, outcomesByChannel: OUTCOMES, delayMax: DELAY_MAX };
+  return { params: PARAMS, outcomesByChannel: OUTCOMES, delayMax: DELAY_MAX, patterns: PATTERNS };
 }
