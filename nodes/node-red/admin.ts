@@ -48,6 +48,17 @@ export function mountAdminRoutes(RED: Red): void {
     })().catch((err) => fail(res, err));
   });
 
+  // Body: { engine: <config node id>, name }: a key for the report page, with the view scope only.
+  // Shown once to the editor user (only its hash is stored); admin write permission needed.
+  RED.httpAdmin.post('/cadenza/keys', write, (req, res) => {
+    const { engine, name } = (req.body ?? {}) as { engine?: unknown; name?: unknown };
+    const host = hostFor(RED, engine);
+    if (!host) return res.status(404).json({ error: `D4 engine: no deployed Cadenza engine "${String(engine)}" (deploy it first)`, rule: 'D4' });
+    host.ready
+      .then(() => host.runtime.createApiKey(typeof name === 'string' && name.trim() ? name.trim() : 'report (Node-RED editor)', ['view'], 'node-red-editor'))
+      .then((k) => res.json({ key: k.key, scopes: k.scopes, url: 'cadenza/?key=' + encodeURIComponent(k.key) }), (err) => fail(res, err));
+  });
+
   // Body: { cadenceId, records: [...] }: resume each where it stopped, on the version now active (R1).
   RED.httpAdmin.post('/cadenza/resume', write, (req, res) => {
     const { cadenceId, records } = (req.body ?? {}) as { cadenceId?: unknown; records?: unknown };

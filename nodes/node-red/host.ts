@@ -74,6 +74,10 @@ export class NodeRedHost {
       // links are signed per engine: the engine whose secret verifies the token answers; the API and
       // the report page are the first engine's.
       RED.httpNode.use('/cadenza', (req, res, next) => {
+        // Express strips the mount path; the report page knows itself as /cadenza/, so hand it that path
+        // back, or its sign-in redirect (?key= into a cookie) would send the browser to the editor at /.
+        const r = req as { url?: string };
+        if (/^\/?(\?|$)/.test(r.url ?? '')) r.url = `/cadenza/${(r.url ?? '').replace(/^\//, '')}`;
         const live = [...hosts];
         const token = trackingToken(new URL(String((req as { url?: string }).url ?? '/'), 'http://local').pathname);
         const owner = (token && live.find((h) => h.runtime.verifyLink(token))) || live[0];

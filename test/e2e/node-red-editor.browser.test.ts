@@ -207,6 +207,25 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     expect(await resume.json()).toMatchObject({ rule: 'D4', error: expect.stringContaining('records') });
   });
 
+  it('P2 D4 the report page is reached from Node-RED: a view key made from the config node, sign-in stays under /cadenza/', async () => {
+    const bad = await fetch(url('/cadenza/keys'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ engine: 'nope' }) });
+    expect(bad.status).toBe(404);
+    expect(await bad.json()).toMatchObject({ rule: 'D4', error: expect.stringContaining('engine') });
+    const page = await openEditor();
+    await page.evaluate(() => RED.editor.editConfig('', 'cadenza-config', 'cadenza-engine'));
+    await page.locator('#cadenza-report-key').click();
+    const link = page.locator('#cadenza-report-key-out a');
+    await link.waitFor({ timeout: 60_000 });
+    const key = await page.locator('#cadenza-report-key-out code').textContent();
+    const signIn = await fetch(url(`/cadenza/?key=${encodeURIComponent(key!)}`), { redirect: 'manual' });
+    expect(signIn.status).toBe(303);
+    expect(signIn.headers.get('location')).toBe('/cadenza/'); // not the editor at /
+    await page.goto(url(`/cadenza/?key=${encodeURIComponent(key!)}`));
+    expect(page.url()).toBe(url('/cadenza/'));
+    await page.locator('section[data-cadence="trig-sales"] h2').waitFor({ timeout: 60_000 });
+    await page.close({ runBeforeUnload: false });
+  }, 240_000);
+
   it('V2 R1 editing a step leads wait on warns with the count before deploy, and "resume" resumes them on the new version', async () => {
     for (const name of ['ada', 'grace']) {
       const r = await fetch(url('/lead'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ First_Name: name, Email: `${name}@example.com` }) });
