@@ -16,3 +16,4 @@ export { stepStates, wouldStop, type StepState, type WouldStop } from './live';
 export { mergeFields, previewFollowUp, SAMPLE_RECORD, type Preview } from './preview';
 export { actionEnvelope, outcomeInput } from './envelope';
 export type { RuntimeEvent } from '../runtime/runtime';
+export { HOST_DEFAULTS } from './defaults';

@@ -2,7 +2,7 @@
 // engine's own compilation and validation before deploy, the enrollments a deploy would stop (V2), and
 // resuming them afterwards (R1). No rule lives in the editor's HTML: it asks here.
 import { CadenzaError, validateDefinition, type FollowUpNode } from '../../engine';
-import { checkNodeRedFlow, compileTrigger, explain, followUpNode, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
+import { checkNodeRedFlow, compileTrigger, explain, followUpNode, HOST_DEFAULTS, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
 import { hostFor } from './host';
 import type { AdminResponse, Handler, Red } from './red';
 
@@ -43,7 +43,7 @@ export function mountAdminRoutes(RED: Red): void {
       const records = host ? await host.store.listRecords(module, null, 20) : [];
       const record = records[records.length - 1] ?? { ...SAMPLE_RECORD, module };
       const node = followUpNode('preview', params as Record<string, unknown>) as FollowUpNode;
-      const preview = previewFollowUp(node, record, { defaultSender: host?.defaultSender ?? 'cadenza@localhost', templates: {} }, host?.runtime.clock.now() ?? Date.now());
+      const preview = previewFollowUp(node, record, { defaultSender: host?.defaultSender ?? HOST_DEFAULTS.sender, templates: {} }, host?.runtime.clock.now() ?? Date.now());
       res.json({ preview, fields: mergeFields(records.length ? records : [record]), sample: !records.length });
     })().catch((err) => fail(res, err));
   });

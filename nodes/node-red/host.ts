@@ -3,7 +3,7 @@
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
 import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
-import { cadenzaHttp, compileTrigger, explain, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
+import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
 import { DateTime } from 'luxon';
 import type { Node, NodeMessage, Red } from './red';
 
@@ -46,8 +46,8 @@ export class NodeRedHost {
     this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     const port = RED.settings.uiPort ?? 1880;
-    this.timezone = str('timezone') ?? 'UTC';
-    this.defaultSender = str('sender') ?? 'cadenza@localhost';
+    this.timezone = str('timezone') ?? HOST_DEFAULTS.timezone;
+    this.defaultSender = str('sender') ?? HOST_DEFAULTS.sender;
     this.runtime = new Runtime({
       store: this.store,
       clock: injected.clock,
