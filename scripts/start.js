@@ -64,7 +64,8 @@ module.exports = {
   Try it:
     curl -X POST http://127.0.0.1:${EDITOR_PORT}/lead -H 'Content-Type: application/json' \\
       -d '{"First_Name":"Ada","Last_Name":"Lovelace","Email":"ada@example.com","Company":"Analytical Ltd"}'
-  and watch the welcome email arrive in the mail sink (inside the send window: weekdays 08:00-18:00 UTC).
+  and watch the welcome email arrive in the mail sink within seconds (the sales example has no send
+  window; the onboarding and renewal examples send on weekdays, in office hours, UTC).
   Dry-run a cadence without deploying:  npx cadenza simulate flows/cadences/sales-ready-lead.json
 `);
 }

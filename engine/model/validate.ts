@@ -4,6 +4,7 @@ import { Criteria, CriteriaError } from '../criteria/criteria';
 import { templateProblems } from '../render/html';
 import { isValidZone, parseInstant } from '../time/time';
 import { CadenzaError, type Problem } from './errors';
+import { CHANNELS as SCHEMA_CHANNELS, DELAY_MAX, DELAY_UNITS, PATTERNS } from './formats/schema';
 import { ALL_OUTCOMES, OUTCOMES, STANDARD_MODULES } from './outcomes';
 import type { CadenceDefinition, CadenceNode, Delay, FollowUpNode } from './types';
 import { OUT, TIMEOUT, TRIGGER } from './types';
@@ -14,10 +15,13 @@ export interface ValidateOptions {
   criteria?: Criteria;
 }
 
-const CHANNELS = ['email', 'task', 'call', 'whatsapp'];
-const UNITS = ['minutes', 'hours', 'days', 'businessDays'];
-const HHMM = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
-const ID = /^[A-Za-z0-9_.:-]{1,100}$/;
+// Names, options and bounds come from the one parameter schema the editors and the JSON Schema use.
+const CHANNELS: readonly string[] = SCHEMA_CHANNELS;
+const UNITS: readonly string[] = DELAY_UNITS;
+const HHMM = new RegExp(PATTERNS.hhmm);
+const ID = new RegExp(PATTERNS.id);
+const MODULE = new RegExp(PATTERNS.module);
+const EMAIL = new RegExp(PATTERNS.email);
 const sharedCriteria = new Criteria();
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -88,8 +92,8 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
   };
   const checkDelay = (rule: string, field: string, d: unknown, node?: string) => {
     if (d === undefined) return;
-    if (!isObj(d) || typeof d.amount !== 'number' || !Number.isFinite(d.amount) || d.amount < 0 || d.amount > 3650)
-      return add(rule, field, 'must be {amount: 0..3650, unit}', node);
+    if (!isObj(d) || typeof d.amount !== 'number' || !Number.isFinite(d.amount) || d.amount < 0 || d.amount > DELAY_MAX)
+      return add(rule, field, `must be {amount: 0..${DELAY_MAX}, unit}`, node);
     if (!UNITS.includes(d.unit as string)) add(rule, `${field}.unit`, `must be one of ${UNITS.join(', ')}`, node);
   };
 
@@ -100,7 +104,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
   const def = input as Partial<CadenceDefinition> & Record<string, unknown>;
   if (typeof def.id !== 'string' || !ID.test(def.id)) add('D4', 'id', 'must be 1-100 characters of letters, digits, _ . : -');
   if (typeof def.name !== 'string' || !def.name.trim()) add('D4', 'name', 'must be a non-empty string');
-  if (typeof def.module !== 'string' || !/^[A-Za-z][A-Za-z0-9_]{0,60}$/.test(def.module)) add('C1', 'module', 'must name exactly one module (e.g. Leads)');
+  if (typeof def.module !== 'string' || !MODULE.test(def.module)) add('C1', 'module', 'must name exactly one module (e.g. Leads)');
   const module = typeof def.module === 'string' ? def.module : '';
 
   // Trigger settings.
@@ -271,7 +275,7 @@ function checkFollowUp(
   if (n.templateId !== undefined && typeof n.templateId !== 'string') add('F6', 'templateId', 'must be a string', n.id);
   if (n.channel === 'email' && !n.template && !n.templateId) add('F6', 'template', 'an email needs a template or templateId', n.id);
   if (n.channel === 'email' && n.template && !n.template.subject) add('F6', 'template.subject', 'an email needs a subject', n.id);
-  if (n.sender !== undefined && (typeof n.sender !== 'string' || !n.sender.includes('@'))) add('F6', 'sender', 'must be an email address', n.id);
+  if (n.sender !== undefined && (typeof n.sender !== 'string' || !EMAIL.test(n.sender))) add('F6', 'sender', 'must be an email address', n.id);
   if (n.assignee !== undefined && (typeof n.assignee !== 'string' || !n.assignee)) add('F7', 'assignee', 'must be "owner" or a user id', n.id);
   checkDelay('F7', 'dueIn', n.dueIn, n.id);
 }

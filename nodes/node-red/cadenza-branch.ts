@@ -1,7 +1,6 @@
 // Outcome Branch: one output per outcome of the step before it, plus "timeout"; the number of outputs
 // follows the configuration, as the core Switch node's does. Its wires are the paths (F2, F3, F5).
-import { branchNode } from '../../engine/model/formats/params';
-import { validateNode } from '../../engine/model/validate';
+import { branchNode, validateNode } from '../../engine/host';
 import { refuseInput, showProblems } from './host';
 import type { Node, Red } from './red';
 

@@ -1,7 +1,6 @@
 // Un-enroll Check: exit criteria for the path after it (U3). Output 1 continues the cadence; output 2
 // sends a message for every record that leaves by it.
-import { checkNode } from '../../engine/model/formats/params';
-import { validateNode } from '../../engine/model/validate';
+import { checkNode, validateNode } from '../../engine/host';
 import { refuseInput, showProblems, type CheckInstance } from './host';
 import type { Red } from './red';
 

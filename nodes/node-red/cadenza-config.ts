@@ -1,8 +1,10 @@
 // Config node: the engine settings (store file, time zone, sender, limits, signing secret).
+import { mountAdminRoutes } from './admin';
 import { NodeRedHost } from './host';
 import type { Node, Red } from './red';
 
 export = function register(RED: Red) {
+  mountAdminRoutes(RED);
   RED.nodes.registerType(
     'cadenza-config',
     function (this: Node & { host?: NodeRedHost; startError?: string }, config: Record<string, unknown>) {

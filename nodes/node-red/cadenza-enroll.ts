@@ -1,7 +1,7 @@
 // Enroll: enroll, re-enroll (resume or restart), un-enroll, update a record (view cadences enroll it
 // when it matches), convert, or unsubscribe. Output 1: done; output 2: skipped, with the reason and rule.
-import { RECORD_ACTIONS, runRecordAction, type RecordAction } from '../../engine/runtime/record-actions';
-import type { Actor } from '../../engine/runtime/permissions';
+import type { Actor } from '../../engine';
+import { RECORD_ACTIONS, runRecordAction, type RecordAction } from '../../engine/host';
 import { hostFor } from './host';
 import type { Node, Red } from './red';
 

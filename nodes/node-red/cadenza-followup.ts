@@ -1,7 +1,6 @@
 // Follow-up Step: output 1 carries the due action to whatever node performs it (e-mail, HTTP, a CRM);
 // output 2 leads to the next step of the cadence.
-import { followUpNode } from '../../engine/model/formats/params';
-import { validateNode } from '../../engine/model/validate';
+import { followUpNode, validateNode } from '../../engine/host';
 import { actionMessage } from './messages';
 import { refuseInput, showProblems, type FollowUpInstance } from './host';
 import type { Red } from './red';
@@ -10,12 +9,8 @@ export = function register(RED: Red) {
   RED.nodes.registerType('cadenza-followup', function (this: FollowUpInstance, config: Record<string, unknown>) {
     RED.nodes.createNode(this, config);
     showProblems(this, validateNode(followUpNode(this.id, config)));
-    let sent = 0;
-    this.deliver = (action) => {
-      this.send([actionMessage(action), null]);
-      sent++;
-      this.status({ fill: 'blue', shape: 'dot', text: RED._('cadenza-followup.status.sent', { count: sent }) });
-    };
+    // The status (waiting · next due · sent) comes from the store through the host, not from a counter here.
+    this.deliver = (action) => this.send([actionMessage(action), null]);
     refuseInput(this, RED._('cadenza-followup.errors.noInput'));
   });
 };

@@ -2,7 +2,8 @@
 // enrollment it belongs to; in "delivered" / "failed" mode, the performer's verdict on an action (D5):
 // wire the e-mail node's Complete node to one and a Catch node to the other. Output 1: recorded;
 // output 2: not matched or refused, with the reason.
-import { CadenzaError } from '../../engine/model/errors';
+import { CadenzaError } from '../../engine';
+import { outcomeInput } from '../../engine/host';
 import { hostFor } from './host';
 import type { Node, NodeMessage, Red, Send } from './red';
 
@@ -44,7 +45,8 @@ export = function register(RED: Red) {
         } else {
           const key = (p.key ?? (msg.cadenza as { key?: unknown } | undefined)?.key ?? msg.key) as string;
           const outcome = (fixed ?? p.outcome ?? msg.outcome) as string;
-          result = await host.runtime.recordOutcome({ key, outcome, message: mode === 'outcome' && outcome === 'replied' ? { subject: String(msg.topic ?? ''), headers: (msg.header ?? msg.headers ?? {}) as Record<string, string> } : undefined });
+          // A "replied" outcome carries the reply, so an out-of-office answer is recorded as such (U10).
+          result = await host.runtime.recordOutcome(outcomeInput(key, outcome, { subject: String(msg.topic ?? ''), headers: msg.header ?? msg.headers }));
         }
         recorded++;
         this.status({ fill: 'green', shape: 'dot', text: RED._('cadenza-outcome.status.recorded', { count: recorded }) });

@@ -1,6 +1,5 @@
 // Cadence Trigger: the cadence's settings; its output wire leads to the first step. Deploy publishes.
-import { triggerSettings } from '../../engine/model/formats/params';
-import { validateTrigger } from '../../engine/model/validate';
+import { triggerSettings, validateTrigger } from '../../engine/host';
 import { describeError, hostFor, showProblems, type TriggerInstance } from './host';
 import type { Red } from './red';
 
@@ -13,7 +12,9 @@ export = function register(RED: Red) {
     Object.assign(this, { engine: config.engine, module: settings.module });
     this.showDeployed = (text) => this.status({ fill: 'green', shape: 'dot', text });
     this.showProblem = (err) => {
-      this.status({ fill: 'red', shape: 'ring', text: describeError(err).slice(0, 60) });
+      // The status names the first rule and field whole; the full text, with what to do, goes to the debug sidebar.
+      const first = (err as { problems?: { rule: string; field: string }[] }).problems?.[0];
+      this.status({ fill: 'red', shape: 'ring', text: first ? `${first.rule} ${first.field}` : describeError(err) });
       this.error(describeError(err));
     };
     if (!host) {

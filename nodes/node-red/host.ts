@@ -2,15 +2,9 @@
 // the graph reachable from each Cadence Trigger is compiled and handed to Runtime.deploy. Due actions
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
-import { cadenzaHttp } from '../../engine/http/server';
-import { trackingToken } from '../../engine/http/tracking';
-import { CadenzaError, formatProblem, type Problem } from '../../engine/model/errors';
-import { compileTrigger, NODE_RED_TYPES } from '../../engine/model/formats/node-red';
-import type { Clock } from '../../engine/runtime/clock';
-import type { Edition } from '../../engine/runtime/limits';
-import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../engine/runtime/runtime';
-import { openStore } from '../../engine/store/open';
-import type { Store } from '../../engine/store/store';
+import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
+import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
+import { DateTime } from 'luxon';
 import type { Node, NodeMessage, Red } from './red';
 
 /** Test and embedding hooks, from Node-RED's settings file: `cadenza: { clock, manualTick }`. */
@@ -38,7 +32,9 @@ let routesMounted = false;
 export class NodeRedHost {
   readonly runtime: Runtime;
   readonly ready: Promise<void>;
-  private readonly store: Store;
+  readonly store: Store;
+  private readonly timezone: string;
+  readonly defaultSender: string;
   private statusTimer: NodeJS.Timeout | null = null;
   readonly http: ReturnType<typeof cadenzaHttp>;
   private readonly dirty = new Set<string>();
@@ -50,11 +46,13 @@ export class NodeRedHost {
     this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     const port = RED.settings.uiPort ?? 1880;
+    this.timezone = str('timezone') ?? HOST_DEFAULTS.timezone;
+    this.defaultSender = str('sender') ?? HOST_DEFAULTS.sender;
     this.runtime = new Runtime({
       store: this.store,
       clock: injected.clock,
-      timezone: str('timezone') ?? 'UTC',
-      defaultSender: str('sender') ?? 'cadenza@localhost',
+      timezone: this.timezone,
+      defaultSender: this.defaultSender,
       baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}/cadenza`,
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
@@ -76,6 +74,10 @@ export class NodeRedHost {
       // links are signed per engine: the engine whose secret verifies the token answers; the API and
       // the report page are the first engine's.
       RED.httpNode.use('/cadenza', (req, res, next) => {
+        // Express strips the mount path; the report page knows itself as /cadenza/, so hand it that path
+        // back, or its sign-in redirect (?key= into a cookie) would send the browser to the editor at /.
+        const r = req as { url?: string };
+        if (/^\/?(\?|$)/.test(r.url ?? '')) r.url = `/cadenza/${(r.url ?? '').replace(/^\//, '')}`;
         const live = [...hosts];
         const token = trackingToken(new URL(String((req as { url?: string }).url ?? '/'), 'http://local').pathname);
         const owner = (token && live.find((h) => h.runtime.verifyLink(token))) || live[0];
@@ -89,7 +91,12 @@ export class NodeRedHost {
   private readonly onFlows = (e: unknown) => {
     const flows = ((e as { config?: { flows?: unknown[] } })?.config?.flows ?? []) as Record<string, unknown>[];
     this.syncing = this.syncing.then(() => this.ready).then(() => this.sync(flows)).catch((err) => this.node.error(err));
+    void this.syncing.then(this.markSynced);
   };
+
+  private markSynced: () => void = () => undefined;
+  /** Resolves once the deploy that started this host (a full deploy makes a new one) has been published. */
+  readonly synced: Promise<void> = new Promise((resolve) => (this.markSynced = resolve));
 
   private readonly inflight = new Set<Promise<unknown>>();
 
@@ -112,7 +119,7 @@ export class NodeRedHost {
     const live = new Set(flows.filter((n) => n.type === NODE_RED_TYPES.trigger && !n.d && !(n.z && disabledTabs.has(n.z))).map((n) => n.id));
     this.confirmed = confirmedSteps(flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z))), this.node.id as string);
     for (const row of await this.store.listCadences()) {
-      if (row.status === 'active' && !live.has(row.id)) await this.runtime.deactivate(row.id, 'node-red');
+      if (row.status === 'active' && !live.has(row.id) && (await this.createdByNodeRed(row.id))) await this.runtime.deactivate(row.id, 'node-red');
     }
     for (const t of flows) {
       if (t.type !== NODE_RED_TYPES.trigger || t.engine !== this.node.id) continue;
@@ -121,9 +128,9 @@ export class NodeRedHost {
       try {
         const def = compileTrigger(flows as never, t.id as string);
         const r = await this.runtime.deploy(def, 'node-red');
-        for (const n of def.nodes) (this.RED.nodes.getNode(n.id) as Node | null)?.status({});
         const active = await this.runtime.countActive(def.id);
         trigger.showDeployed(`v${r.version} · ${active} active${r.action === 'published' && r.stopped ? ` · ${r.stopped} stopped (V2)` : ''}`);
+        await this.showSteps(def.id, def.nodes.map((n) => n.id));
       } catch (err) {
         trigger.showProblem(err as Error);
         // Point at each node a problem names, so the user sees where to fix it.
@@ -131,11 +138,21 @@ export class NodeRedHost {
           const n = p.node ? this.RED.nodes.getNode(p.node) : null;
           if (n && n.id !== trigger.id) {
             n.status({ fill: 'red', shape: 'ring', text: `${p.rule} ${p.field}` });
-            n.error(`${p.rule} ${p.field}: ${p.message}`);
+            n.error(explain(p));
           }
         }
       }
     }
+  }
+
+  /**
+   * Only cadences a Node-RED deploy created are Node-RED's to deactivate: one made through REST, the
+   * CLI or n8n on a shared store is not a "deleted trigger". The first audit row of a cadence is its
+   * creation, with the actor that created it.
+   */
+  private async createdByNodeRed(cadenceId: string): Promise<boolean> {
+    const [first] = await this.store.listAudit({ cadenceId, limit: 1 });
+    return first?.event === 'created' && first.actor === 'node-red';
   }
 
   /**
@@ -163,7 +180,7 @@ export class NodeRedHost {
       check?.leave?.({ payload: { recordId: e.enrollment.recordId, cadenceId: e.enrollment.cadenceId, reason: e.enrollment.reason }, cadenza: e.enrollment });
     }
     if (e.type === 'dispatchFailed' && e.nodeId) {
-      this.RED.nodes.getNode(e.nodeId)?.status({ fill: 'red', shape: 'ring', text: (e.error ?? 'failed').slice(0, 40) });
+      this.RED.nodes.getNode(e.nodeId)?.status({ fill: 'red', shape: 'ring', text: e.error ?? 'failed' });
     }
     if (e.type === 'changed' && e.enrollment) {
       this.dirty.add(e.enrollment.cadenceId);
@@ -180,6 +197,26 @@ export class NodeRedHost {
       const trigger = this.RED.nodes.getNode(id) as TriggerInstance | null;
       const row = await this.store.getCadence(id).catch(() => undefined);
       if (trigger && row) trigger.showDeployed(`v${row.activeVersion} · ${await this.runtime.countActive(id)} active`);
+      if (row?.activeVersion) await this.showSteps(id, (await this.runtime.definition(id, row.activeVersion)).nodes.map((n) => n.id)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * (Strings from the config node's catalog: this host runs in the config node's module.)
+   * Each step's status from the store, so it holds across deploys and restarts: "2 waiting · next
+   * 4 Mar 10:00 · 5 sent". Branches and checks show who waits at them; nodes with nothing show nothing.
+   */
+  private async showSteps(cadenceId: string, nodeIds: readonly string[]): Promise<void> {
+    const states = await stepStates(this.store, cadenceId);
+    for (const id of nodeIds) {
+      const node = this.RED.nodes.getNode(id) as Node | null;
+      if (!node) continue;
+      const s = states[id];
+      const parts: string[] = [];
+      if (s?.waiting) parts.push(this.RED._('cadenza-config.status.waiting', { count: s.waiting }));
+      if (s?.nextDue != null) parts.push(this.RED._('cadenza-config.status.next', { at: DateTime.fromMillis(s.nextDue, { zone: this.timezone }).toFormat('d LLL HH:mm') }));
+      if (s?.executed) parts.push(this.RED._('cadenza-config.status.sent', { count: s.executed }));
+      node.status(parts.length ? { fill: s!.waiting ? 'blue' : 'grey', shape: s!.waiting ? 'dot' : 'ring', text: parts.join(' · ') } : {});
     }
   }
 
@@ -233,7 +270,7 @@ export function hostFor(RED: Red, engineId: unknown): NodeRedHost | undefined {
 
 /** Turns a refused input into the message a node shows: the rule and what is wrong. */
 export function describeError(err: unknown): string {
-  if (err instanceof CadenzaError) return err.problems.length ? err.message.split('\n').slice(0, 3).join(' ') : `${err.rule}: ${err.message}`;
+  if (err instanceof CadenzaError) return err.problems.length ? err.problems.map(explain).join('\n') : `${err.rule}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -241,7 +278,7 @@ export function describeError(err: unknown): string {
 export function showProblems(node: Node, problems: readonly Problem[]): boolean {
   if (!problems.length) return false;
   node.status({ fill: 'red', shape: 'ring', text: `${problems[0].rule} ${problems[0].field}` });
-  for (const p of problems) node.error(formatProblem(p));
+  for (const p of problems) node.error(explain(p));
   return true;
 }
 

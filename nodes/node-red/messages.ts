@@ -1,9 +1,10 @@
-import type { DispatchedAction } from '../../engine/runtime/runtime';
+import type { DispatchedAction } from '../../engine';
+import { actionEnvelope } from '../../engine/host';
 import type { NodeMessage } from './red';
 
 /** The message a performer node understands: e-mail out reads to/from/topic/payload/headers. */
 export function actionMessage(a: DispatchedAction): NodeMessage {
-  const cadenza = { key: a.key, idempotencyKey: a.idempotencyKey, cadenceId: a.cadenceId, enrollmentId: a.enrollmentId, recordId: a.recordId, nodeId: a.nodeId, channel: a.channel, attempt: a.attempt, version: a.version };
+  const cadenza = actionEnvelope(a);
   if (a.email) {
     return {
       to: a.email.to, from: a.email.from, topic: a.email.subject, payload: a.email.html, plaintext: a.email.text,
@@ -13,4 +14,3 @@ export function actionMessage(a: DispatchedAction): NodeMessage {
   if (a.activity) return { topic: a.activity.subject, payload: a.activity, record: a.record, cadenza };
   return { payload: a.whatsapp, record: a.record, cadenza };
 }
-

@@ -32,5 +32,21 @@ export interface Red {
   events: { on(event: string, fn: (e: unknown) => void): void; removeListener(event: string, fn: (e: unknown) => void): void };
   settings: Record<string, unknown> & { userDir?: string; httpNodeRoot?: string; uiPort?: number };
   httpNode?: { use(path: string, fn: (req: unknown, res: unknown, next: () => void) => void): void };
+  httpAdmin?: AdminRouter;
+  auth?: { needsPermission(permission: string): Handler };
   _(key: string, subs?: Record<string, unknown>): string;
+}
+
+export interface AdminRequest {
+  body?: unknown;
+  query?: Record<string, string | undefined>;
+}
+export interface AdminResponse {
+  status(code: number): AdminResponse;
+  json(body: unknown): void;
+}
+export type Handler = (req: AdminRequest, res: AdminResponse, next: (err?: unknown) => void) => void;
+export interface AdminRouter {
+  get(path: string, ...handlers: Handler[]): void;
+  post(path: string, ...handlers: Handler[]): void;
 }

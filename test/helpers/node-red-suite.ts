@@ -204,6 +204,21 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       void store;
     });
 
+    it('V3 a deploy deactivates only the cadences Node-RED created, never one made through the API on the same store', async () => {
+      const nr = await start(sales());
+      await nr.settle();
+      const rt = nr.host().runtime;
+      const def = { id: 'rest-1', name: 'From the API', module: 'Leads', enrollment: { mode: 'manual' }, nodes: [{ id: 'x', type: 'followUp', channel: 'task' }], edges: [{ from: 'trigger', to: 'x' }] };
+      await rt.createCadence(def, 'admin');
+      await rt.publish('rest-1', 'admin');
+      await helper.setFlows(withStore(sales().filter((n) => n.id !== 't1')), 'full');
+      const nr2 = attach(sales().filter((n) => n.id !== 't1'));
+      await nr2.settle();
+      await flush();
+      expect((await nr2.host().runtime.store.getCadence('t1'))?.status).toBe('inactive');
+      expect((await nr2.host().runtime.store.getCadence('rest-1'))?.status).toBe('active');
+    });
+
     it('D1 a restart of Node-RED mid-cadence loses nothing and sends nothing twice', async () => {
       const nr = await start(sales());
       await nr.settle();

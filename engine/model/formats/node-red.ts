@@ -12,7 +12,7 @@ export const NODE_RED_TYPES = {
   check: 'cadenza-check',
 } as const;
 
-interface FlowNode extends Params {
+export interface FlowNode extends Params {
   id: string;
   type: string;
   z?: string;
@@ -20,14 +20,14 @@ interface FlowNode extends Params {
   wires?: string[][];
 }
 
-const CADENCE = new Set<string>([NODE_RED_TYPES.followUp, NODE_RED_TYPES.branch, NODE_RED_TYPES.check]);
+export const CADENCE_NODE_TYPES = new Set<string>([NODE_RED_TYPES.followUp, NODE_RED_TYPES.branch, NODE_RED_TYPES.check]);
 
 export function isNodeRedFlow(v: unknown): v is FlowNode[] {
   return Array.isArray(v) && v.some((n) => typeof n === 'object' && n !== null && (n as FlowNode).type === NODE_RED_TYPES.trigger);
 }
 
 /** Which output of a cadenza node continues the cadence, and under which port name. */
-function graphOutputs(n: FlowNode): { port: string; targets: string[] }[] {
+export function graphOutputs(n: FlowNode): { port: string; targets: string[] }[] {
   const wires = n.wires ?? [];
   switch (n.type) {
     case NODE_RED_TYPES.trigger:
@@ -65,7 +65,7 @@ export function compileTrigger(flow: readonly FlowNode[], triggerId: string): Ca
     for (const { port, targets } of graphOutputs(n)) {
       for (const to of targets) {
         const target = byId.get(to);
-        if (!live(target) || !CADENCE.has(target.type)) continue;
+        if (!live(target) || !CADENCE_NODE_TYPES.has(target.type)) continue;
         edges.push({ from: n === trigger ? 'trigger' : n.id, ...(port === 'out' ? {} : { port }), to });
         if (!seen.has(to)) {
           seen.add(to);

@@ -1,17 +1,19 @@
 // n8n property descriptions. Parameter names are those of engine/model/formats/params.ts, which both
 // hosts compile from: the same field means the same in n8n and in Node-RED.
 import type { INodeProperties, INodePropertyOptions } from 'n8n-workflow';
+import { CHANNELS, DELAY_MAX, DELAY_UNITS } from '../../../engine/model/formats/schema';
 import { ALL_OUTCOMES } from '../../../engine/model/outcomes';
 
+// Values and bounds from the one parameter schema (engine/model/formats/schema.ts); labels are n8n's.
+const UNIT_LABELS: Record<string, string> = { minutes: 'Minutes', hours: 'Hours', days: 'Days', businessDays: 'Business Days' };
 const unit = (name: string, def: string): INodeProperties => ({
   displayName: 'Unit', name, type: 'options', default: def,
-  options: [
-    { name: 'Minutes', value: 'minutes' },
-    { name: 'Hours', value: 'hours' },
-    { name: 'Days', value: 'days' },
-    { name: 'Business Days', value: 'businessDays' },
-  ],
+  options: DELAY_UNITS.map((u) => ({ name: UNIT_LABELS[u], value: u })),
 });
+const delayBounds = { minValue: 0, maxValue: DELAY_MAX };
+const CHANNEL_LABELS: Record<string, Omit<INodePropertyOptions, 'value'>> = {
+  email: { name: 'Email' }, task: { name: 'Task' }, call: { name: 'Call', description: 'Creates a call activity for the assignee; never dials' }, whatsapp: { name: 'WhatsApp' },
+};
 
 export const OUTCOME_OPTIONS: INodePropertyOptions[] = ALL_OUTCOMES.map((o) => ({ name: o, value: o }));
 
@@ -48,14 +50,9 @@ export const triggerFields: INodeProperties[] = [
 export const followUpFields: INodeProperties[] = [
   {
     displayName: 'Channel', name: 'channel', type: 'options', default: 'email',
-    options: [
-      { name: 'Email', value: 'email' },
-      { name: 'Task', value: 'task' },
-      { name: 'Call', value: 'call', description: 'Creates a call activity for the assignee; never dials' },
-      { name: 'WhatsApp', value: 'whatsapp' },
-    ],
+    options: CHANNELS.map((c) => ({ ...CHANNEL_LABELS[c], value: c })),
   },
-  { displayName: 'Delay', name: 'delay', type: 'number', default: 0 },
+  { displayName: 'Delay', name: 'delay', type: 'number', default: 0, typeOptions: delayBounds },
   unit('delayUnit', 'days'),
   {
     displayName: 'Counted From', name: 'relativeTo', type: 'options', default: 'enrollment',
@@ -69,13 +66,13 @@ export const followUpFields: INodeProperties[] = [
   { displayName: 'Template ID', name: 'templateId', type: 'string', default: '', description: 'A pre-approved template (required for WhatsApp) instead of subject and body' },
   { displayName: 'Sender', name: 'sender', type: 'string', default: '', displayOptions: { show: { channel: ['email'] } } },
   { displayName: 'Assign To', name: 'assignee', type: 'string', default: 'owner', displayOptions: { show: { channel: ['task', 'call'] } }, description: '"owner" or a user ID' },
-  { displayName: 'Due In', name: 'dueIn', type: 'number', default: 1, displayOptions: { show: { channel: ['task', 'call'] } } },
+  { displayName: 'Due In', name: 'dueIn', type: 'number', default: 1, typeOptions: delayBounds, displayOptions: { show: { channel: ['task', 'call'] } } },
   { ...unit('dueInUnit', 'days'), displayOptions: { show: { channel: ['task', 'call'] } } },
 ];
 
 export const branchFields: INodeProperties[] = [
   { displayName: 'Outcomes', name: 'outcomes', type: 'multiOptions', default: ['replied'], options: OUTCOME_OPTIONS, description: 'One output per outcome, in this order; the first outcome that matches decides' },
-  { displayName: 'Timeout', name: 'timeout', type: 'number', default: 0, description: 'No matching outcome in this long takes the last output. 0: no timeout output.' },
+  { displayName: 'Timeout', name: 'timeout', type: 'number', default: 0, typeOptions: delayBounds, description: 'No matching outcome in this long takes the last output. 0: no timeout output.' },
   unit('timeoutUnit', 'businessDays'),
 ];
 
