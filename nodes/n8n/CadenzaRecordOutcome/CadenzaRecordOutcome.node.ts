@@ -4,6 +4,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INo
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { CadenzaError } from '../../../engine/model/errors';
 import { OUTCOME_OPTIONS } from '../shared/fields';
+import { cadenzaCredential, credentialTest } from '../shared/credential-test';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
 
 export class CadenzaRecordOutcome implements INodeType {
@@ -20,7 +21,7 @@ export class CadenzaRecordOutcome implements INodeType {
     outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
     outputNames: ['Recorded', 'Not Matched'],
     usableAsTool: true,
-    credentials: [{ name: 'cadenzaApi', required: true }],
+    credentials: [cadenzaCredential],
     properties: [
       {
         displayName: 'Input', name: 'mode', type: 'options', default: 'reply', noDataExpression: true,
@@ -33,6 +34,8 @@ export class CadenzaRecordOutcome implements INodeType {
       { displayName: 'Outcome', name: 'outcome', type: 'options', default: 'completed', options: OUTCOME_OPTIONS, displayOptions: { show: { mode: ['outcome'] } } },
     ],
   };
+
+  methods = { credentialTest };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const node = this.getNode();

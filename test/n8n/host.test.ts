@@ -1,0 +1,113 @@
+// The n8n host glue through n8n's own engine: a batch is delivered when its execution succeeds, not
+// when it is emitted (D5); a failed execution is a failed hand-off, retried under the same key (D6);
+// the engine cache never keeps a failure and follows credential edits; every node using the
+// credential names its test; the Tracking links sit directly under the node's webhook id.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Flaky, n8nHarness, T, type N8nHarness } from '../helpers/n8n-harness';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const host = require('../../dist/nodes/n8n/shared/host.js') as typeof import('../../nodes/n8n/shared/host');
+const T0 = Date.parse('2026-03-02T08:00:00Z');
+const HOUR = 3_600_000;
+let h: N8nHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+  delete process.env.EXECUTIONS_MODE;
+});
+
+const c = (node: string) => ({ node, type: 'main', index: 0 });
+const welcome = (performer: string) => ({
+  nodes: [
+    { id: 'trig', name: 'Cadence Trigger', type: T.trigger, parameters: { module: 'Leads', cadenceName: 'Flaky mail' } },
+    { id: 's1', name: 'Welcome', type: T.step, parameters: { channel: 'email', subject: 'Hi {{First_Name}}', body: '<p>Hello</p>' } },
+    { id: 'mail', name: 'Send Email', type: performer },
+  ],
+  connections: { 'Cadence Trigger': { main: [[c('Welcome')]] }, Welcome: { main: [[c('Send Email')], []] } },
+});
+
+describe('n8n host glue', () => {
+  it('D5 D6 D2 a batch whose execution fails is not delivered: retried under the same key, it lands once', async () => {
+    h = await n8nHarness(T0);
+    const { nodes, connections } = welcome(T.flaky);
+    await h.activate(nodes, connections);
+    const engine = await h.engine();
+    await engine.runtime.enroll('wf1:trig', [{ id: 'A', First_Name: 'Ann', Email: 'a@example.com' }], 'rep');
+    Flaky.failing = true;
+    await h.advance(0).catch(() => undefined); // the execution errors: n8n shows it; the engine holds the step
+    const key = 'wf1:trig:A:1:s1';
+    expect(await engine.runtime.store.getOutbox(key)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(h.log).toHaveLength(0);
+    const why = await engine.runtime.why((await engine.runtime.store.findEnrollment('wf1:trig', 'A'))!.enrollment.id);
+    expect(why.map((r) => r.event)).toContain('dispatchFailed');
+    expect(why.find((r) => r.event === 'dispatchFailed')!.reason).toMatch(/Connection refused/);
+
+    Flaky.failing = false;
+    await h.advance(HOUR);
+    expect(h.log.map((i) => (i.json.cadenza as { key: string }).key)).toEqual([key]);
+    expect(h.log[0].json.cadenza).toMatchObject({ attempt: 2 });
+    expect(await engine.runtime.store.getOutbox(key)).toMatchObject({ status: 'done' });
+    await h.advance(24 * HOUR);
+    expect(h.log).toHaveLength(1);
+  });
+
+  it('D4 an engine that failed to open is not kept: the next call opens the store once it can', async () => {
+    h = await n8nHarness(T0);
+    const dir = join(h.dir, 'later');
+    const creds = { storePath: join(dir, 'cadenza.db') };
+    await expect(host.engineFor(creds)).rejects.toThrow();
+    mkdirSync(dir);
+    const engine = await host.engineFor(creds);
+    expect(await engine.runtime.store.listCadences()).toEqual([]);
+  });
+
+  it('V1 editing the credential (public URL, secret) gives a fresh engine that keeps serving the active cadences', async () => {
+    h = await n8nHarness(T0);
+    const { nodes, connections } = welcome(T.collect);
+    await h.activate(nodes, connections);
+    const before = await h.engine();
+    expect(before.cadences()).toEqual(['wf1:trig']);
+    const edited = await host.engineFor({ ...h.creds, baseUrl: 'https://n8n.example/webhook/abc' });
+    expect(edited).not.toBe(before);
+    expect(edited.cadences()).toEqual(['wf1:trig']);
+    await edited.runtime.enroll('wf1:trig', [{ id: 'B', First_Name: 'Bo', Email: 'b@example.com' }], 'rep');
+    await edited.runtime.tick({ cadences: edited.cadences() });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(String(h.seen['Send Email']?.[0]?.json.unsubscribeUrl)).toMatch(/^https:\/\/n8n\.example\/webhook\/abc\/t\//);
+  });
+
+  it('D4 in queue mode a SQLite store is refused with what to do instead', async () => {
+    h = await n8nHarness(T0);
+    process.env.EXECUTIONS_MODE = 'queue';
+    await expect(host.engineFor({ storePath: join(h.dir, 'q.db') })).rejects.toThrow(/queue mode.*postgres:\/\//);
+  });
+
+  it('D4 every node that uses the Cadenza credential names its test, and has it', async () => {
+    const core = require('n8n-core');
+    const loader = new core.PackageDirectoryLoader(join(__dirname, '../..'));
+    await loader.loadAll();
+    const users = Object.values(loader.nodeTypes as Record<string, { type: import('n8n-workflow').INodeType }>).map((n) => n.type).filter((t) => t.description.credentials?.some((x) => x.name === 'cadenzaApi'));
+    expect(users.map((t) => t.description.name).sort()).toEqual(['cadenceTrigger', 'cadenzaEnroll', 'cadenzaRecordOutcome', 'cadenzaTracking']);
+    for (const t of users) {
+      const cred = t.description.credentials!.find((x) => x.name === 'cadenzaApi')!;
+      expect([t.description.name, cred.testedBy]).toEqual([t.description.name, 'cadenzaStoreTest']);
+      expect(typeof t.methods?.credentialTest?.cadenzaStoreTest).toBe('function');
+    }
+  });
+
+  it('F8 the Tracking links are /webhook/<webhook id>/t/:kind/:token, as n8n registers a full path with parameters', async () => {
+    const wf = require('n8n-workflow') as typeof import('n8n-workflow');
+    const { CadenzaTracking } = require('../../dist/nodes/n8n/CadenzaTracking/CadenzaTracking.node.js');
+    const node = { id: 'trk', name: 'Cadenza Tracking', type: T.tracking, typeVersion: 1, position: [0, 0] as [number, number], parameters: {}, webhookId: 'wh-1' };
+    for (const w of new CadenzaTracking().description.webhooks) {
+      expect(w.isFullPath).toBe(true);
+      // What n8n stores beneath the webhook id (its dynamic-path lookup strips the id from the URL)…
+      expect(wf.NodeHelpers.getNodeWebhookPath('wf', node, w.path, w.isFullPath)).toBe('t/:kind/:token');
+      // …and the Production URL it shows.
+      expect(wf.NodeHelpers.getNodeWebhookUrl('http://n8n/webhook', 'wf', node, w.path, w.isFullPath)).toBe('http://n8n/webhook/wh-1/t/:kind/:token');
+    }
+  });
+});
+
