@@ -81,6 +81,11 @@ export interface N8nHarness {
   /** Activates a workflow's Cadence Trigger(s), as n8n does on activation. */
   activate(nodes: Partial<INode>[], connections: Record<string, unknown>, mode?: WorkflowActivateMode): Promise<void>;
   deactivate(): Promise<void>;
+  /**
+   * Runs the active workflow's published graph once from its first node, as a production webhook
+   * execution does: same workflow id as the activated one, whose trigger n8n did not re-register.
+   */
+  runPublished(nodes: Partial<INode>[], connections: Record<string, unknown>, items: INodeExecutionData[]): Promise<IRun>;
   /** Runs a workflow once from its first node with `items` (an Enroll, a Record Outcome…). */
   run(nodes: Partial<INode>[], connections: Record<string, unknown>, items: INodeExecutionData[]): Promise<IRun>;
   /** Serves one HTTP request with a webhook node, as n8n's webhook server does: through n8n-core's WebhookContext. */
@@ -137,7 +142,7 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
 
   let counter = 0;
   /** One execution through WorkflowExecute, starting at `start` with `data` on its input. */
-  async function execute(workflow: import('n8n-workflow').Workflow, startNode: INode, data: INodeExecutionData[], mode: 'trigger' | 'manual'): Promise<IRun> {
+  async function execute(workflow: import('n8n-workflow').Workflow, startNode: INode, data: INodeExecutionData[], mode: 'trigger' | 'manual' | 'webhook'): Promise<IRun> {
     const id = `ex${++counter}`;
     const hooks = new core.ExecutionLifecycleHooks(mode, id, { id: workflow.id, name: workflow.name, nodes: Object.values(workflow.nodes), connections: workflow.connectionsBySourceNode, active: true, settings: {}, createdAt: new Date(), updatedAt: new Date() } as never);
     const done = new Promise<IRun>((r) => hooks.addHandler('workflowExecuteAfter', (run: IRun) => r(run)));
@@ -171,6 +176,11 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
     async deactivate() {
       for (const r of active?.responses ?? []) await r.closeFunction?.();
       active = null;
+    },
+    async runPublished(nodes, connections, items) {
+      const all = full(nodes);
+      const workflow = new wf.Workflow({ id: 'wf1', name: 'Cadence workflow', nodes: all, connections: connections as never, active: true, nodeTypes });
+      return execute(workflow, all[0], items, 'webhook');
     },
     async run(nodes, connections, items) {
       const all = full(nodes);
