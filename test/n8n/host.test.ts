@@ -41,8 +41,11 @@ describe('n8n host glue', () => {
     expect(await engine.runtime.store.getOutbox(key)).toMatchObject({ status: 'pending', attempts: 1 });
     expect(h.log).toHaveLength(0);
     const why = await engine.runtime.why((await engine.runtime.store.findEnrollment('wf1:trig', 'A'))!.enrollment.id);
-    expect(why.map((r) => r.event)).toContain('dispatchFailed');
-    expect(why.find((r) => r.event === 'dispatchFailed')!.reason).toMatch(/Connection refused/);
+    // The engine holds the step under its key and says why (D6).
+    const held = why.find((r) => r.event === 'waiting');
+    expect(held).toMatchObject({ data: expect.objectContaining({ key }) });
+    expect(held!.reason).toMatch(/Connection refused/);
+    expect(await engine.runtime.getEnrollment('wf1:trig', 'A')).toMatchObject({ executed: 0 });
 
     Flaky.failing = false;
     await h.advance(HOUR);

@@ -40,6 +40,9 @@ interface Served {
   emit: Emit;
 }
 
+/** How long one execution carrying a batch may take before the batch counts as failed and is retried. */
+const HAND_OFF_TIMEOUT_MS = 5 * 60_000;
+
 /** Embedding and test hooks: a clock and "don't run the loop, I tick myself". */
 const settings: { clock?: Clock; manualTick?: boolean; pollMs: number } = { pollMs: 1000 };
 export function configureCadenza(s: { clock?: Clock; manualTick?: boolean; pollMs?: number }): void {
@@ -75,6 +78,9 @@ export class CadenzaEngine {
       limits: { edition: creds.edition || 'enterprise', addOns: Number(creds.addOns) || 0 },
       whatsappTemplates: creds.whatsappTemplates?.trim() ? creds.whatsappTemplates.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
       retry: Number(creds.retryHours) > 0 ? { holdMs: Number(creds.retryHours) * 3_600_000 } : undefined,
+      // One hand-off is a whole n8n execution (up to a batch of sends through SMTP or an API): a time
+      // limit of seconds would retry batches whose execution is still sending, i.e. send them twice.
+      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
     });
     this.runtime.onDispatchBatch((actions) => this.deliver(actions));
     this.runtime.subscribe((e) => this.onEvent(e));
@@ -144,9 +150,10 @@ export class CadenzaEngine {
   }
 }
 
-/** What of a credential shapes an engine besides its store: edit any of it and the engine is rebuilt. */
+/** Everything of a credential but its store shapes the engine: edit any of it and the engine is rebuilt. */
 function settingsFingerprint(c: CadenzaCredentials): string {
-  return JSON.stringify([c.secret ?? '', c.timezone ?? '', c.sender ?? '', c.baseUrl ?? '']);
+  const { storePath: _store, ...settings } = c;
+  return canonicalJson(settings);
 }
 
 const isPostgres = (spec: string) => /^postgres(ql)?:\/\//.test(spec);
