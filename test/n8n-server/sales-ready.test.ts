@@ -71,9 +71,9 @@ describe('n8n 2.41.1 server: the sales-ready example', () => {
     // n8n shows the failed execution; the engine logged the failed hand-off under the step's key.
     const failedRuns = await eventually(async () => (await s.rest.call('GET', `/executions?filter=${encodeURIComponent(JSON.stringify({ workflowId: wfId, status: ['error'] }))}`)).results?.length, 'an error execution in n8n');
     expect(failedRuns).toBeGreaterThan(0);
-    const held = await eventually(async () => (await s.store.listAudit({ cadenceId: cadence })).filter((a) => a.event === 'waiting'), 'the hold in the why-log');
-    expect(held.every((a) => (a.data as { key?: string })?.key === key('cy@example.com'))).toBe(true);
-    expect(held[0].reason).toMatch(/451|rejected/);
+    const holds = await eventually(async () => (await s.store.listAudit({ cadenceId: cadence })).filter((a) => a.event === 'waiting'), 'the hold in the why-log');
+    expect(holds.every((a) => (a.data as { key?: string })?.key === key('cy@example.com'))).toBe(true);
+    expect(holds[0].reason).toMatch(/451|rejected/);
     // D5: not executed while undelivered.
     expect(await enrollment('cy@example.com')).toMatchObject({ status: 'active', executed: 0 });
     expect(s.sink.to('cy@example.com')).toHaveLength(0);
