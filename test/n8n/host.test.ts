@@ -56,6 +56,23 @@ describe('n8n host glue', () => {
     expect(h.log).toHaveLength(1);
   });
 
+  it('C6 an ordinary node between two steps, or swapped Action and Next Step wires, refuse activation naming the nodes and what to do', async () => {
+    h = await n8nHarness(T0);
+    const nodes = [
+      { id: 'trig', name: 'Cadence Trigger', type: T.trigger, parameters: { module: 'Leads' } },
+      { id: 's1', name: 'Welcome', type: T.step, parameters: { channel: 'email', subject: 'Hi', body: 'Hello' } },
+      { id: 'wait', name: 'Wait 2 days', type: T.collect },
+      { id: 's2', name: 'Bump', type: T.step, parameters: { channel: 'email', subject: 'Re: Hi', body: 'Bump' } },
+      { id: 'mail', name: 'Send Email', type: T.collect },
+    ];
+    const between = { 'Cadence Trigger': { main: [[c('Welcome')]] }, Welcome: { main: [[c('Send Email')], [c('Wait 2 days')]] }, 'Wait 2 days': { main: [[c('Bump')]] } };
+    await expect(h.activate(nodes, between)).rejects.toThrow(/C6 "Wait 2 days" is wired to the Next Step output of "Welcome".*Delay field/);
+    const swapped = { 'Cadence Trigger': { main: [[c('Welcome')]] }, Welcome: { main: [[c('Bump')], [c('Send Email')]] } };
+    await expect(h.activate(nodes, swapped)).rejects.toThrow(/C6 the Action output of "Welcome" leads to the cadence node "Bump"/);
+    // Nothing was published by a refused activation.
+    expect(await (await h.engine()).runtime.store.getCadence('wf1:trig')).toBeUndefined();
+  });
+
   it('D4 an engine that failed to open is not kept: the next call opens the store once it can', async () => {
     h = await n8nHarness(T0);
     const dir = join(h.dir, 'later');

@@ -8,7 +8,7 @@ import { triggerFields } from '../shared/fields';
 import { toNodeError, describeProblem } from '../shared/errors';
 import { cadenzaCredential, credentialTest } from '../shared/credential-test';
 import { engineFor, unserve, type CadenzaCredentials, type CadenzaItem } from '../shared/host';
-import { compileLive, workflowOf } from '../shared/live-graph';
+import { compileLive, wiringProblems, workflowOf } from '../shared/live-graph';
 
 /** Why an execution failed, from its result; undefined when it succeeded. */
 function failureOf(run: IRun | undefined): string | undefined {
@@ -43,16 +43,18 @@ export class CadenceTrigger implements INodeType {
     const workflow = workflowOf(this);
     if (!workflow) throw new NodeOperationError(node, 'This n8n version does not give triggers their workflow graph; Cadenza needs n8n 1.67 or later');
     const def = compileLive(workflow, node.name);
+    const wiring = wiringProblems(workflow, node.name);
     const mode = this.getActivationMode();
     if (mode === 'manual') {
       // A test run publishes nothing: it shows the cadence as it would be published, and what is wrong with it.
       return {
         manualTriggerFunction: async () => {
-          const problems = validateDefinition(def).map((p) => describeProblem(p, def));
+          const problems = [...wiring, ...validateDefinition(def).map((p) => describeProblem(p, def))];
           this.emit([[{ json: { cadenza: { kind: 'preview' }, definition: def, problems, valid: problems.length === 0 } }]]);
         },
       };
     }
+    if (wiring.length) throw new NodeOperationError(node, wiring[0], { description: wiring.length > 1 ? wiring.join('\n') : undefined });
     const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
     try {
       // V3: switched off and on again, so what fell due meanwhile was halted and must not run now.
