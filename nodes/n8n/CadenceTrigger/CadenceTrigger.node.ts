@@ -55,6 +55,9 @@ export class CadenceTrigger implements INodeType {
       };
     }
     if (wiring.length) throw new NodeOperationError(node, wiring[0], { description: wiring.length > 1 ? wiring.join('\n') : undefined });
+    // n8n's Engine 2.0 refuses triggers that wait for their execution's result, which is how a batch
+    // counts as delivered (D5): said here, at publish, rather than as failed hand-offs later.
+    if (workflow.settings?.engineType === 'v2') throw new NodeOperationError(node, 'D5 cadence workflows need the default execution engine: Engine 2.0 cannot tell the trigger whether its execution succeeded', { description: 'Set the workflow\'s execution engine back to the default (v1) in its settings.' });
     const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
     try {
       // V3: switched off and on again, so what fell due meanwhile was halted and must not run now.

@@ -30,8 +30,8 @@ export class CadenzaRecordOutcome implements INodeType {
           { name: 'Outcome With Key', value: 'outcome', description: 'The step\'s idempotency key and an outcome' },
         ],
       },
-      { displayName: 'Key', name: 'key', type: 'string', default: '={{ $json.cadenza?.key ?? $json.key }}', displayOptions: { show: { mode: ['outcome'] } } },
-      { displayName: 'Outcome', name: 'outcome', type: 'options', default: 'completed', options: OUTCOME_OPTIONS, displayOptions: { show: { mode: ['outcome'] } } },
+      { displayName: 'Key', name: 'key', type: 'string', default: '={{ $json.cadenza?.key ?? $json.key }}', displayOptions: { show: { mode: ['outcome'] } }, description: 'The key of the step the outcome is about: the item\'s cadenza.key from the step\'s Action output, carried through your performer or call log' },
+      { displayName: 'Outcome', name: 'outcome', type: 'options', default: 'completed', options: OUTCOME_OPTIONS, displayOptions: { show: { mode: ['outcome'] } }, description: 'What happened: an Outcome Branch after the step takes the matching output' },
     ],
   };
 

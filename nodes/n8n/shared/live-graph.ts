@@ -11,6 +11,7 @@ export interface LiveWorkflow {
   name?: string;
   nodes: Record<string, INode>;
   connectionsBySourceNode: N8nConnections;
+  settings?: { engineType?: string };
 }
 
 /** The Workflow an n8n-core context carries, or undefined on a host that does not give it. */
