@@ -56,6 +56,32 @@ describe('n8n host glue', () => {
     expect(h.log).toHaveLength(1);
   });
 
+  it('D2 D5 two cadences due at once: the one whose execution fails is held, the other counts as delivered and is never sent again', async () => {
+    h = await n8nHarness(T0);
+    await h.activate([
+      { id: 'trig1', name: 'Sales', type: T.trigger, parameters: { module: 'Leads', cadenceName: 'Sales' } },
+      { id: 's1', name: 'Sales welcome', type: T.step, parameters: { channel: 'email', subject: 'Sales hi', body: 'Hello' } },
+      { id: 'mail', name: 'Send Email', type: T.collect },
+      { id: 'trig2', name: 'Webinar', type: T.trigger, parameters: { module: 'Leads', cadenceName: 'Webinar' } },
+      { id: 's2', name: 'Webinar welcome', type: T.step, parameters: { channel: 'email', subject: 'Webinar hi', body: 'Hello' } },
+      { id: 'flaky', name: 'Flaky mailer', type: T.flaky },
+    ], {
+      Sales: { main: [[c('Sales welcome')]] }, 'Sales welcome': { main: [[c('Send Email')], []] },
+      Webinar: { main: [[c('Webinar welcome')]] }, 'Webinar welcome': { main: [[c('Flaky mailer')], []] },
+    });
+    const engine = await h.engine();
+    Flaky.failing = true;
+    await engine.runtime.enroll('wf1:trig1', [{ id: 'A', First_Name: 'Ann', Email: 'a@example.com' }], 'rep');
+    await engine.runtime.enroll('wf1:trig2', [{ id: 'A', First_Name: 'Ann', Email: 'a@example.com' }], 'rep');
+    await h.advance(0).catch(() => undefined);
+    expect(await engine.runtime.store.getOutbox('wf1:trig1:A:1:s1')).toMatchObject({ status: 'done' });
+    expect(await engine.runtime.store.getOutbox('wf1:trig2:A:1:s2')).toMatchObject({ status: 'pending' });
+    Flaky.failing = false;
+    await h.advance(HOUR);
+    const subjects = h.log.map((i) => i.json.subject);
+    expect(subjects.sort()).toEqual(['Sales hi', 'Webinar hi']);
+  });
+
   it('C6 an ordinary node between two steps, or swapped Action and Next Step wires, refuse activation naming the nodes and what to do', async () => {
     h = await n8nHarness(T0);
     const nodes = [

@@ -81,8 +81,10 @@ export class CadenzaEngine {
       // One hand-off is a whole n8n execution (up to a batch of sends through SMTP or an API): a time
       // limit of seconds would retry batches whose execution is still sending, i.e. send them twice.
       handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
+      // Every action of a claimed batch is in flight at once, so they can leave together (see handOff).
+      concurrency: 200, batchSize: 200,
     });
-    this.runtime.onDispatchBatch((actions) => this.deliver(actions));
+    this.runtime.onDispatch((action) => this.handOff(action));
     this.runtime.subscribe((e) => this.onEvent(e));
     this.ready = this.runtime.init().then(() => {
       if (!settings.manualTick) this.runtime.start(settings.pollMs, () => ({ cadences: this.cadences() }));
@@ -121,23 +123,56 @@ export class CadenzaEngine {
   }
 
   /**
-   * One execution per cadence per batch, and the batch counts as delivered only when every execution
-   * succeeded (D5): an execution that errors, or a cadence no active workflow here serves, rejects and
-   * the runtime retries the batch under the same idempotency keys (D6).
+   * Hand-offs arrive one action at a time (so each is acknowledged on its own execution's result, and
+   * one cadence's failing execution never makes another cadence's sent emails count as failed and go
+   * out twice). Those that arrive together — the runtime hands a claimed batch off at once — are
+   * gathered and leave as one execution per cadence: many due items per execution (D5, D6).
    */
-  private async deliver(actions: DispatchedAction[]): Promise<void> {
-    const byCadence = new Map<string, CadenzaItem[]>();
-    for (const a of actions) {
-      const s = this.served.get(a.cadenceId);
-      if (!s) throw new Error(`cadence ${a.cadenceId} is not served by an active workflow in this process`);
-      const route = routeTo(s.def, a.nodeId, 'action');
-      // The enrollment runs on an older version whose step is gone from the graph: retried until it is resolved.
-      if (!route) throw new Error(`step ${a.nodeId} is no longer in the workflow`);
-      byCadence.set(a.cadenceId, [...(byCadence.get(a.cadenceId) ?? []), actionItem(a, route, s.hash)]);
-    }
-    const runs = [...byCadence].map(([id, items]) => this.served.get(id)!.emit(items));
-    const failed = (await Promise.allSettled(runs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+  private readonly gathering: { action: DispatchedAction; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  private handOff(action: DispatchedAction): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.gathering.length) setImmediate(() => void this.flush());
+      this.gathering.push({ action, resolve, reject });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const byCadence = new Map<string, typeof this.gathering>();
+    for (const g of this.gathering.splice(0)) byCadence.set(g.action.cadenceId, [...(byCadence.get(g.action.cadenceId) ?? []), g]);
+    await Promise.all([...byCadence].map(async ([cadenceId, group]) => {
+      try {
+        const s = await this.servedFor(cadenceId, group.map((g) => g.action.nodeId));
+        const items = group.map((g) => {
+          const route = routeTo(s.def, g.action.nodeId, 'action');
+          // An enrollment on an older version whose step is gone from the graph: held until it is resolved.
+          if (!route) throw new Error(`step ${g.action.nodeId} is no longer in the workflow`);
+          return actionItem(g.action, route, s.hash);
+        });
+        await s.emit(items);
+        for (const g of group) g.resolve();
+      } catch (e) {
+        for (const g of group) g.reject(e);
+      }
+    }));
+  }
+
+  /**
+   * The served cadence, brought up to the store's active version when a step is missing from the graph
+   * the trigger compiled (another main or a worker deployed a newer published graph).
+   */
+  private async servedFor(cadenceId: string, steps: string[]): Promise<Served> {
+    const s = this.served.get(cadenceId);
+    if (!s) throw new Error(`cadence ${cadenceId} is not served by an active workflow in this process`);
+    if (steps.every((id) => routeTo(s.def, id, 'action'))) return s;
+    const row = await this.runtime.store.getCadence(cadenceId);
+    if (!row?.activeVersion) return s;
+    const def = await this.runtime.definition(cadenceId, row.activeVersion);
+    const hash = graphHash(def);
+    if (hash === s.hash) return s;
+    const next = { ...s, def, hash };
+    this.served.set(cadenceId, next);
+    return next;
   }
 
   /** Records that leave by an Un-enroll Check come out of its second output. */
