@@ -85,10 +85,12 @@ describe('n8n 2.41.1 server: the sales-ready example', () => {
     expect(await enrollment('cy@example.com')).toMatchObject({ status: 'active', executed: 1, position: 'responded' });
   });
 
-  it('V1 editing a Follow-up Step and publishing deploys version 2: new leads get the edited email, enrolled leads stay on version 1; its click link reaches the Tracking node', async () => {
+  it('V1 V2 editing Follow-up Steps and publishing deploys version 2: new leads get the edited email, enrolled leads stay on version 1, one waiting on an edited step stops; the click link reaches the Tracking node', async () => {
+    // Ada opened her welcome and waits on "Opened: share a case study" (due in a day).
+    expect(await enrollment('ada@example.com')).toMatchObject({ status: 'active', position: 'glad' });
     await editAndPublish(s, wfId, (n) => (n.name === 'Welcome email'
       ? { ...n, parameters: { ...n.parameters, subject: 'Welcome aboard, {{First_Name}}', body: '<p>Hi {{First_Name}}, <a href="https://acme.test/demo">book a demo</a>.</p>' } }
-      : n));
+      : n.name === 'Opened: share a case study' ? { ...n, parameters: { ...n.parameters, subject: 'How {{Company}} could use us' } } : n));
     expect((await postLead(lead('Dee', 'dee@example.com'))).json).toMatchObject({ enrollments: [{ status: 'enrolled' }] });
     const [mail] = await eventually(() => s.sink.to('dee@example.com').length > 0 && s.sink.to('dee@example.com'), "the new lead's welcome");
     expect(mail.subject).toBe('Welcome aboard, Dee');
@@ -97,6 +99,8 @@ describe('n8n 2.41.1 server: the sales-ready example', () => {
     // V1: what ran before the publish is untouched and the enrolled lead continues on its version.
     expect(await enrollment('cy@example.com')).toMatchObject({ version: 1, status: 'active', executed: 1 });
     expect(s.sink.to('cy@example.com')).toHaveLength(1);
+    // V2: the step Ada waits on was edited, so her enrollment stops (resumable, R1).
+    expect(await enrollment('ada@example.com')).toMatchObject({ status: 'stopped', reason: 'follow-up edited (V2)', version: 1 });
 
     const click = /href="([^"]+\/t\/click\/[^"]+)"/.exec(mail.html)![1];
     const clicked = await fetch(click, { redirect: 'manual' });
