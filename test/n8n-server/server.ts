@@ -5,13 +5,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { simpleParser } from 'mailparser';
 import type { Store } from '../../engine/store/store';
 import { freePort } from '../helpers/free-port';
 import { startPgServer, type PgServer } from '../helpers/pg-process';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const server = require('../../scripts/n8n-server.js');
+const { simpleParser } = require('mailparser') as { simpleParser: (s: NodeJS.ReadableStream) => Promise<{ to?: { text: string } | { text: string }[]; subject?: string; html?: string | false; messageId?: string }> };
 const { PostgresStore } = require('../../dist/engine/store/postgres/postgres-store.js') as typeof import('../../engine/store/postgres/postgres-store');
 
 export interface Mail { to: string; subject: string; html: string; messageId?: string }
