@@ -13,7 +13,7 @@ const only = (files: string[]) => (verdict ? [`test/verdict/${verdict}.verdict.t
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: 'sqlite', include: only(['test/**/*.test.ts']), exclude: ['test/postgres/**', '**/node_modules/**'] } },
+      { test: { ...shared, name: 'sqlite', include: only(['test/**/*.test.ts']), exclude: ['test/postgres/**', 'test/n8n-server/**', '**/node_modules/**'] } },
       {
         test: {
           ...shared,

@@ -15,7 +15,8 @@ export class CadenzaApi implements ICredentialType {
       displayName: 'Store',
       name: 'storePath',
       type: 'string',
-      typeOptions: { password: false },
+      // A postgres:// URL carries the database password.
+      typeOptions: { password: true },
       default: 'cadenza.db',
       description: 'A SQLite file (relative paths are inside the n8n user folder), or a postgres:// URL shared by every n8n main and worker',
     },

@@ -25,7 +25,7 @@ const host = require('../../dist/nodes/n8n/shared/host.js') as typeof import('..
 export const PKG = '@cadenza-oss/n8n-nodes-cadenza';
 export const T = {
   trigger: `${PKG}.cadenceTrigger`, step: `${PKG}.followUpStep`, branch: `${PKG}.outcomeBranch`, check: `${PKG}.unenrollCheck`,
-  enroll: `${PKG}.cadenzaEnroll`, outcome: `${PKG}.cadenzaRecordOutcome`, tracking: `${PKG}.cadenzaTracking`, collect: 'test.collect',
+  enroll: `${PKG}.cadenzaEnroll`, outcome: `${PKG}.cadenzaRecordOutcome`, tracking: `${PKG}.cadenzaTracking`, collect: 'test.collect', flaky: 'test.flaky',
 };
 
 /** A performer node: records what reaches it, as Send Email would send it. */
@@ -40,6 +40,20 @@ class Collect implements INodeType {
   async execute(this: import('n8n-workflow').IExecuteFunctions) {
     const name = this.getNode().name;
     (Collect.seen[name] ??= []).push(...this.getInputData());
+    Collect.log.push(...this.getInputData());
+    return [this.getInputData()];
+  }
+}
+
+/** A performer that fails while `Flaky.failing` is set, as Send Email does when SMTP refuses. */
+class Flaky implements INodeType {
+  static failing = false;
+  description = {
+    displayName: 'Flaky', name: 'flaky', group: ['output'], version: 1, description: '', defaults: { name: 'Flaky' },
+    inputs: ['main'], outputs: ['main'], properties: [],
+  } as unknown as INodeType['description'];
+  async execute(this: import('n8n-workflow').IExecuteFunctions) {
+    if (Flaky.failing) throw new wf.NodeOperationError(this.getNode(), 'Connection refused (the mail server is down)');
     Collect.log.push(...this.getInputData());
     return [this.getInputData()];
   }
@@ -67,6 +81,11 @@ export interface N8nHarness {
   /** Activates a workflow's Cadence Trigger(s), as n8n does on activation. */
   activate(nodes: Partial<INode>[], connections: Record<string, unknown>, mode?: WorkflowActivateMode): Promise<void>;
   deactivate(): Promise<void>;
+  /**
+   * Runs the active workflow's published graph once from its first node, as a production webhook
+   * execution does: same workflow id as the activated one, whose trigger n8n did not re-register.
+   */
+  runPublished(nodes: Partial<INode>[], connections: Record<string, unknown>, items: INodeExecutionData[]): Promise<IRun>;
   /** Runs a workflow once from its first node with `items` (an Enroll, a Record Outcome…). */
   run(nodes: Partial<INode>[], connections: Record<string, unknown>, items: INodeExecutionData[]): Promise<IRun>;
   /** Serves one HTTP request with a webhook node, as n8n's webhook server does: through n8n-core's WebhookContext. */
@@ -74,11 +93,14 @@ export interface N8nHarness {
   /** Moves virtual time, ticking the engine; every emitted batch runs as a real execution. */
   advance(ms: number): Promise<void>;
   engine(): Promise<import('../../nodes/n8n/shared/host').CadenzaEngine>;
+  /** The credential every Cadenza node of the harness gets. */
+  creds: import('../../nodes/n8n/shared/host').CadenzaCredentials;
   close(): Promise<void>;
 }
 
 export async function n8nHarness(start: number, credentials: Record<string, string> = {}): Promise<N8nHarness> {
-  const types = { ...(await nodeTypesOfPackage()), [T.collect]: new Collect() };
+  const types = { ...(await nodeTypesOfPackage()), [T.collect]: new Collect(), [T.flaky]: new Flaky() };
+  Flaky.failing = false;
   const nodeTypes = {
     getByName: (t: string) => types[t],
     getByNameAndVersion: (t: string, v?: number) => {
@@ -120,7 +142,7 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
 
   let counter = 0;
   /** One execution through WorkflowExecute, starting at `start` with `data` on its input. */
-  async function execute(workflow: import('n8n-workflow').Workflow, startNode: INode, data: INodeExecutionData[], mode: 'trigger' | 'manual'): Promise<IRun> {
+  async function execute(workflow: import('n8n-workflow').Workflow, startNode: INode, data: INodeExecutionData[], mode: 'trigger' | 'manual' | 'webhook'): Promise<IRun> {
     const id = `ex${++counter}`;
     const hooks = new core.ExecutionLifecycleHooks(mode, id, { id: workflow.id, name: workflow.name, nodes: Object.values(workflow.nodes), connections: workflow.connectionsBySourceNode, active: true, settings: {}, createdAt: new Date(), updatedAt: new Date() } as never);
     const done = new Promise<IRun>((r) => hooks.addHandler('workflowExecuteAfter', (run: IRun) => r(run)));
@@ -129,7 +151,7 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
     const run = await done;
     runs.push(run);
     const err = run.data.resultData.error;
-    if (err) throw Object.assign(new Error(err.message), { n8n: err });
+    if (err) throw Object.assign(new Error(err.message), { n8n: err, run });
     return run;
   }
 
@@ -140,8 +162,11 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
       const workflow = new wf.Workflow({ id: 'wf1', name: 'Cadence workflow', nodes: all, connections: connections as never, active: true, nodeTypes });
       const responses: ITriggerResponse[] = [];
       for (const node of all.filter((n) => n.type === T.trigger)) {
-        const emit = (data: INodeExecutionData[][]) => {
-          pending.push(execute(workflow, node, data[0], 'trigger'));
+        // As n8n's ActiveWorkflowManager does: the done promise settles with the execution's result.
+        const emit = (data: INodeExecutionData[][], _response?: unknown, done?: { resolve(run: IRun): void }) => {
+          const ran = execute(workflow, node, data[0], 'trigger');
+          ran.then((run) => done?.resolve(run), (e: { run?: IRun }) => done?.resolve(e.run!));
+          pending.push(ran);
         };
         const ctx = new core.TriggerContext(workflow, node, additionalData(new core.ExecutionLifecycleHooks('trigger', 'activation', {} as never)), 'trigger', mode, emit as never);
         responses.push((await types[T.trigger].trigger!.call(ctx as never)) as ITriggerResponse);
@@ -151,6 +176,11 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
     async deactivate() {
       for (const r of active?.responses ?? []) await r.closeFunction?.();
       active = null;
+    },
+    async runPublished(nodes, connections, items) {
+      const all = full(nodes);
+      const workflow = new wf.Workflow({ id: 'wf1', name: 'Cadence workflow', nodes: all, connections: connections as never, active: true, nodeTypes });
+      return execute(workflow, all[0], items, 'webhook');
     },
     async run(nodes, connections, items) {
       const all = full(nodes);
@@ -173,6 +203,7 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
       return type.webhook!.call(ctx as never);
     },
     engine: () => host.engineFor(creds),
+    creds,
     async close() {
       await h.deactivate();
       while (pending.length) await pending.shift()!.catch(() => undefined);
@@ -183,4 +214,4 @@ export async function n8nHarness(start: number, credentials: Record<string, stri
   return h;
 }
 
-export { Collect };
+export { Collect, Flaky };

@@ -137,6 +137,43 @@ describe('n8n nodes (n8n-core 2.41)', () => {
     expect(h.seen['Send Email'].map((i) => `${(i.json.cadenza as { recordId: string }).recordId}/${(i.json.cadenza as { version: number }).version}`)).toEqual(['A/1', 'B/2']);
   });
 
+  it('V1 V2 a publish n8n does not re-register the trigger for (only a step changed) is deployed by the next production execution; an editor run publishes nothing', async () => {
+    h = await n8nHarness(T0);
+    let wf = sales({ bump: { delay: 4 } });
+    await h.activate(wf.nodes, wf.connections);
+    await h.run(enrollFlow().nodes, {}, [{ json: lead('A') }]);
+    await h.advance(3 * DAY); // A timed out at the branch and waits on the bump (due day 4)
+    // Published again with the bump reworded: n8n 2.41 keeps the trigger registered (its parameters are equal).
+    wf = sales({ bump: { delay: 4, body: 'Reworded' } });
+    const enroll = { id: 'en', name: 'Enroll', type: T.enroll, parameters: { cadence: '__this_workflow__', action: 'enroll' } };
+    const rt = (await h.engine()).runtime;
+    // An editor's manual run of the draft must not publish it.
+    await h.run([enroll, ...wf.nodes], wf.connections, [{ json: lead('Z') }]).catch(() => undefined);
+    expect((await rt.store.getCadence(CADENCE))?.activeVersion).toBe(1);
+    const run = await h.runPublished([enroll, ...wf.nodes], wf.connections, [{ json: lead('B') }]);
+    expect(out(run, 'Enroll', 0).map((j) => j.recordId)).toEqual(['B']);
+    expect((await rt.store.getCadence(CADENCE))?.activeVersion).toBe(2);
+    expect(await rt.getEnrollment(CADENCE, 'A')).toMatchObject({ status: 'stopped', reason: 'follow-up edited (V2)', position: 'bump' });
+    expect(await rt.getEnrollment(CADENCE, 'B')).toMatchObject({ status: 'active', version: 2 });
+  });
+
+  it('V1 V2 a due batch reaching a step of a newer published graph deploys it, by the engine that serves the cadence', async () => {
+    h = await n8nHarness(T0);
+    let wf = sales({ bump: { delay: 4 } });
+    await h.activate(wf.nodes, wf.connections);
+    await h.run(enrollFlow().nodes, {}, [{ json: lead('A') }]);
+    await h.advance(3 * DAY);
+    const engine = await h.engine();
+    const graph = engine.served.get(CADENCE)!.hash;
+    wf = sales({ bump: { delay: 4, body: 'Reworded' } });
+    // An execution the trigger started carries the hash of the graph it compiled; this one runs the newer graph.
+    const [welcome] = wf.nodes.filter((n) => n.id === 's1');
+    await h.runPublished([welcome, ...wf.nodes.filter((n) => n.id !== 's1')], wf.connections, [{ json: { cadenza: { cadenceId: CADENCE, graph, route: {} } } }]);
+    expect((await engine.runtime.store.getCadence(CADENCE))?.activeVersion).toBe(2);
+    expect(engine.served.get(CADENCE)!.hash).not.toBe(graph);
+    expect(await engine.runtime.getEnrollment(CADENCE, 'A')).toMatchObject({ status: 'stopped', reason: 'follow-up edited (V2)' });
+  });
+
   it('V3 deactivating the workflow halts the cadence: what fell due meanwhile never runs; a restart loses nothing (D1)', async () => {
     h = await n8nHarness(T0);
     const wf = sales();

@@ -2,19 +2,26 @@
 // the reason and rule. Enrolling many items is one engine call.
 import type { IDataObject, IExecuteFunctions, ILoadOptionsFunctions, INodeExecutionData, INodePropertyOptions, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
-import { cadenceIdOf, N8N_NAMES } from '../../../engine/model/formats/n8n';
+import { cadenceIdOf } from '../../../engine/model/formats/n8n';
+import type { CadenceDefinition } from '../../../engine/model/types';
 import { runRecordAction, type RecordAction } from '../../../engine/runtime/record-actions';
+import { cadenzaCredential, credentialTest } from '../shared/credential-test';
+import { toNodeError } from '../shared/errors';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
+import { compileLive, isTrigger, runsPublishedGraph, workflowOf } from '../shared/live-graph';
 
 const THIS_WORKFLOW = '__this_workflow__';
 
-/** "The cadence in this workflow": the id its Cadence Trigger publishes under, so examples import anywhere. */
-function resolveCadence(ctx: IExecuteFunctions, value: string): string {
-  if (value !== THIS_WORKFLOW) return value;
-  const wf = (ctx as unknown as { workflow?: { id?: string; nodes: Record<string, { id: string; name: string; type: string }> } }).workflow;
-  const triggers = Object.values(wf?.nodes ?? {}).filter((n) => n.type.endsWith(`.${N8N_NAMES.trigger}`));
-  if (triggers.length !== 1) throw new NodeOperationError(ctx.getNode(), `Parameter "cadence": this workflow has ${triggers.length} Cadence Triggers; choose the cadence by ID`);
-  return cadenceIdOf(wf?.id, triggers[0]);
+/**
+ * "The cadence in this workflow": the id its Cadence Trigger publishes under, so examples import
+ * anywhere, and the definition compiled from the graph this execution runs.
+ */
+function resolveCadence(ctx: IExecuteFunctions, value: string): { id: string; live?: CadenceDefinition } {
+  if (value !== THIS_WORKFLOW) return { id: value };
+  const wf = workflowOf(ctx);
+  const triggers = Object.values(wf?.nodes ?? {}).filter((n) => isTrigger(n) && !n.disabled);
+  if (!wf || triggers.length !== 1) throw new NodeOperationError(ctx.getNode(), `Parameter "cadence": this workflow has ${triggers.length} active Cadence Triggers; choose the cadence by ID`);
+  return { id: cadenceIdOf(wf.id, triggers[0]), live: compileLive(wf, triggers[0].name) };
 }
 
 type Action = RecordAction;
@@ -33,7 +40,7 @@ export class CadenzaEnroll implements INodeType {
     outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
     outputNames: ['Done', 'Skipped'],
     usableAsTool: true,
-    credentials: [{ name: 'cadenzaApi', required: true }],
+    credentials: [cadenzaCredential],
     properties: [
       { displayName: 'Cadence Name or ID', name: 'cadence', type: 'options', typeOptions: { loadOptionsMethod: 'getCadences' }, default: '', required: true, description: 'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>' },
       {
@@ -55,6 +62,7 @@ export class CadenzaEnroll implements INodeType {
   };
 
   methods = {
+    credentialTest,
     loadOptions: {
       async getCadences(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
         const engine = await engineFor(await this.getCredentials<CadenzaCredentials>('cadenzaApi'));
@@ -78,8 +86,17 @@ export class CadenzaEnroll implements INodeType {
       return field === 'id' || json.id !== undefined ? json : { ...json, id: json[field] };
     };
     const action = this.getNodeParameter('action', 0) as Action;
-    const cadence = resolveCadence(this, this.getNodeParameter('cadence', 0) as string);
+    const { id: cadence, live } = resolveCadence(this, this.getNodeParameter('cadence', 0) as string);
     const actor = (this.getNodeParameter('actor', 0, 'n8n') as string) || 'n8n';
+    // The workflow was published again without its trigger being re-registered (n8n 2.41 does that
+    // only when the trigger's own parameters change): records enroll into the graph that is published (V1).
+    if (live && runsPublishedGraph(this.getMode())) {
+      try {
+        await engine.refresh(live);
+      } catch (err) {
+        throw toNodeError(node, err, live);
+      }
+    }
     const cadenceRow = await rt.store.getCadence(cadence);
     if (!cadenceRow) throw new NodeOperationError(node, `Parameter "cadence": unknown cadence "${cadence}" (D4)`);
     let results;

@@ -4,6 +4,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INo
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { CadenzaError } from '../../../engine/model/errors';
 import { OUTCOME_OPTIONS } from '../shared/fields';
+import { cadenzaCredential, credentialTest } from '../shared/credential-test';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
 
 export class CadenzaRecordOutcome implements INodeType {
@@ -20,7 +21,7 @@ export class CadenzaRecordOutcome implements INodeType {
     outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
     outputNames: ['Recorded', 'Not Matched'],
     usableAsTool: true,
-    credentials: [{ name: 'cadenzaApi', required: true }],
+    credentials: [cadenzaCredential],
     properties: [
       {
         displayName: 'Input', name: 'mode', type: 'options', default: 'reply', noDataExpression: true,
@@ -29,10 +30,12 @@ export class CadenzaRecordOutcome implements INodeType {
           { name: 'Outcome With Key', value: 'outcome', description: 'The step\'s idempotency key and an outcome' },
         ],
       },
-      { displayName: 'Key', name: 'key', type: 'string', default: '={{ $json.cadenza?.key ?? $json.key }}', displayOptions: { show: { mode: ['outcome'] } } },
-      { displayName: 'Outcome', name: 'outcome', type: 'options', default: 'completed', options: OUTCOME_OPTIONS, displayOptions: { show: { mode: ['outcome'] } } },
+      { displayName: 'Key', name: 'key', type: 'string', default: '={{ $json.cadenza?.key ?? $json.key }}', displayOptions: { show: { mode: ['outcome'] } }, description: 'The key of the step the outcome is about: the item\'s cadenza.key from the step\'s Action output, carried through your performer or call log' },
+      { displayName: 'Outcome', name: 'outcome', type: 'options', default: 'completed', options: OUTCOME_OPTIONS, displayOptions: { show: { mode: ['outcome'] } }, description: 'What happened: an Outcome Branch after the step takes the matching output' },
     ],
   };
+
+  methods = { credentialTest };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const node = this.getNode();

@@ -5,6 +5,7 @@
 import type { INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 import { trackingHandler } from '../../../engine/http/tracking';
+import { cadenzaCredential, credentialTest } from '../shared/credential-test';
 import { engineFor, type CadenzaCredentials } from '../shared/host';
 
 export const TRACKING_PATH = 't/:kind/:token';
@@ -21,11 +22,13 @@ export class CadenzaTracking implements INodeType {
     defaults: { name: 'Cadenza Tracking' },
     inputs: [],
     outputs: [NodeConnectionTypes.Main],
-    credentials: [{ name: 'cadenzaApi', required: true }],
+    credentials: [cadenzaCredential],
     webhooks: [
-      { name: 'default', httpMethod: 'GET', responseMode: 'onReceived', path: TRACKING_PATH },
+      // Full path: n8n registers a path with parameters beneath the node's webhook id, so the links are
+      // /webhook/<webhook id>/t/:kind/:token. Without the flag it prefixes the id a second time.
+      { name: 'default', httpMethod: 'GET', responseMode: 'onReceived', path: TRACKING_PATH, isFullPath: true },
       // The unsubscribe page's button and RFC 8058 one-click unsubscribe post to the same link.
-      { name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: TRACKING_PATH },
+      { name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: TRACKING_PATH, isFullPath: true },
     ],
     properties: [
       {
@@ -37,6 +40,8 @@ export class CadenzaTracking implements INodeType {
       },
     ],
   };
+
+  methods = { credentialTest };
 
   // The endpoint is n8n's own: there is no third-party service to register it with.
   webhookMethods = {

@@ -13,8 +13,6 @@ export class FollowUpStep implements INodeType {
     icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
     group: ['transform'],
     version: 1,
-    // Driven by its Cadence Trigger through the graph; an AI agent has nothing to call it with.
-    usableAsTool: false as unknown as true,
     subtitle: '={{$parameter["channel"] + ($parameter["delay"] ? " +" + $parameter["delay"] + " " + $parameter["delayUnit"] : "")}}',
     description: 'An email, task, call or WhatsApp message of a cadence, after a delay',
     defaults: { name: 'Follow-up Step' },

@@ -17,8 +17,6 @@ export class OutcomeBranch implements INodeType {
     icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
     group: ['transform'],
     version: 1,
-    // Driven by its Cadence Trigger through the graph; an AI agent has nothing to call it with.
-    usableAsTool: false as unknown as true,
     subtitle: '={{($parameter["outcomes"] || []).join(" / ")}}',
     description: 'Branches a cadence on how the record responded to the step before it',
     defaults: { name: 'Outcome Branch' },

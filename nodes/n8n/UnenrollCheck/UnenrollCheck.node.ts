@@ -13,8 +13,6 @@ export class UnenrollCheck implements INodeType {
     icon: { light: 'file:cadenza.svg', dark: 'file:cadenza.dark.svg' },
     group: ['transform'],
     version: 1,
-    // Driven by its Cadence Trigger through the graph; an AI agent has nothing to call it with.
-    usableAsTool: false as unknown as true,
     subtitle: '={{$parameter["criteria"]}}',
     description: 'Exit criteria for the rest of a cadence path',
     defaults: { name: 'Un-enroll Check' },

@@ -2,10 +2,12 @@
 // Active Cadence Triggers register the cadences they serve; the scheduler claims work for those only
 // (another process or an inactive workflow never receives them), and hands each claimed batch to the
 // trigger as one execution: many due items per execution, never one waiting execution per record.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { routeTo } from '../../../engine/model/formats/n8n';
 import type { CadenceDefinition } from '../../../engine/model/types';
+import { canonicalJson } from '../../../engine/model/validate';
 import type { Clock } from '../../../engine/runtime/clock';
 import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../../engine/runtime/runtime';
 import { describeStore, openStore } from '../../../engine/store/open';
@@ -28,10 +30,18 @@ export interface CadenzaItem {
   json: Record<string, unknown>;
 }
 
+/** Starts one execution with the items and settles when it ends: resolves if it succeeded, rejects if it failed. */
+export type Emit = (items: CadenzaItem[]) => Promise<void>;
+
 interface Served {
   def: CadenceDefinition;
-  emit: (items: CadenzaItem[]) => void;
+  /** Hash of `def`: items carry it, so a node of a newer graph can tell the cadence is stale. */
+  hash: string;
+  emit: Emit;
 }
+
+/** How long one execution carrying a batch may take before the batch counts as failed and is retried. */
+const HAND_OFF_TIMEOUT_MS = 5 * 60_000;
 
 /** Embedding and test hooks: a clock and "don't run the loop, I tick myself". */
 const settings: { clock?: Clock; manualTick?: boolean; pollMs: number } = { pollMs: 1000 };
@@ -39,9 +49,12 @@ export function configureCadenza(s: { clock?: Clock; manualTick?: boolean; pollM
   Object.assign(settings, s);
 }
 
+/** Identifies a compiled graph: equal definitions (whatever their key order) hash equal. */
+export const graphHash = (def: CadenceDefinition): string => createHash('sha256').update(canonicalJson(def)).digest('hex').slice(0, 16);
+
 /** Item JSON for one due action: what a Send Email / Gmail / CRM node reads, plus the routing data. */
-export function actionItem(a: DispatchedAction, route: Record<string, number>): CadenzaItem {
-  const cadenza = { key: a.key, idempotencyKey: a.idempotencyKey, cadenceId: a.cadenceId, enrollmentId: a.enrollmentId, recordId: a.recordId, nodeId: a.nodeId, channel: a.channel, attempt: a.attempt, version: a.version, route };
+export function actionItem(a: DispatchedAction, route: Record<string, number>, graph?: string): CadenzaItem {
+  const cadenza = { key: a.key, idempotencyKey: a.idempotencyKey, cadenceId: a.cadenceId, enrollmentId: a.enrollmentId, recordId: a.recordId, nodeId: a.nodeId, channel: a.channel, attempt: a.attempt, version: a.version, route, ...(graph ? { graph } : {}) };
   if (a.email) return { json: { ...a.email, record: a.record, cadenza } };
   if (a.activity) return { json: { ...a.activity, record: a.record, cadenza } };
   return { json: { ...a.whatsapp, record: a.record, cadenza } };
@@ -52,18 +65,26 @@ export class CadenzaEngine {
   /** Where the store is, for messages (no password). */
   readonly where: string;
   readonly ready: Promise<void>;
-  private readonly served = new Map<string, Served>();
+  /** The credential settings this engine was built with; another fingerprint means the credential was edited. */
+  readonly fingerprint: string;
+  readonly served = new Map<string, Served>();
 
-  constructor(path: string, creds: CadenzaCredentials) {
+  constructor(path: string, creds: CadenzaCredentials, fingerprint = settingsFingerprint(creds)) {
     this.where = describeStore(path, process.cwd());
+    this.fingerprint = fingerprint;
     this.runtime = new Runtime({
       store: openStore(path, process.cwd()), clock: settings.clock, timezone: creds.timezone || 'UTC',
       defaultSender: creds.sender || 'cadenza@localhost', baseUrl: creds.baseUrl || 'http://localhost:5678/webhook', secret: creds.secret || undefined,
       limits: { edition: creds.edition || 'enterprise', addOns: Number(creds.addOns) || 0 },
       whatsappTemplates: creds.whatsappTemplates?.trim() ? creds.whatsappTemplates.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
       retry: Number(creds.retryHours) > 0 ? { holdMs: Number(creds.retryHours) * 3_600_000 } : undefined,
+      // One hand-off is a whole n8n execution (up to a batch of sends through SMTP or an API): a time
+      // limit of seconds would retry batches whose execution is still sending, i.e. send them twice.
+      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
+      // Every action of a claimed batch is in flight at once, so they can leave together (see handOff).
+      concurrency: 200, batchSize: 200,
     });
-    this.runtime.onDispatchBatch((actions) => this.deliver(actions));
+    this.runtime.onDispatch((action) => this.handOff(action));
     this.runtime.subscribe((e) => this.onEvent(e));
     this.ready = this.runtime.init().then(() => {
       if (!settings.manualTick) this.runtime.start(settings.pollMs, () => ({ cadences: this.cadences() }));
@@ -74,26 +95,84 @@ export class CadenzaEngine {
     return [...this.served.keys()];
   }
 
-  serve(def: CadenceDefinition, emit: Served['emit']): void {
-    this.served.set(def.id, { def, emit });
+  serve(def: CadenceDefinition, emit: Emit): void {
+    this.served.set(def.id, { def, hash: graphHash(def), emit });
   }
 
   unserve(cadenceId: string): void {
     this.served.delete(cadenceId);
   }
 
-  /** One emit per cadence per batch: the trigger starts one execution carrying all its due items. */
-  private deliver(actions: DispatchedAction[]): void {
-    const byCadence = new Map<string, CadenzaItem[]>();
-    for (const a of actions) {
-      const s = this.served.get(a.cadenceId);
-      if (!s) throw new Error(`cadence ${a.cadenceId} is not served by an active workflow in this process`);
-      const route = routeTo(s.def, a.nodeId, 'action');
-      // The enrollment runs on an older version whose step is gone from the graph: retried until it is resolved.
-      if (!route) throw new Error(`step ${a.nodeId} is no longer in the workflow`);
-      byCadence.set(a.cadenceId, [...(byCadence.get(a.cadenceId) ?? []), actionItem(a, route)]);
-    }
-    for (const [id, items] of byCadence) this.served.get(id)!.emit(items);
+  /**
+   * V1/V2 under n8n's publication service, which re-registers a trigger only when the trigger's own
+   * parameters change: a node that runs in a newer graph deploys it here, and the trigger serves it.
+   * Deploying an unchanged definition is a no-op, so racing callers are harmless.
+   */
+  async refresh(def: CadenceDefinition): Promise<boolean> {
+    const s = this.served.get(def.id);
+    const hash = graphHash(def);
+    if (s?.hash === hash) return false;
+    const r = await this.runtime.deploy(def, 'n8n');
+    if (s) this.served.set(def.id, { ...s, def, hash });
+    return r.action !== 'unchanged';
+  }
+
+  async close(): Promise<void> {
+    await this.runtime.stop();
+    await this.runtime.store.close();
+  }
+
+  /**
+   * Hand-offs arrive one action at a time (so each is acknowledged on its own execution's result, and
+   * one cadence's failing execution never makes another cadence's sent emails count as failed and go
+   * out twice). Those that arrive together — the runtime hands a claimed batch off at once — are
+   * gathered and leave as one execution per cadence: many due items per execution (D5, D6).
+   */
+  private readonly gathering: { action: DispatchedAction; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  private handOff(action: DispatchedAction): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.gathering.length) setImmediate(() => void this.flush());
+      this.gathering.push({ action, resolve, reject });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const byCadence = new Map<string, typeof this.gathering>();
+    for (const g of this.gathering.splice(0)) byCadence.set(g.action.cadenceId, [...(byCadence.get(g.action.cadenceId) ?? []), g]);
+    await Promise.all([...byCadence].map(async ([cadenceId, group]) => {
+      try {
+        const s = await this.servedFor(cadenceId, group.map((g) => g.action.nodeId));
+        const items = group.map((g) => {
+          const route = routeTo(s.def, g.action.nodeId, 'action');
+          // An enrollment on an older version whose step is gone from the graph: held until it is resolved.
+          if (!route) throw new Error(`step ${g.action.nodeId} is no longer in the workflow`);
+          return actionItem(g.action, route, s.hash);
+        });
+        await s.emit(items);
+        for (const g of group) g.resolve();
+      } catch (e) {
+        for (const g of group) g.reject(e);
+      }
+    }));
+  }
+
+  /**
+   * The served cadence, brought up to the store's active version when a step is missing from the graph
+   * the trigger compiled (another main or a worker deployed a newer published graph).
+   */
+  private async servedFor(cadenceId: string, steps: string[]): Promise<Served> {
+    const s = this.served.get(cadenceId);
+    if (!s) throw new Error(`cadence ${cadenceId} is not served by an active workflow in this process`);
+    if (steps.every((id) => routeTo(s.def, id, 'action'))) return s;
+    const row = await this.runtime.store.getCadence(cadenceId);
+    if (!row?.activeVersion) return s;
+    const def = await this.runtime.definition(cadenceId, row.activeVersion);
+    const hash = graphHash(def);
+    if (hash === s.hash) return s;
+    const next = { ...s, def, hash };
+    this.served.set(cadenceId, next);
+    return next;
   }
 
   /** Records that leave by an Un-enroll Check come out of its second output. */
@@ -101,34 +180,80 @@ export class CadenzaEngine {
     if (e.type !== 'left' || !e.enrollment || !e.nodeId) return;
     const s = this.served.get(e.enrollment.cadenceId);
     const route = s && routeTo(s.def, e.nodeId, 'left');
-    if (s && route) s.emit([{ json: { recordId: e.enrollment.recordId, reason: e.enrollment.reason, cadenza: { kind: 'left', cadenceId: e.enrollment.cadenceId, nodeId: e.nodeId, route } } }]);
+    // Nothing is delivered here, so nothing waits on the execution's result; its failure shows in n8n.
+    if (s && route) s.emit([{ json: { recordId: e.enrollment.recordId, reason: e.enrollment.reason, cadenza: { kind: 'left', cadenceId: e.enrollment.cadenceId, nodeId: e.nodeId, route } } }]).catch(() => {});
   }
+}
+
+/** Everything of a credential but its store shapes the engine: edit any of it and the engine is rebuilt. */
+function settingsFingerprint(c: CadenzaCredentials): string {
+  const { storePath: _store, ...settings } = c;
+  return canonicalJson(settings);
+}
+
+const isPostgres = (spec: string) => /^postgres(ql)?:\/\//.test(spec);
+
+/** Where a credential's store is: a postgres:// URL as it is, a SQLite file made absolute in the n8n user folder. */
+export function storeOf(creds: CadenzaCredentials): string {
+  const folder = process.env.N8N_USER_FOLDER ? join(process.env.N8N_USER_FOLDER, '.n8n') : join(homedir(), '.n8n');
+  const spec = creds.storePath?.trim() || 'cadenza.db';
+  return isPostgres(spec) ? spec : describeStore(spec, folder);
 }
 
 const engines = new Map<string, CadenzaEngine>();
 
-/** The engine for a credential's store, created once per process. */
+/**
+ * The engine for a credential's store, created once per process. An engine that failed to open is
+ * not kept (the next call tries again: a database down at boot is not a failure until restart), and a
+ * credential edited since (secret, zone, sender, public URL) gets a fresh engine that takes over the
+ * cadences the old one served.
+ */
 export async function engineFor(creds: CadenzaCredentials): Promise<CadenzaEngine> {
-  const folder = process.env.N8N_USER_FOLDER ? join(process.env.N8N_USER_FOLDER, '.n8n') : join(homedir(), '.n8n');
-  const spec = creds.storePath?.trim() || 'cadenza.db';
-  // A postgres:// URL is shared as it is; a file is made absolute so every node of the process finds one engine.
-  const path = /^postgres(ql)?:\/\//.test(spec) ? spec : describeStore(spec, folder);
+  const path = storeOf(creds);
+  // Queue mode runs executions on workers: each would open its own SQLite file and see other enrollments.
+  if (process.env.EXECUTIONS_MODE === 'queue' && !isPostgres(path)) {
+    throw new Error(`n8n runs in queue mode (EXECUTIONS_MODE=queue): every main and worker must share one store. Set the Cadenza credential's Store to a postgres:// URL instead of the SQLite file ${path}`);
+  }
+  const fingerprint = settingsFingerprint(creds);
   let engine = engines.get(path);
-  if (!engine) {
-    engine = new CadenzaEngine(path, creds);
-    engines.set(path, engine);
+  if (!engine || engine.fingerprint !== fingerprint) {
+    const old = engine;
+    const fresh = new CadenzaEngine(path, creds, fingerprint);
+    engine = fresh;
+    engines.set(path, fresh);
+    fresh.ready.then(
+      () => {
+        if (!old) return;
+        for (const [id, s] of old.served) if (!fresh.served.has(id)) fresh.served.set(id, s);
+        old.served.clear();
+        void old.close().catch(() => {});
+      },
+      () => {
+        if (engines.get(path) === fresh) engines.delete(path);
+        void fresh.close().catch(() => {});
+      },
+    );
   }
   await engine.ready;
   return engine;
 }
 
+/** Stops serving a cadence in every engine of this process (a deactivated workflow). */
+export function unserve(cadenceId: string): void {
+  for (const e of engines.values()) e.unserve(cadenceId);
+}
+
+/** The engine of this process that serves a cadence, if any (graph nodes have no credential of their own). */
+export function engineServing(cadenceId: string): CadenzaEngine | undefined {
+  for (const e of engines.values()) if (e.served.has(cadenceId)) return e;
+  return undefined;
+}
+
 /** Closes every engine of this process (tests, and a host shutting down). */
 export async function closeEngines(): Promise<void> {
-  for (const e of engines.values()) {
-    await e.runtime.stop();
-    await e.runtime.store.close();
-  }
+  const all = [...engines.values()];
   engines.clear();
+  for (const e of all) await e.close().catch(() => {});
 }
 
 /**
@@ -145,6 +270,7 @@ export function routeItems(nodeId: string, items: CadenzaItem[], outputs: number
     if (c?.nodeId === nodeId && c.kind !== 'left') {
       const rest = { ...(c as Record<string, unknown>) };
       delete rest.route;
+      delete rest.graph;
       out[index].push({ json: { ...item.json, cadenza: rest } });
     } else out[index].push(item);
   }

@@ -1,0 +1,18 @@
+// The credential test every node using the Cadenza credential names in `testedBy`: there is no HTTP
+// endpoint to probe, so the test opens the store the credential points at.
+import type { ICredentialTestFunctions, ICredentialsDecrypted, INodeCredentialTestResult } from 'n8n-workflow';
+import { engineFor, type CadenzaCredentials } from './host';
+
+export async function cadenzaStoreTest(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
+  try {
+    const engine = await engineFor((credential.data ?? {}) as CadenzaCredentials);
+    await engine.runtime.store.listCadences();
+    return { status: 'OK', message: `Store ${engine.where} is ready` };
+  } catch (e) {
+    return { status: 'Error', message: `Cannot open the Cadenza store: ${(e as Error).message}` };
+  }
+}
+
+/** The credential entry and the method map, for a node's description and `methods`. */
+export const cadenzaCredential = { name: 'cadenzaApi', required: true, testedBy: 'cadenzaStoreTest' };
+export const credentialTest = { cadenzaStoreTest };
