@@ -13,3 +13,5 @@ export { VirtualClock, systemClock, type Clock } from './runtime/clock';
 export type { Actor, Permission } from './runtime/permissions';
 export { simulate, type SimulationInput, type SimulationResult } from './simulate/simulate';
 export { verifyToken } from './render/render';
+export { Sandbox, boundedCriteria } from './sandbox/sandbox';
+export { decideAll, type DecidedCriteria, type CriteriaFailure } from './criteria/definition';

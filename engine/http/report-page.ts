@@ -134,6 +134,12 @@ const MAX_SIGN_IN_BODY = 4096;
 /** The `key` of a posted sign-in form, or undefined (too large, or no key). */
 async function postedKey(req: IncomingMessage): Promise<string | undefined | 'too large'> {
   if (Number(req.headers['content-length'] ?? 0) > MAX_SIGN_IN_BODY) return 'too large';
+  // A host may have parsed the form already (Node-RED's HTTP server runs a body parser first).
+  const parsed = (req as { body?: unknown }).body;
+  if (parsed && typeof parsed === 'object') {
+    const key = (parsed as { key?: unknown }).key;
+    return typeof key === 'string' && key.trim() ? key.trim() : undefined;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -156,8 +162,9 @@ export function reportHandler(rt: Runtime) {
         html(res, 413, shell('Cadenza: sign in', '<p>This request is too large.</p>'), { Connection: 'close' });
         req.destroy();
       } else if (!key || !(await rt.authenticate(key))) html(res, 401, shell('Cadenza: sign in', `<p>That key was not accepted.</p>${SIGN_IN}`));
-      // Post/redirect/get: the key lives in an HttpOnly cookie, never in a URL.
-      else html(res, 303, '', { Location: pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(key)}; HttpOnly; SameSite=Strict; Path=/` });
+      // Post/redirect/get: the key lives in an HttpOnly cookie, never in a URL. Back to where the form was
+      // posted — under a host's mount path (Node-RED's /cadenza/), not its root (the editor).
+      else html(res, 303, '', { Location: new URL((req as { originalUrl?: string }).originalUrl ?? pathname, 'http://local').pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(key)}; HttpOnly; SameSite=Strict; Path=/` });
       return true;
     }
     if (req.method !== 'GET') return false;

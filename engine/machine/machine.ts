@@ -63,7 +63,9 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
     case 'recordChanged': {
       if (s.status !== 'active') return s;
       const why = exitReason(s, ctx);
-      return why ? leave(s, why, fx) : s;
+      if (why) return leave(s, why, fx);
+      if (ctx.criteria.errors) fx.push(log('criteria', 'the record changed; some criteria cannot be decided for it, so they do not un-enroll it', { undecided: ctx.criteria.errors }));
+      return s;
     }
     case 'converted':
       return s.status === 'active' ? stop(s, 'stopped', 'converted (E8)', fx) : s;
@@ -175,6 +177,12 @@ function enroll(s: Enrollment | null, ev: Extract<MachineEvent, { type: 'enroll'
   }
   if (rec.module !== ctx.def.module) {
     fx.push(reject('C1', `record is in ${rec.module}, the cadence is for ${ctx.def.module}`));
+    return null;
+  }
+  // Issue 14: a view or exit criteria that cannot be decided for this record never let it in.
+  const undecided = (ctx.criteria.errors ?? []).find((e) => e.field === 'enrollment.view' || e.field === 'unenroll.criteria');
+  if (undecided) {
+    fx.push(reject(undecided.field === 'enrollment.view' ? 'E2' : 'E3', `${undecided.field} cannot be decided for this record: ${undecided.message}`));
     return null;
   }
   if (ctx.criteria.exit) {
@@ -307,7 +315,8 @@ function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason:
 function timer(s: Enrollment, ctx: Context, fx: Effect[]): Enrollment {
   if (s.status !== 'active' || s.dueAt === null || s.dueAt > ctx.now) return s; // stale timer
   const why = exitReason(s, ctx);
-  fx.push(log('criteria', 'checked before acting (U6)', { exit: why?.reason ?? null, view: ctx.criteria.view, clock: new Date(ctx.now).toISOString() }));
+  // Criteria that could not be decided are logged as such (an active enrollment is not un-enrolled on them).
+  fx.push(log('criteria', 'checked before acting (U6)', { exit: why?.reason ?? null, view: ctx.criteria.view, clock: new Date(ctx.now).toISOString(), ...(ctx.criteria.errors ? { undecided: ctx.criteria.errors } : {}) }));
   if (why) return leave(s, why, fx);
   const node = findNode(ctx.def, s.position);
   if (node?.type === 'outcomeBranch') {

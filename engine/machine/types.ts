@@ -66,6 +66,8 @@ export interface CriteriaResults {
   view?: boolean;
   exit?: boolean;
   checks: Record<string, boolean>;
+  /** Expressions that could not be decided for this record (an error, a time-out): never read as "no match". */
+  errors?: { field: string; kind: string; message: string }[];
 }
 
 export interface Context {

@@ -2,7 +2,9 @@
 // criteria and definition caches, the event listeners, and the small reads and writes all use cases
 // repeat (require a cadence or record, page through records and enrollments, audit). The step pipeline
 // itself is in step.ts; the use cases are functions over one Core.
-import { Criteria } from '../criteria/criteria';
+import type { Criteria } from '../criteria/criteria';
+import { boundedCriteria } from '../sandbox/sandbox';
+import { shapeProblem } from '../model/validate';
 import type { Enrollment, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import type { CadenceDefinition } from '../model/types';
@@ -16,12 +18,13 @@ export type ResolvedOptions = Required<Pick<RuntimeOptions, 'timezone' | 'defaul
   RuntimeOptions & { secret: string };
 
 /** Records and enrollments are read in pages of this size, so no use case holds a whole module in memory. */
-const PAGE = 500;
+export const PAGE = 500;
 
 export class Core {
   readonly store: Store;
   readonly clock: Clock;
-  readonly criteria = new Criteria();
+  /** Views and criteria: the fast path in process, anything else in the bounded sandbox (issue 14). */
+  readonly criteria: Criteria = boundedCriteria();
   /** The options with their defaults; `secret` is filled in by Runtime.init when none was configured. */
   readonly opts: ResolvedOptions;
   readonly templateIds: ReadonlySet<string>;
@@ -76,6 +79,9 @@ export class Core {
     if ((typeof id !== 'string' || !id.trim()) && typeof id !== 'number') throw new CadenzaError('invalid_record', 'D4', 'record.id is required (a non-empty string or a number)');
     const problem = recordIdProblem(String(id));
     if (problem) throw new CadenzaError('invalid_record', 'D4', problem);
+    // Depth and size first: a record nested thousands deep would overflow JSON.stringify itself.
+    const shape = shapeProblem(data, 'record');
+    if (shape) throw new CadenzaError('invalid_record', 'D4', `${shape.field}: ${shape.message}`);
     const size = Buffer.byteLength(JSON.stringify(data));
     if (size > this.opts.maxRecordBytes) throw new CadenzaError('payload_too_large', 'D4', `record ${id} is ${size} bytes (limit ${this.opts.maxRecordBytes})`);
     return { id: String(id), module, data, unsubscribed: data.Email_Opt_Out === true };

@@ -1,6 +1,7 @@
 // Outcomes (F2, F3, F5, U1, U10, U11, D3): what came of a follow-up, by its idempotency key or, for a
 // reply by mail, by the Message-ID it answers or its sender. An outcome is one machine event; a reply
 // may take the sender's colleagues out too (U11).
+import { companyOf } from '../model/company';
 import type { Enrollment, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes';
@@ -24,7 +25,12 @@ export async function recordOutcome(core: Core, input: { key: string; outcome: s
   let outcome = input.outcome;
   if (outcome === 'replied' && input.message) outcome = classifyReply(input.message);
   if (!allowed.includes(outcome)) throw new CadenzaError('invalid_outcome', 'D4', `"${outcome}" is not an outcome of a ${sent.channel} follow-up (${allowed.join(', ')})`);
-  await core.store.addOutcome(input.key, sent.cadenceId, sent.nodeId, outcome, core.clock.now());
+  // An outcome counts once per action and kind: a repeated open records nothing more. Unless the first
+  // was stored and never reached its enrollment (a crash in between): then this one carries it.
+  if (!(await core.store.addOutcome(input.key, sent.cadenceId, sent.nodeId, outcome, core.clock.now()))) {
+    const e = (await core.store.getEnrollment(sent.enrollmentId))?.enrollment;
+    if (!e || e.last?.key !== input.key || e.last.outcomes.includes(outcome)) return { outcome, applied: false };
+  }
   const r = await apply(core, sent.enrollmentId, { type: 'outcome', key: input.key, outcome, by: actorId(actor) }, actor);
   const applied = !r.effects.some((f) => f.type === 'log' && f.event === 'outcomeIgnored');
   if (outcome === 'replied' && r.state) await colleaguesReplied(core, r.state, actor);
@@ -61,20 +67,14 @@ async function colleaguesReplied(core: Core, e: Enrollment, actor: Actor): Promi
   const def = await core.definition(e.cadenceId, e.version);
   if (!def.unenroll?.companyReply) return;
   const rec = await core.store.getRecord(e.module, e.recordId);
-  const company = rec && companyOf(rec);
+  // U11: the account first, else the email domain — never a free-mail or ISP domain (model/company.ts).
+  const company = rec && companyOf(rec.data);
   if (!company) return;
   await core.eachEnrollment(e.cadenceId, 'active', async (other) => {
     if (other.enrollment.id === e.id) return;
     const r = await core.store.getRecord(other.enrollment.module, other.enrollment.recordId);
-    if (r && companyOf(r) === company) await apply(core, other.enrollment.id, { type: 'unenroll', by: AUTOMATION, reason: `${rec!.id} from the same company replied (U11)` }, actor);
+    if (r && companyOf(r.data) === company) await apply(core, other.enrollment.id, { type: 'unenroll', by: AUTOMATION, reason: `${rec!.id} from the same company replied (U11)` }, actor);
   });
 }
 
-/** U11: the company of a record: its account, else its email domain. */
-function companyOf(rec: RecordSnapshot): string | undefined {
-  const account = rec.data.Account_Id ?? rec.data.Account_Name ?? rec.data.Company;
-  if (typeof account === 'string' && account) return `account:${account.toLowerCase()}`;
-  const email = rec.data.Email;
-  if (typeof email === 'string' && email.includes('@')) return `domain:${email.split('@')[1].toLowerCase()}`;
-  return undefined;
-}
+

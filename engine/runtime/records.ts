@@ -94,6 +94,11 @@ export async function reactMany(core: Core, recs: RecordSnapshot[], actor: Actor
       }
       const criteria = await evaluate(core, def, recs[k]);
       if (criteria.view) (matching.push(k), known.set(recs[k].id, criteria));
+      else {
+        // A view that cannot be decided for this record does not enroll it, and the answer says why (issue 14).
+        const undecided = criteria.errors?.find((x) => x.field === 'enrollment.view');
+        if (undecided) answers[k].push({ recordId: recs[k].id, cadenceId: c.id, status: 'skipped', rule: 'E2', reason: `enrollment.view cannot be decided for this record: ${undecided.message}` });
+      }
     }
     const got = await enrollMany(core, def, c.activeVersion, matching.map((k) => recs[k]), AUTOMATION, known);
     got.forEach((a, j) => answers[matching[j]].push({ ...a, cadenceId: c.id }));

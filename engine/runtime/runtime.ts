@@ -105,7 +105,7 @@ export class Runtime {
   }
 
   /** C2, V1, V2: the draft becomes a new immutable version; enrollments waiting on an edited follow-up stop. */
-  async publish(id: string, actor: Actor): Promise<{ version: number; stopped: number; enrolled: number }> {
+  async publish(id: string, actor: Actor): Promise<{ version: number; stopped: number; enrolled: number; warnings?: string[] }> {
     return cadences.publish(this.core, id, actor);
   }
 

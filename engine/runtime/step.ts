@@ -2,7 +2,7 @@
 // state, timer, outbox, audit and counters -> events to listeners. `apply` steps one enrollment and
 // retries from a fresh read when another worker committed first (D2); `stepMany` steps N at once and
 // hands back what it could not do in the batch, for `apply` to take one by one.
-import { CriteriaError } from '../criteria/criteria';
+import { criteriaZone, decideAll } from '../criteria/definition';
 import { capKey, transition, zoneOf } from '../machine/machine';
 import type { ActionRef, Context, CriteriaResults, Effect, Enrollment, MachineEvent, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
@@ -20,20 +20,14 @@ import type { DispatchedAction, StepResult } from './types';
 export const MAX_CONFLICTS = 20;
 
 /** All criteria of a definition against one record, at the engine clock; errors count as "no match". */
+/**
+ * Every criteria expression of the definition for one record, at the engine clock, in the record's or
+ * the cadence's zone. What cannot be decided (an error, a time-out) is kept as an error, never read as
+ * "no match": the machine refuses to enroll on it and logs it (issue 14).
+ */
 export async function evaluate(core: Core, def: CadenceDefinition, rec: RecordSnapshot): Promise<CriteriaResults> {
-  const now = core.clock.now();
-  const test = async (expr: string | undefined) => {
-    if (!expr) return undefined;
-    try {
-      return await core.criteria.test(expr, rec.data, now);
-    } catch (e) {
-      if (e instanceof CriteriaError) return false;
-      throw e;
-    }
-  };
-  const checks: Record<string, boolean> = {};
-  for (const n of def.nodes) if (n.type === 'unenrollCheck') checks[n.id] = (await test(n.criteria)) ?? false;
-  return { view: await test(def.enrollment.view), exit: await test(def.unenroll?.criteria), checks };
+  const d = await decideAll(core.criteria, def, rec.data, core.clock.now(), criteriaZone(def, rec.data, core.opts.timezone));
+  return { view: d.view, exit: d.exit, checks: d.checks, errors: d.errors.length ? d.errors.map((e) => ({ field: e.field, kind: e.kind, message: e.message })) : undefined };
 }
 
 export async function context(core: Core,

@@ -56,7 +56,7 @@ export function mountAdminRoutes(RED: Red): void {
     if (!host) return res.status(404).json({ error: `D4 engine: no deployed Cadenza engine "${String(engine)}" (deploy it first)`, rule: 'D4' });
     host.ready
       .then(() => host.runtime.createApiKey(typeof name === 'string' && name.trim() ? name.trim() : 'report (Node-RED editor)', ['view'], 'node-red-editor'))
-      .then((k) => res.json({ key: k.key, scopes: k.scopes, url: 'cadenza/?key=' + encodeURIComponent(k.key) }), (err) => fail(res, err));
+      .then((k) => res.json({ key: k.key, scopes: k.scopes, url: 'cadenza/' }), (err) => fail(res, err));
   });
 
   // Body: { cadenceId, records: [...] }: resume each where it stopped, on the version now active (R1).

@@ -71,7 +71,7 @@ describe('criteria bound', () => {
     expect(result.ms).toBeLessThan(3000);
     console.info(`hostile regex + $pad: event-loop max delay ${maxDelayMs.toFixed(1)} ms, main-thread CPU ${cpuMs.toFixed(1)} ms`);
     expect(cpuMs).toBeLessThanOrEqual(50);
-    expect(maxDelayMs).toBeLessThan(250); // in-process, the same run holds the loop for seconds
+    expect(maxDelayMs).toBeLessThan(1000); // in-process, the same run holds the loop for seconds (generous: a loaded CI machine)
     expect(pingMs).toEqual([]);
     // The pool replaced what it killed and answers the next evaluation.
     expect(sandbox.replaced).toBeGreaterThanOrEqual(2);
@@ -155,12 +155,14 @@ describe('criteria bound', () => {
         return { status: res.status, body: await res.json(), otherStatus: other.status, otherMs, ms: performance.now() - t };
       });
       expect(result.otherStatus).toBe(200);
-      expect(result.otherMs).toBeLessThan(200);
+      // Generous wall-time bounds (a loaded CI machine): unbounded, this request froze the server for seconds.
+      expect(result.otherMs).toBeLessThan(1000);
       expect(result.status).toBe(200);
-      expect(result.body.enrollments ?? []).toEqual([]);
+      // Not enrolled, and the answer names why: the view could not be decided in time.
+      expect(result.body.enrollments).toEqual([expect.objectContaining({ recordId: 'L1', status: 'skipped', rule: 'E2', reason: expect.stringMatching(/^enrollment\.view cannot be decided for this record: .*limit/) })]);
       expect(result.ms).toBeLessThan(3000);
       console.info(`hostile view via PUT: event-loop max delay ${maxDelayMs.toFixed(1)} ms, main-thread CPU ${cpuMs.toFixed(1)} ms, other request ${result.otherMs.toFixed(1)} ms`);
-      expect(maxDelayMs).toBeLessThan(250);
+      expect(maxDelayMs).toBeLessThan(1000);
     });
   });
 });
