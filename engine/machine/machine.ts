@@ -225,12 +225,12 @@ function reenroll(s: Enrollment, mode: 'resume' | 'restart', version: number, by
   const base: Enrollment = { ...s, status: 'active', run: s.run + 1, version, enrolledBy: by, reason: mode === 'resume' ? 'resumed' : 'restarted', wait: null, dueAt: null };
   if (mode === 'restart') {
     fx.push(log('restarted', `re-enrolled by ${by} from the first follow-up (R1)`, { version }));
-    return enter({ ...base, startedAt: ctx.now, anchorAt: undefined, last: null, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
+    return enter({ ...base, startedAt: ctx.now, anchorAt: undefined, outcomeAt: undefined, last: null, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
   }
   fx.push(log('resumed', `re-enrolled by ${by} at "${s.position}"; its delay counts from now (R1)`, { version }));
   // R1: the resumed step and every later step "from the enrollment" count from the resume, so the
   // gaps stay as drawn and nothing overdue fires in a burst.
-  const resumed = { ...base, anchorAt: ctx.now };
+  const resumed = { ...base, anchorAt: ctx.now, outcomeAt: base.outcomeAt === undefined ? undefined : ctx.now };
   const node = findNode(ctx.def, s.position)!;
   if (node.type === 'followUp') return schedule(resumed, node, ctx, fx, ctx.now);
   if (node.type === 'outcomeBranch') return waitAtBranch(resumed, node, ctx, ctx.now);
@@ -273,6 +273,8 @@ function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[],
         return { ...s, position: node.id, wait: 'completion', dueAt: null };
       }
       anchor = s.last.completedAt;
+    } else if (node.relativeTo === 'outcome' && s.outcomeAt !== undefined) {
+      anchor = s.outcomeAt; // F14: "one day after they opened"
     } else anchor = s.anchorAt ?? s.startedAt;
   }
   const zone = zoneOf(ctx);
@@ -321,7 +323,7 @@ function timer(s: Enrollment, ctx: Context, fx: Effect[]): Enrollment {
   const node = findNode(ctx.def, s.position);
   if (node?.type === 'outcomeBranch') {
     fx.push(log('branch', `no matching outcome within the timeout: taking "timeout" (F5)`, { node: node.id }));
-    return enter(s, follow(ctx.def, node.id, 'timeout'), ctx, fx);
+    return enter({ ...s, outcomeAt: ctx.now }, follow(ctx.def, node.id, 'timeout'), ctx, fx);
   }
   if (node?.type !== 'followUp') return stop(s, 'failed', `follow-up "${s.position}" is missing (F9)`, fx);
   return runFollowUp(s, node, ctx, fx);
@@ -380,7 +382,7 @@ function outcome(s: Enrollment, key: string, what: string, ctx: Context, fx: Eff
   if (s.wait === 'outcome' && node?.type === 'outcomeBranch' && node.outcomes.includes(what)) {
     // F3: the first matching outcome decides; later ones find the enrollment moved on.
     fx.push(log('branch', `"${what}" decides the path at "${node.name ?? node.id}" (F3)`, { node: node.id }));
-    next = enter(next, follow(ctx.def, node.id, what), ctx, fx);
+    next = enter({ ...next, outcomeAt: ctx.now }, follow(ctx.def, node.id, what), ctx, fx);
   }
   return next;
 }

@@ -44,6 +44,8 @@ export interface Enrollment {
   startedAt: number;
   /** What delays "from the enrollment" count from when not `startedAt`: the moment of a resume (R1). */
   anchorAt?: number;
+  /** When the last outcome branch chose this path (the outcome recorded, or its timeout fired): F14's anchor. */
+  outcomeAt?: number;
   enrolledBy: string;
   reason: string;
   updatedAt: number;

@@ -30,7 +30,8 @@ export interface FollowUpNode {
   /** Delay before the follow-up runs (F1); zero when absent. */
   delay?: Delay;
   /** What the delay counts from (F1): the enrollment (trigger) date or the previous follow-up's completion. */
-  relativeTo?: 'enrollment' | 'previous';
+  /** F1: from the enrollment (default) or the previous step's completion; F14: from the outcome that chose this path. */
+  relativeTo?: 'enrollment' | 'previous' | 'outcome';
   /** Inline template (email, task/call subject) or a reference into the runtime's template registry. */
   template?: Template;
   templateId?: string;

@@ -246,6 +246,21 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
     }
   }
   for (const id of byId.keys()) if (!state.has(id)) add('C6', 'edges', 'is not reachable from the trigger', id);
+  // F14: "counted from the outcome" needs an outcome branch on the way from the trigger to the step.
+  for (const n of byId.values()) {
+    if (n.type !== 'followUp' || n.relativeTo !== 'outcome') continue;
+    const seen = new Set<string>();
+    const back = [...(incoming.get(n.id) ?? [])];
+    let found = false;
+    while (back.length && !found) {
+      const id = back.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (byId.get(id)?.type === 'outcomeBranch') found = true;
+      else back.push(...(incoming.get(id) ?? []));
+    }
+    if (!found) add('F14', 'relativeTo', '"outcome" counts from the outcome that chose this path, but no outcome branch comes before this step: put it after a branch, or count from the enrollment or the previous step', n.id);
+  }
   return problems;
 }
 
@@ -265,7 +280,7 @@ function checkFollowUp(
       add('C4', 'templateId', `"${n.templateId}" is not a pre-approved WhatsApp template`, n.id);
   }
   checkDelay('F1', 'delay', n.delay, n.id);
-  if (n.relativeTo !== undefined && n.relativeTo !== 'enrollment' && n.relativeTo !== 'previous') add('F1', 'relativeTo', 'must be "enrollment" or "previous"', n.id);
+  if (n.relativeTo !== undefined && n.relativeTo !== 'enrollment' && n.relativeTo !== 'previous' && n.relativeTo !== 'outcome') add('F1', 'relativeTo', 'must be "enrollment", "previous" or "outcome"', n.id);
   if (n.template !== undefined) {
     const t = n.template as unknown;
     if (!isObj(t) || typeof t.body !== 'string' || (t.subject !== undefined && typeof t.subject !== 'string'))

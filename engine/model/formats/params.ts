@@ -65,7 +65,7 @@ export function followUpNode(id: string, p: Params): CadenceNode {
   const body = typeof p.body === 'string' ? p.body : undefined;
   return prune({
     id, type: 'followUp' as const, name: str(p.name), channel: (str(p.channel) ?? 'email') as Channel,
-    delay: delay(p.delay, p.delayUnit), relativeTo: p.relativeTo === 'previous' ? 'previous' : undefined,
+    delay: delay(p.delay, p.delayUnit), relativeTo: p.relativeTo === 'previous' || p.relativeTo === 'outcome' ? p.relativeTo : undefined,
     template: subject !== undefined || body !== undefined ? prune({ subject, body: body ?? '' }) : undefined,
     templateId: str(p.templateId), sender: str(p.sender), assignee: str(p.assignee), dueIn: delay(p.dueIn, p.dueInUnit),
   }) as CadenceNode;

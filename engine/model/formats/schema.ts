@@ -8,7 +8,7 @@ export const CHANNELS = ['email', 'task', 'call', 'whatsapp'] as const;
 export const DELAY_UNITS = ['minutes', 'hours', 'days', 'businessDays'] as const;
 /** The longest delay, timeout or due-in, in any unit (ten years of days). */
 export const DELAY_MAX = 3650;
-export const RELATIVE_TO = ['enrollment', 'previous'] as const;
+export const RELATIVE_TO = ['enrollment', 'previous', 'outcome'] as const;
 export const ENROLLMENT_MODES = ['manual', 'view'] as const;
 export const PATTERNS = {
   id: '^[A-Za-z0-9_.:-]{1,100}$',

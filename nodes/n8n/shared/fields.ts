@@ -59,6 +59,7 @@ export const followUpFields: INodeProperties[] = [
     options: [
       { name: 'Enrollment', value: 'enrollment' },
       { name: 'Completion of the Previous Step', value: 'previous' },
+      { name: 'The Outcome That Led Here', value: 'outcome', description: 'After an Outcome Branch: the delay counts from when the outcome was recorded (or its timeout fired), e.g. call 1 day after they opened' },
     ],
   },
   { displayName: 'Subject', name: 'subject', type: 'string', default: '', placeholder: 'Hi {{First_Name}}' },
