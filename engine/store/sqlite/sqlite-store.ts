@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { migrationFiles } from '../migration-files';
+import { cadenceRow, outboxRow, recordRow, stored } from './rows';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
 import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
@@ -393,28 +394,4 @@ export class CapReached extends Error {
   constructor() {
     super('counter at its cap');
   }
-}
-
-function cadenceRow(r: Row): CadenceRow {
-  return {
-    id: r.id as string, module: r.module as string, name: r.name as string, status: r.status as CadenceRow['status'],
-    draft: r.draft ? JSON.parse(r.draft as string) : null, activeVersion: (r.active_version as number | null) ?? null,
-    createdAt: r.created_at as number, updatedAt: r.updated_at as number,
-  };
-}
-
-function recordRow(r: Row): RecordSnapshot {
-  return { id: r.id as string, module: r.module as string, data: JSON.parse(r.data as string), unsubscribed: r.unsubscribed === 1 };
-}
-
-function stored(r: Row): StoredEnrollment {
-  return { enrollment: JSON.parse(r.state as string) as Enrollment, rev: r.rev as number };
-}
-
-function outboxRow(r: Row): OutboxRow {
-  return {
-    key: r.key as string, enrollmentId: r.enrollment_id as string, cadenceId: r.cadence_id as string, nodeId: r.node_id as string,
-    recordId: r.record_id as string, channel: r.channel as string, payload: JSON.parse(r.payload as string), status: r.status as OutboxRow['status'],
-    attempts: r.attempts as number, availableAt: r.available_at as number, createdAt: r.created_at as number, lastError: (r.last_error as string | null) ?? null,
-  };
 }
