@@ -21,6 +21,8 @@ const USAGE = `Usage:
                 [--max-created N] [--max-active N] [--max-actions N]
                 [--whatsapp-templates id1,id2] [--retry-for 3d] [--retry-base 30s] [--retry-max 6h]
   cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
+  cadenza retry <cadence id> <record id> [--store sqlite:cadenza.db]
+                   (D6: runs a failed enrollment's failed step again, under the same idempotency key)
   cadenza validate <definition.json> [--whatsapp-templates id1,id2 | --config cadenza.json]
   cadenza simulate <definition.json> [--records <file>] [--timeline <file>]
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
@@ -103,6 +105,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const { flags } = parsed;
   if (command === 'serve') return serveCommand(flags, io);
   if (command === 'keys') return keysCommand(parsed.positional[1], flags, io);
+  if (command === 'retry') return retryCommand(parsed.positional[1], parsed.positional[2], flags, io);
   if (!command || flags.help || !['validate', 'simulate'].includes(command) || !file) {
     io.err(USAGE);
     return flags.help ? 0 : 2;
@@ -188,6 +191,30 @@ async function keysCommand(sub: string | undefined, flags: Record<string, string
     const rt = await new Runtime({ store }).init();
     const k = await rt.createApiKey(flags.name, flags.scopes.split(',').map((x) => x.trim()), 'cli');
     io.out(`${k.key}\n(scopes: ${k.scopes.join(', ')}; shown once, only its hash is stored)`);
+    return 0;
+  } catch (e) {
+    io.err(e instanceof Error ? e.message : String(e));
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
+
+/** D6: the retry action from the command line (also in the API and both Enroll nodes). Exit 1 when refused. */
+async function retryCommand(cadenceId: string | undefined, recordId: string | undefined, flags: Record<string, string | true>, io: Io): Promise<number> {
+  if (!cadenceId || !recordId) {
+    io.err(USAGE);
+    return 2;
+  }
+  const store = storeFrom(flags.store);
+  try {
+    const rt = await new Runtime({ store }).init();
+    const a = await rt.retry(cadenceId, recordId, 'cli');
+    if (a.status !== 'enrolled') {
+      io.err(`${a.rule}: ${a.reason}`);
+      return 1;
+    }
+    io.out(`${recordId}: its failed step is queued again under the same key; a running scheduler hands it off`);
     return 0;
   } catch (e) {
     io.err(e instanceof Error ? e.message : String(e));

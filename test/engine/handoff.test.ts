@@ -5,6 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CannotRunError, type DispatchedAction } from '../../engine/runtime/runtime';
 import { httpPerformer } from '../../engine/runtime/http-performer';
+import { main } from '../../engine/cli/main';
+import { join } from 'node:path';
+import { STORE_KIND } from '../helpers/harness';
 import type { CadenceDefinition } from '../../engine/model/types';
 import { DAY, HOUR, MIN, T0, emailCadence, harness, iso, lead, published, type Harness } from '../helpers/harness';
 
@@ -167,6 +170,26 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     // Retrying what did not fail is refused with the rule.
     expect(await h.rt.retry('c1', 'A', 'rep')).toMatchObject({ status: 'skipped', rule: 'D6' });
     expect((await h.rt.cadenceReport('c1')).followUps).toMatchObject([{ nodeId: 'e1', executed: 1 }, { nodeId: 'e2', executed: 1 }]);
+  });
+
+  it.skipIf(STORE_KIND !== 'sqlite')('D6 cadenza retry <cadence> <record> requeues the failed step from the command line; a refusal exits 1 with its rule', async () => {
+    h = await harness();
+    await published(h, emailCadence());
+    h.rt.onDispatch(() => {
+      throw new CannotRunError('550 mailbox unavailable');
+    });
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(HOUR);
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'failed' });
+    const io = { out: [] as string[], err: [] as string[] };
+    const run = (args: string[]) => main(args, { out: (x) => io.out.push(x), err: (x) => io.err.push(x) });
+    const store = `sqlite:${join(h.dir, 'cadenza.db')}`;
+    expect(await run(['retry', 'c1', 'A', '--store', store])).toBe(0);
+    expect(io.out.join('\n')).toMatch(/queued again under the same key/);
+    expect(await h.store.getOutbox('c1:A:1:e1')).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await run(['retry', 'c1', 'A', '--store', store])).toBe(1);
+    expect(io.err.join('\n')).toMatch(/^D6: only a failed enrollment can be retried; this one is active/m);
+    expect(await run(['retry', 'c1'])).toBe(2);
   });
 
   it('D6 R5 P2 retry needs the enroll permission and an existing enrollment', async () => {
