@@ -21,6 +21,7 @@ const USAGE = `Usage:
                 [--max-created N] [--max-active N] [--max-actions N]
                 [--whatsapp-templates id1,id2] [--retry-for 3d] [--retry-base 30s] [--retry-max 6h]
   cadenza keys create --name <name> --scopes view,manage,enroll,unenroll [--store sqlite:cadenza.db]
+  cadenza keys list | keys revoke <id> [--store sqlite:cadenza.db]
   cadenza retry <cadence id> <record id> [--store sqlite:cadenza.db]
                    (D6: runs a failed enrollment's failed step again, under the same idempotency key)
   cadenza validate <definition.json> [--whatsapp-templates id1,id2 | --config cadenza.json]
@@ -104,7 +105,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [command, file] = parsed.positional;
   const { flags } = parsed;
   if (command === 'serve') return serveCommand(flags, io);
-  if (command === 'keys') return keysCommand(parsed.positional[1], flags, io);
+  if (command === 'keys') return keysCommand(parsed.positional[1], flags, io, parsed.positional[2]);
   if (command === 'retry') return retryCommand(parsed.positional[1], parsed.positional[2], flags, io);
   if (!command || flags.help || !['validate', 'simulate'].includes(command) || !file) {
     io.err(USAGE);
@@ -181,15 +182,26 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
   }
 }
 
-async function keysCommand(sub: string | undefined, flags: Record<string, string | true>, io: Io): Promise<number> {
-  if (sub !== 'create' || typeof flags.name !== 'string' || typeof flags.scopes !== 'string') {
+async function keysCommand(sub: string | undefined, flags: Record<string, string | true>, io: Io, id?: string): Promise<number> {
+  const create = sub === 'create' && typeof flags.name === 'string' && typeof flags.scopes === 'string';
+  if (!create && sub !== 'list' && !(sub === 'revoke' && id)) {
     io.err(USAGE);
     return 2;
   }
   const store = storeFrom(flags.store);
   try {
     const rt = await new Runtime({ store }).init();
-    const k = await rt.createApiKey(flags.name, flags.scopes.split(',').map((x) => x.trim()), 'cli');
+    if (sub === 'list') {
+      // P1: who has access; the keys themselves were shown once and are not stored.
+      for (const k of await rt.listApiKeys('cli')) io.out(`${k.id}  ${k.name}  ${k.scopes.join(',')}  created ${new Date(k.createdAt).toISOString()}${k.revokedAt ? `  revoked ${new Date(k.revokedAt).toISOString()}` : ''}`);
+      return 0;
+    }
+    if (sub === 'revoke') {
+      await rt.revokeApiKey(id!, 'cli');
+      io.out(`${id}: revoked; it stops working at once`);
+      return 0;
+    }
+    const k = await rt.createApiKey(flags.name as string, (flags.scopes as string).split(',').map((x) => x.trim()), 'cli');
     io.out(`${k.key}\n(scopes: ${k.scopes.join(', ')}; shown once, only its hash is stored)`);
     return 0;
   } catch (e) {

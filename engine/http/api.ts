@@ -36,7 +36,7 @@ interface Route {
 }
 
 const STATUS: Record<string, number> = {
-  forbidden: 403, unknown_cadence: 404, unknown_record: 404, unknown_enrollment: 404, unknown_action: 404, not_enrolled: 404, unknown_version: 404,
+  forbidden: 403, unknown_cadence: 404, unknown_record: 404, unknown_enrollment: 404, unknown_action: 404, unknown_key: 404, already_revoked: 409, not_enrolled: 404, unknown_version: 404,
   exists: 409, limit: 409, not_active: 409, no_draft: 409, no_version: 409, conflict: 409, cross_module: 409, cap: 409, payload_too_large: 413,
 };
 
@@ -72,6 +72,9 @@ function route(method: string, pattern: string, handler: Handler): Route {
 }
 
 const ROUTES: Route[] = [
+  // P1: keys are listed (never with their secret) and revoked; creating one is `cadenza keys create` or a host's button.
+  route('GET', '/keys', async ({ rt, actor }) => [200, { keys: await rt.listApiKeys(actor) }]),
+  route('DELETE', '/keys/:id', async ({ rt, actor, params }) => (await rt.revokeApiKey(params.id, actor), [200, { id: params.id, revoked: true }])),
   route('GET', '/cadences', async ({ rt, actor, query }) => [200, { cadences: await rt.listCadences(actor, query.get('module') ?? undefined) }]),
   route('POST', '/cadences', async ({ rt, actor, body }) => {
     // P2: a key without "manage" is refused before anything about the definition is read or compared.

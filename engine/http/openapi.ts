@@ -47,6 +47,8 @@ export function openApiDocument() {
         post: op('Enroll records, or record ids, with an answer for each (E1)', 'enroll', body({ type: 'object', required: ['records'], properties: { records: { type: 'array', maxItems: 1000 } } })),
       },
       '/cadences/{id}/enrollments/{recordId}/reenroll': { parameters: [p('id'), p('recordId')], post: op('Re-enroll: resume or restart (R1-R5)', 'enroll', body({ type: 'object', required: ['mode'], properties: { mode: { enum: ['resume', 'restart'] } } })) },
+      '/keys': { get: op('API keys, without their secrets (P1)', 'manage') },
+      '/keys/{id}': { parameters: [p('id')], delete: op('Revoke an API key: it stops working at once (P1)', 'manage') },
       '/cadences/{id}/enrollments/{recordId}/retry': { parameters: [p('id'), p('recordId')], post: op('Retry the failed step of a failed enrollment under the same key (D6)', 'enroll') },
       '/cadences/{id}/enrollments/{recordId}/unenroll': { parameters: [p('id'), p('recordId')], post: op('Un-enroll (U5)', 'unenroll') },
       '/enrollments/{id}/why': { parameters: [p('id')], get: op('The ordered log of inputs and decisions (A3)', 'view') },

@@ -22,6 +22,22 @@ export async function createApiKey(core: Core, name: string, scopes: readonly st
   return { id, key, scopes: [...scopes] };
 }
 
+/** P1: the keys, without their hashes — who has access, and since when. */
+export async function listApiKeys(core: Core, actor: Actor) {
+  requirePermission(actor, 'manage');
+  return core.store.listApiKeys();
+}
+
+/** P1: a key stops working at once; the audit log says who revoked it. */
+export async function revokeApiKey(core: Core, id: string, actor: Actor): Promise<void> {
+  requirePermission(actor, 'manage');
+  if (typeof id !== 'string' || !id) throw new CadenzaError('invalid_key', 'D4', 'give the key\'s id');
+  const key = (await core.store.listApiKeys()).find((k) => k.id === id);
+  if (!key) throw new CadenzaError('unknown_key', 'D4', `no API key "${id}"`);
+  if (!(await core.store.revokeApiKey(id, core.clock.now()))) throw new CadenzaError('already_revoked', 'P1', `API key "${key.name}" is already revoked`);
+  await core.audit({ actor, event: 'apiKey', reason: `API key "${key.name}" (${id}) revoked` });
+}
+
 /** The actor an API key stands for, with its scopes as permissions; undefined for an unknown or revoked key. */
 export async function authenticate(core: Core, key: unknown): Promise<Exclude<Actor, string> | undefined> {
   if (typeof key !== 'string' || !key.startsWith('cz_') || key.length > 200) return undefined;

@@ -209,6 +209,16 @@ export class Runtime {
   }
 
   /** The actor an API key stands for, with its scopes as permissions; undefined for an unknown or revoked key. */
+  /** P1: the API keys, without their hashes (manage). */
+  async listApiKeys(actor: Actor) {
+    return apiKeys.listApiKeys(this.core, actor);
+  }
+
+  /** P1: revokes an API key by id; it stops working at once (manage). */
+  async revokeApiKey(id: string, actor: Actor): Promise<void> {
+    return apiKeys.revokeApiKey(this.core, id, actor);
+  }
+
   async authenticate(key: unknown): Promise<Exclude<Actor, string> | undefined> {
     return apiKeys.authenticate(this.core, key);
   }

@@ -208,6 +208,10 @@ export interface Store {
 
   addApiKey(row: ApiKeyRow): Promise<void>;
   findApiKey(hash: string): Promise<ApiKeyRow | undefined>;
+  /** Every key, newest first, without its hash (P1: keys are listed and revoked, never shown again). */
+  listApiKeys(): Promise<Omit<ApiKeyRow, 'hash'>[]>;
+  /** Sets revokedAt once; false for an unknown or already revoked key. */
+  revokeApiKey(id: string, at: number): Promise<boolean>;
   /** Records of a module whose Email is this address (reply matching by sender, U11). */
   findRecordsByEmail(email: string): Promise<RecordSnapshot[]>;
 

@@ -4,7 +4,9 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cadenzaHttp } from '../../engine/http/server';
-import { DAY, emailCadence, harness, lead, type Harness } from '../helpers/harness';
+import { join } from 'node:path';
+import { main } from '../../engine/cli/main';
+import { DAY, STORE_KIND, emailCadence, harness, lead, type Harness } from '../helpers/harness';
 
 let h: Harness;
 let app: Server;
@@ -31,6 +33,35 @@ async function seeded() {
 }
 
 describe('HTTP API', () => {
+  it('P1 P2 keys are listed without their secret and revoked by id: a revoked key stops at once, and only manage may do either', async () => {
+    const list = await request(app).get('/api/v1/keys').set(as('admin')).expect(200);
+    expect(list.body.keys.map((k: { name: string }) => k.name).sort()).toEqual(['admin', 'enroller', 'manager', 'remover', 'viewer']);
+    expect(JSON.stringify(list.body)).not.toMatch(/cz_|hash/);
+    const viewerId = list.body.keys.find((k: { name: string }) => k.name === 'viewer').id;
+    const refused = await request(app).delete(`/api/v1/keys/${viewerId}`).set(as('viewer')).expect(403);
+    expect(refused.body.error).toMatchObject({ rule: 'P2' });
+    await request(app).get('/api/v1/keys').set(as('enroller')).expect(403);
+    await request(app).get('/api/v1/cadences').set(as('viewer')).expect(200);
+    await request(app).delete(`/api/v1/keys/${viewerId}`).set(as('manager')).expect(200);
+    await request(app).get('/api/v1/cadences').set(as('viewer')).expect(401);
+    expect((await request(app).delete(`/api/v1/keys/${viewerId}`).set(as('admin')).expect(409)).body.error).toMatchObject({ rule: 'P1' });
+    expect((await request(app).delete('/api/v1/keys/nope').set(as('admin')).expect(404)).body.error).toMatchObject({ rule: 'D4' });
+    const after = await request(app).get('/api/v1/keys').set(as('admin')).expect(200);
+    expect(after.body.keys.find((k: { id: string }) => k.id === viewerId).revokedAt).toEqual(expect.any(Number));
+    // And from the command line, on the same store.
+    if (STORE_KIND === 'sqlite') {
+      const out: string[] = [];
+      const err: string[] = [];
+      const store = `sqlite:${join(h.dir, 'cadenza.db')}`;
+      expect(await main(['keys', 'list', '--store', store], { out: (x) => out.push(x), err: (x) => err.push(x) })).toBe(0);
+      expect(out.find((l) => l.includes(' viewer '))).toMatch(/revoked \d{4}-/);
+      const enrollerId = list.body.keys.find((k: { name: string }) => k.name === 'enroller').id;
+      expect(await main(['keys', 'revoke', enrollerId, '--store', store], { out: (x) => out.push(x), err: (x) => err.push(x) })).toBe(0);
+      await request(app).get('/api/v1/cadences').set(as('enroller')).expect(401);
+      expect(await main(['keys', 'revoke', '--store', store], { out: (x) => out.push(x), err: (x) => err.push(x) })).toBe(2);
+    }
+  });
+
   it('P1 the OpenAPI document is served without a key; every other route needs one', async () => {
     const doc = await request(app).get('/api/v1/openapi.json').expect(200);
     expect(doc.body.openapi).toBe('3.1.0');

@@ -341,6 +341,16 @@ export class PostgresStore implements Store {
     return r && { id: r.id as string, hash: r.hash as string, name: r.name as string, scopes: r.scopes as string[], createdAt: r.created_at as number, revokedAt: (r.revoked_at as number | null) ?? null };
   }
 
+  async listApiKeys() {
+    return (await this.q('SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id')).map((r) => ({
+      id: r.id as string, name: r.name as string, scopes: r.scopes as string[], createdAt: r.created_at as number, revokedAt: (r.revoked_at as number | null) ?? null,
+    }));
+  }
+
+  async revokeApiKey(id: string, at: number) {
+    return ((await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount ?? 0) > 0;
+  }
+
   async findRecordsByEmail(email: string) {
     return (await this.q(`SELECT ${RECORD_COLUMNS} FROM records WHERE lower(data->>'Email') = lower($1) LIMIT 50`, [email])).map(recordRow);
   }

@@ -363,6 +363,16 @@ export class SqliteStore implements Store {
     this.q('INSERT INTO api_keys (id, hash, name, scopes, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)').run(k.id, k.hash, k.name, JSON.stringify(k.scopes), k.createdAt, k.revokedAt);
   }
 
+  async listApiKeys() {
+    return (this.q('SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id').all() as Row[]).map((r) => ({
+      id: r.id as string, name: r.name as string, scopes: JSON.parse(r.scopes as string) as string[], createdAt: r.created_at as number, revokedAt: (r.revoked_at as number | null) ?? null,
+    }));
+  }
+
+  async revokeApiKey(id: string, at: number) {
+    return this.q('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
   async findApiKey(hash: string) {
     const r = this.q('SELECT * FROM api_keys WHERE hash = ?').get(hash) as Row | undefined;
     return r && { id: r.id as string, hash: r.hash as string, name: r.name as string, scopes: JSON.parse(r.scopes as string), createdAt: r.created_at as number, revokedAt: (r.revoked_at as number | null) ?? null };
