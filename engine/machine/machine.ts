@@ -7,6 +7,7 @@ import { completesFollowUp } from '../model/outcomes';
 import { findNode, follow, sameFollowUp } from '../model/validate';
 import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../model/types';
 import { addDelay, isValidZone, localDate, nextDayOpen, nextOpen, parseInstant } from '../time/time';
+import { describe, held } from './fatigue';
 import type { Context, Effect, Enrollment, MachineEvent, Step } from './types';
 
 const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
@@ -357,6 +358,11 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
     }
   }
   if (node.channel === 'whatsapp' && typeof (data.Mobile ?? data.Phone) !== 'string') return stop(s, 'failed', `no phone number for "${node.id}" (F9)`, fx);
+  const tired = held(node, ctx, zone); // F13: the record's limits across all cadences; it waits, never dropped
+  if (tired) {
+    fx.push(log('deferred', `contact limit: ${describe(tired.limit)} (F13)`, { until: new Date(tired.until).toISOString(), limit: tired.limit.from }));
+    return { ...s, dueAt: tired.until };
+  }
   if (ctx.actionsLeft <= 0) return stop(s, 'failed', 'the cadence reached its action limit (C5)', fx);
   const key = actionKey(s, node.id);
   fx.push({ type: 'dispatch', action: { key, enrollmentId: s.id, cadenceId: s.cadenceId, version: s.version, recordId: s.recordId, nodeId: node.id, channel: node.channel } });

@@ -92,6 +92,10 @@ export interface CounterBump {
   key: string;
   /** Refuse the whole commit when the counter is already at this value (caps under concurrency). */
   max?: number;
+  /** Other counters of the same scope whose sum with this one counts against `max` (F13's day-counters of a window). */
+  window?: string[];
+  /** Only checks `max` (with `window`); counts nothing. */
+  checkOnly?: boolean;
 }
 
 /** What a step does to an action already in the outbox (the machine's cancel/settle/requeue effects). */
