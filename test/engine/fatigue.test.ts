@@ -2,9 +2,11 @@
 // overridable per cadence (exempt, or stricter). Over it a follow-up waits for the first day with room,
 // inside the send window, never dropped, and the why-log names the limit. The count is exact with
 // several workers: the store re-checks each window's sum under its locks.
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateDefinition } from '../../engine/model/validate';
 import type { CadenceDefinition } from '../../engine/model/types';
+import { main } from '../../engine/cli/main';
 import { Runtime } from '../../engine/runtime/runtime';
 import type { Store } from '../../engine/store/store';
 import { DAY, HOUR, T0, harness, iso, lead, published, type Harness } from '../helpers/harness';
@@ -129,6 +131,15 @@ describe('F13 contact fatigue', () => {
     expect(h.sent).toHaveLength(8); // none dropped, none twice
     expect(new Set(h.sent.map((s) => s.key)).size).toBe(8);
     await other.store.close();
+  });
+
+  it('F13 F14 S1 the example: simulate shows the guide held to the next morning by the cadence\'s limit, and the call one business day after the open', async () => {
+    const out: string[] = [];
+    expect(await main(['simulate', join(__dirname, '../../flows/cadences/demo-request.json'), '--json'], { out: (x) => out.push(x), err: (x) => out.push(x) })).toBe(0);
+    const r = JSON.parse(out[0]);
+    expect(r.timeline.filter((t: { record: string }) => t.record === 'L1').map((t: { followUp: string; at: string }) => `${t.followUp} ${t.at.slice(0, 16)}`))
+      .toEqual(['welcome 2026-03-02T09:00', 'guide 2026-03-03T09:00', 'call 2026-03-03T11:00']);
+    expect(r.events.map((e: { what: string }) => e.what)).toContain('held: contact limit: at most 1 email per day (F13) until 2026-03-03 09:00');
   });
 
   it('F13 D4 bad limits are refused naming the field and the rule, in a definition and in the engine settings', async () => {
