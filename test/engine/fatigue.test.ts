@@ -2,10 +2,12 @@
 // overridable per cadence (exempt, or stricter). Over it a follow-up waits for the first day with room,
 // inside the send window, never dropped, and the why-log names the limit. The count is exact with
 // several workers: the store re-checks each window's sum under its locks.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateDefinition } from '../../engine/model/validate';
 import type { CadenceDefinition } from '../../engine/model/types';
+import { serveConfig } from '../../engine/cli/config';
 import { main } from '../../engine/cli/main';
 import { Runtime } from '../../engine/runtime/runtime';
 import type { Store } from '../../engine/store/store';
@@ -154,5 +156,10 @@ describe('F13 contact fatigue', () => {
     await expect(h.rt.createCadence(oneEmail('x', { fatigue: { limits: [{ max: -1, days: 1 }] } }), 'admin')).rejects.toThrow(/F13 fatigue.limits\[0\].max/);
     expect(await h.snapshot()).toEqual(before);
     expect(() => new Runtime({ store: h.store, fatigue: { limits: [{ channel: 'email', max: 2, days: 0 }] } })).toThrow(/F13 fatigue.limits\[0\].days/);
+    const file = join(h.dir, 'serve.json');
+    writeFileSync(file, JSON.stringify({ fatigue: { limits: [{ channel: 'sms', max: 1, days: 1 }] } }));
+    expect(() => serveConfig({ config: file })).toThrow(/F13 fatigue.limits\[0\].channel/);
+    writeFileSync(file, JSON.stringify({ fatigue: ONE_EMAIL_A_DAY }));
+    expect(serveConfig({ config: file }).fatigue).toEqual(ONE_EMAIL_A_DAY);
   });
 });
