@@ -209,7 +209,7 @@ export class PostgresStore implements Store {
       const json = JSON.stringify(keys);
       await db.query('INSERT INTO counters (scope, key, n) SELECT scope, key, 0 FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON CONFLICT DO NOTHING', [json]);
       const rows = (await db.query(`SELECT c.scope, c.key, c.n FROM counters c JOIN jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON c.scope = x.scope AND c.key = x.key
-        ORDER BY c.scope, c.key FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
+        ORDER BY c.scope COLLATE "C", c.key COLLATE "C" FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
       const n = new Map(rows.map((r) => [`${r.scope}\u0000${r.key}`, r.n]));
       // In order, as one by one: a step fits if every capped counter it bumps is still under its cap.
       const fits = commits.map((c) => {
