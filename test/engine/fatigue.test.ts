@@ -5,6 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cadenceJsonSchema } from '../../engine/model/formats/json-schema';
+import { triggerSettings } from '../../engine/model/formats/params';
+import { PARAMS } from '../../engine/model/formats/schema';
 import { validateDefinition } from '../../engine/model/validate';
 import type { CadenceDefinition } from '../../engine/model/types';
 import { serveConfig } from '../../engine/cli/config';
@@ -142,6 +145,13 @@ describe('F13 contact fatigue', () => {
     expect(r.timeline.filter((t: { record: string }) => t.record === 'L1').map((t: { followUp: string; at: string }) => `${t.followUp} ${t.at.slice(0, 16)}`))
       .toEqual(['welcome 2026-03-02T09:00', 'guide 2026-03-03T09:00', 'call 2026-03-03T11:00']);
     expect(r.events.map((e: { what: string }) => e.what)).toContain('held: contact limit: at most 1 email per day (F13) until 2026-03-03 09:00');
+  });
+
+  it('F13 the editors\' "exempt from contact limits" box (one parameter schema) makes the cadence exempt; the JSON Schema knows both forms', () => {
+    expect(PARAMS.trigger.find((p) => p.name === 'fatigueExempt')).toMatchObject({ type: 'boolean', default: false });
+    expect(triggerSettings({ module: 'Leads', fatigueExempt: true }).fatigue).toBe('exempt');
+    expect(triggerSettings({ module: 'Leads', fatigueExempt: false }).fatigue).toBeUndefined();
+    expect(cadenceJsonSchema().properties.fatigue.oneOf).toHaveLength(2);
   });
 
   it('F13 D4 bad limits are refused naming the field and the rule, in a definition and in the engine settings', async () => {
