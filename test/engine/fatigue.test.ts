@@ -48,6 +48,18 @@ describe('F13 contact fatigue', () => {
     for (const id of ['a', 'b', 'c']) expect(await h.rt.getEnrollment(id, 'P')).toMatchObject({ status: 'completed' });
   });
 
+  it('F13 F11 days are the record\'s local days: six held emails go out one a weekday at 09:00 New York time, across the DST change', async () => {
+    h = await harness({ fatigue: ONE_EMAIL_A_DAY });
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const id of ids) await published(h, oneEmail(id));
+    for (const id of ids) await h.rt.enroll(id, [lead('P', { Time_Zone: 'America/New_York' })], 'rep');
+    await h.advance(10 * DAY);
+    expect(h.sent.map((s) => iso(s.at))).toEqual([
+      '2026-03-02T14:00:00.000Z', '2026-03-03T14:00:00.000Z', '2026-03-04T14:00:00.000Z', '2026-03-05T14:00:00.000Z', '2026-03-06T14:00:00.000Z',
+      '2026-03-09T13:00:00.000Z', // Monday 09:00 EDT, after the weekend and the change to summer time
+    ]);
+  });
+
   it('F13 "at most 2 emails in 7 days" holds the third until the window has room, skipping the weekend', async () => {
     h = await harness({ fatigue: { limits: [{ channel: 'email', max: 2, days: 7 }] } });
     for (const id of ['a', 'b', 'c']) await published(h, oneEmail(id));
