@@ -74,7 +74,11 @@ export function held(node: FollowUpNode, ctx: Context, zone: string): { limit: A
   return { limit: first, until: nextOpen(startOfDate(shiftDate(today, shift), zone), ctx.def.sendWindow, zone) };
 }
 
-/** What a dispatch commits: today's counter for its channel, and one capped check per limit over its window. */
+/**
+ * What a dispatch commits: today's counter for its channel, and one capped check per limit over its window.
+ * Counted whenever limits are configured (engine-wide, exempt cadences included) or the cadence has its own;
+ * with no engine limits at all, nothing else is counted, so unlimited engines pay nothing.
+ */
 export function fatigueBumps(node: FollowUpNode, ctx: Context, zone: string): { scope: string; key: string; max?: number; window?: string[]; checkOnly?: boolean }[] {
   const rid = ctx.record?.id;
   if (!rid || !TOUCH.includes(node.channel)) return [];
