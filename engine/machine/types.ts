@@ -54,6 +54,8 @@ export interface Enrollment {
   exitChecks: string[];
   /** Follow-ups executed (delivered, D5) in this enrollment, all runs. */
   executed: number;
+  /** F13: the due follow-up waits because a contact limit held it (the report's `heldByFatigue`). */
+  heldBy?: 'F13';
 }
 
 export interface RecordSnapshot {

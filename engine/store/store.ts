@@ -222,5 +222,7 @@ export interface Store {
     /** Actions whose performer failed and that wait for a retry (D6: "waiting for its performer"). */
     waiting: { nodeId: string; n: number }[];
     outcomes: { nodeId: string; outcome: string; n: number }[];
+    /** F13: active enrollments whose due follow-up a contact limit holds, per follow-up. */
+    held: { nodeId: string; n: number }[];
   }>;
 }

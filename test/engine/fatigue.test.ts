@@ -37,7 +37,11 @@ describe('F13 contact fatigue', () => {
     h = await harness({ fatigue: ONE_EMAIL_A_DAY });
     for (const id of ['a', 'b', 'c']) await published(h, oneEmail(id));
     for (const id of ['a', 'b', 'c']) await h.rt.enroll(id, [lead('P')], 'rep'); // Monday 08:00: all due at 09:00
-    await h.advance(5 * DAY);
+    await h.advance(2 * HOUR);
+    const held = async () => (await Promise.all(['a', 'b', 'c'].map(async (id) => (await h.rt.cadenceReport(id)).followUps[0].heldByFatigue))).reduce((a, b) => a + b, 0);
+    expect(await held()).toBe(2); // the report says how many a contact limit holds
+    await h.advance(5 * DAY - 2 * HOUR);
+    expect(await held()).toBe(0);
     expect(h.sent).toHaveLength(3);
     expect(h.sent.map((s) => iso(s.at))).toEqual(['2026-03-02T09:00:00.000Z', '2026-03-03T09:00:00.000Z', '2026-03-04T09:00:00.000Z']);
     expect(new Set(h.sent.map((s) => s.cadenceId)).size).toBe(3);

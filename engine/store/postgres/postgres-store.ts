@@ -355,7 +355,9 @@ export class PostgresStore implements Store {
     const executed = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status = 'done' GROUP BY node_id ORDER BY node_id`, [cadenceId]);
     const waiting = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status = 'pending' AND last_error IS NOT NULL GROUP BY node_id ORDER BY node_id`, [cadenceId]);
     const outcomes = await this.q<{ nodeId: string; outcome: string; n: number }>('SELECT node_id AS "nodeId", outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = $1 GROUP BY 1, 2 ORDER BY 1, 2', [cadenceId]);
-    return { byStatus, executed, waiting, outcomes };
+    const held = await this.q<{ nodeId: string; n: number }>(`SELECT state->>'position' AS "nodeId", COUNT(*) AS n FROM enrollments WHERE cadence_id = $1 AND status = 'active'
+      AND state->>'heldBy' = 'F13' AND state->>'wait' = 'due' GROUP BY 1 ORDER BY 1`, [cadenceId]);
+    return { byStatus, executed, waiting, outcomes, held };
   }
 }
 

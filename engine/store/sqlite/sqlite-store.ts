@@ -377,7 +377,9 @@ export class SqliteStore implements Store {
     const executed = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status = 'done' GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
     const waiting = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status = 'pending' AND last_error IS NOT NULL GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
     const outcomes = this.q('SELECT node_id AS nodeId, outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = ? GROUP BY 1, 2 ORDER BY 1, 2').all(cadenceId) as { nodeId: string; outcome: string; n: number }[];
-    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), waiting: waiting.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })) };
+    const held = this.q(`SELECT json_extract(state, '$.position') AS nodeId, COUNT(*) AS n FROM enrollments WHERE cadence_id = ? AND status = 'active'
+      AND json_extract(state, '$.heldBy') = 'F13' AND json_extract(state, '$.wait') = 'due' GROUP BY 1 ORDER BY 1`).all(cadenceId) as { nodeId: string; n: number }[];
+    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), waiting: waiting.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })), held: held.map((r) => ({ ...r })) };
   }
 }
 
