@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { durationMs } from '../model/duration';
 import { CadenzaError, type Problem } from '../model/errors';
+import { fatigueProblems } from '../model/validate';
 import { EDITIONS, type Edition, type LimitSettings } from '../runtime/limits';
 import type { RuntimeOptions } from '../runtime/runtime';
 
@@ -20,11 +21,13 @@ export interface ServeConfig {
   limits?: LimitSettings;
   whatsappTemplates?: string[];
   retry?: RuntimeOptions['retry'];
+  /** F13: contact limits across all cadences, `{ limits: [{ channel?, max, days }] }`. */
+  fatigue?: RuntimeOptions['fatigue'];
 }
 
 type Flags = Record<string, string | true>;
 
-const KEYS = ['port', 'host', 'store', 'secret', 'baseUrl', 'dispatchUrl', 'timezone', 'defaultSender', 'limits', 'whatsappTemplates', 'retry'];
+const KEYS = ['port', 'host', 'store', 'secret', 'baseUrl', 'dispatchUrl', 'timezone', 'defaultSender', 'limits', 'whatsappTemplates', 'retry', 'fatigue'];
 
 function readConfig(path: string): Record<string, unknown> {
   let raw: unknown;
@@ -96,6 +99,7 @@ export function serveConfig(flags: Flags): ServeConfig {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < (k === 'holdMs' ? 1 : 0))) bad(`retry.${k}`, 'D6', 'must be milliseconds (a number > 0)');
   }
   for (const k of Object.keys(retry)) if (!['holdMs', 'baseMs', 'maxMs', 'jitter'].includes(k)) bad(`retry.${k}`, 'D6', 'unknown (known: holdMs, baseMs, maxMs, jitter)');
+  if (c.fatigue !== undefined) for (const p of fatigueProblems(c.fatigue, 'fatigue')) bad(p.field, 'F13', p.message);
   if (problems.length) throw new CadenzaError('invalid_config', problems[0].rule, `cadenza serve: ${problems.length} bad setting${problems.length > 1 ? 's' : ''}`, problems);
   return c;
 }

@@ -160,7 +160,7 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
     const baseUrl = c.baseUrl ?? `http://${host}:${c.port}`;
     const rt = await new Runtime({
       store: openStore(c.store, process.cwd()), secret: c.secret ?? process.env.CADENZA_SECRET, baseUrl, timezone: c.timezone,
-      defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry,
+      defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry, fatigue: c.fatigue,
     }).init();
     const target = c.dispatchUrl;
     if (target) {

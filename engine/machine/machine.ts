@@ -7,6 +7,7 @@ import { completesFollowUp } from '../model/outcomes';
 import { findNode, follow, sameFollowUp } from '../model/validate';
 import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../model/types';
 import { addDelay, isValidZone, localDate, nextDayOpen, nextOpen, parseInstant } from '../time/time';
+import { describe, held } from './fatigue';
 import type { Context, Effect, Enrollment, MachineEvent, Step } from './types';
 
 const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
@@ -270,7 +271,7 @@ function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[],
     if (node.relativeTo === 'previous' && s.last) {
       if (s.last.completedAt === null) {
         fx.push(log('waiting', `"${node.id}" waits for "${s.last.nodeId}" to be completed (F1)`));
-        return { ...s, position: node.id, wait: 'completion', dueAt: null };
+        return { ...s, position: node.id, wait: 'completion', dueAt: null, heldBy: undefined };
       }
       anchor = s.last.completedAt;
     } else if (node.relativeTo === 'outcome' && s.outcomeAt !== undefined) {
@@ -279,7 +280,7 @@ function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[],
   }
   const zone = zoneOf(ctx);
   const due = Math.max(addDelay(anchor, node.delay, zone, ctx.def.sendWindow), ctx.now, s.startedAt);
-  return { ...s, position: node.id, wait: 'due', dueAt: nextOpen(due, ctx.def.sendWindow, zone) };
+  return { ...s, position: node.id, wait: 'due', dueAt: nextOpen(due, ctx.def.sendWindow, zone), heldBy: undefined };
 }
 
 interface Exit {
@@ -330,6 +331,7 @@ function timer(s: Enrollment, ctx: Context, fx: Effect[]): Enrollment {
 }
 
 function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[]): Enrollment {
+  if (s.heldBy) s = { ...s, heldBy: undefined }; // decided again now
   const zone = zoneOf(ctx);
   const open = nextOpen(ctx.now, ctx.def.sendWindow, zone);
   if (open > ctx.now) {
@@ -357,6 +359,11 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
     }
   }
   if (node.channel === 'whatsapp' && typeof (data.Mobile ?? data.Phone) !== 'string') return stop(s, 'failed', `no phone number for "${node.id}" (F9)`, fx);
+  const tired = held(node, ctx, zone); // F13: the record's limits across all cadences; it waits, never dropped
+  if (tired) {
+    fx.push(log('deferred', `contact limit: ${describe(tired.limit)} (F13)`, { until: new Date(tired.until).toISOString(), limit: tired.limit.from }));
+    return { ...s, dueAt: tired.until, heldBy: 'F13' };
+  }
   if (ctx.actionsLeft <= 0) return stop(s, 'failed', 'the cadence reached its action limit (C5)', fx);
   const key = actionKey(s, node.id);
   fx.push({ type: 'dispatch', action: { key, enrollmentId: s.id, cadenceId: s.cadenceId, version: s.version, recordId: s.recordId, nodeId: node.id, channel: node.channel } });

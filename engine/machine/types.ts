@@ -1,4 +1,4 @@
-import type { CadenceDefinition, Channel } from '../model/types';
+import type { CadenceDefinition, Channel, FatigueLimit } from '../model/types';
 
 export type Status = 'active' | 'completed' | 'stopped' | 'failed';
 
@@ -54,6 +54,8 @@ export interface Enrollment {
   exitChecks: string[];
   /** Follow-ups executed (delivered, D5) in this enrollment, all runs. */
   executed: number;
+  /** F13: the due follow-up waits because a contact limit held it (the report's `heldByFatigue`). */
+  heldBy?: 'F13';
 }
 
 export interface RecordSnapshot {
@@ -85,6 +87,10 @@ export interface Context {
   defaultSender: string;
   /** Emails already sent today by the sender of the due follow-up, keyed `${sender}|${localDate}` (F12). */
   sentToday: Readonly<Record<string, number>>;
+  /** F13: the engine's contact limits (a cadence may be exempt or add its own). */
+  fatigue?: readonly FatigueLimit[];
+  /** F13: messages sent to the record per channel and local day, keyed `${recordId}|${channel}|${localDate}`. */
+  sentToContact?: Readonly<Record<string, number>>;
   /** Actions the cadence may still perform (C5); Infinity when unlimited. */
   actionsLeft: number;
 }

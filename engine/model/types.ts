@@ -91,6 +91,17 @@ export interface UnenrollSettings {
   companyReply?: boolean;
 }
 
+/** F13: at most `max` messages (of `channel`, or of every channel that reaches the person: email, WhatsApp, call) in `days` local days. */
+export interface FatigueLimit {
+  channel?: Channel;
+  max: number;
+  days: number;
+}
+
+export interface FatigueSettings {
+  limits: FatigueLimit[];
+}
+
 export interface CadenceDefinition {
   id: string;
   name: string;
@@ -101,6 +112,8 @@ export interface CadenceDefinition {
   sendWindow?: SendWindow;
   /** Emails per sender per local day (F12). */
   senderDailyCap?: number;
+  /** F13: 'exempt' ignores the engine's contact limits (a transactional cadence); own limits apply on top of them. */
+  fatigue?: 'exempt' | FatigueSettings;
   unenroll?: UnenrollSettings;
   nodes: CadenceNode[];
   edges: Edge[];

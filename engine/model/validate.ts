@@ -27,6 +27,20 @@ const sharedCriteria = new Criteria();
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isPosInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 
+/** F13: `{ limits: [{ channel?, max, days }] }` (the engine's settings, or a cadence's own); days at most 90. */
+export function fatigueProblems(value: unknown, root: string): { field: string; message: string }[] {
+  if (!isObj(value) || !Array.isArray(value.limits)) return [{ field: root, message: 'must be "exempt" or { limits: [{ channel?, max, days }] }' }];
+  const out: { field: string; message: string }[] = [];
+  value.limits.forEach((l: unknown, i: number) => {
+    const f = `${root}.limits[${i}]`;
+    if (!isObj(l)) return out.push({ field: f, message: 'must be { channel?, max, days }' });
+    if (l.channel !== undefined && (!CHANNELS.includes(l.channel as string) || l.channel === 'task')) out.push({ field: `${f}.channel`, message: 'must be email, call or whatsapp (tasks never reach the person), or absent for all of them' });
+    if (!isPosInt(l.max)) out.push({ field: `${f}.max`, message: 'must be a positive integer' });
+    if (!isPosInt(l.days) || (l.days as number) > 90) out.push({ field: `${f}.days`, message: 'must be a whole number of days, 1 to 90' });
+  });
+  return out;
+}
+
 export function isCustomModule(module: string): boolean {
   return !(STANDARD_MODULES as readonly string[]).includes(module);
 }
@@ -133,6 +147,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
     }
   }
   if (def.senderDailyCap !== undefined && !isPosInt(def.senderDailyCap)) add('F12', 'senderDailyCap', 'must be a positive integer');
+  if (def.fatigue !== undefined && def.fatigue !== 'exempt') for (const p of fatigueProblems(def.fatigue, 'fatigue')) add('F13', p.field, p.message);
   if (def.unenroll !== undefined) {
     const u = def.unenroll as unknown;
     if (!isObj(u)) add('U2', 'unenroll', 'must be an object');

@@ -39,13 +39,14 @@ export async function cadenceReport(core: Core, id: string, actor: Actor = AUTOM
   const count = (s: string) => stats.byStatus.filter((r) => r.status === s).reduce((a, r) => a + r.n, 0);
   const executed = Object.fromEntries(stats.executed.map((r) => [r.nodeId, r.n]));
   const waiting = Object.fromEntries(stats.waiting.map((r) => [r.nodeId, r.n]));
+  const held = Object.fromEntries(stats.held.map((r) => [r.nodeId, r.n]));
   const followUps = (row.activeVersion ? (await core.definition(id, row.activeVersion)).nodes : [])
     .filter((n): n is FollowUpNode => n.type === 'followUp')
     .map((n) => {
       const ran = executed[n.id] ?? 0;
       const outcomes = Object.fromEntries(stats.outcomes.filter((o) => o.nodeId === n.id).map((o) => [o.outcome, { count: o.n, rate: ran ? o.n / ran : 0 }]));
       // D6: actions whose performer is failing, held and retried under their key.
-      return { nodeId: n.id, name: n.name ?? n.id, channel: n.channel, executed: ran, waitingForPerformer: waiting[n.id] ?? 0, outcomes };
+      return { nodeId: n.id, name: n.name ?? n.id, channel: n.channel, executed: ran, waitingForPerformer: waiting[n.id] ?? 0, heldByFatigue: held[n.id] ?? 0, outcomes };
     });
   return {
     cadenceId: id, status: row.status, version: row.activeVersion,

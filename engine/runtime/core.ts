@@ -4,7 +4,7 @@
 // itself is in step.ts; the use cases are functions over one Core.
 import type { Criteria } from '../criteria/criteria';
 import { boundedCriteria } from '../sandbox/sandbox';
-import { shapeProblem } from '../model/validate';
+import { fatigueProblems, shapeProblem } from '../model/validate';
 import type { Enrollment, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import type { CadenceDefinition } from '../model/types';
@@ -33,6 +33,10 @@ export class Core {
   private readonly versions = new Map<string, CadenceDefinition>();
 
   constructor(options: RuntimeOptions) {
+    if (options.fatigue !== undefined) {
+      const problems = fatigueProblems(options.fatigue, 'fatigue').map((p) => ({ rule: 'F13', ...p }));
+      if (problems.length) throw new CadenzaError('invalid_options', 'F13', 'invalid contact limits (F13)', problems);
+    }
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
     this.opts = {

@@ -3,6 +3,7 @@
 // retries from a fresh read when another worker committed first (D2); `stepMany` steps N at once and
 // hands back what it could not do in the batch, for `apply` to take one by one.
 import { criteriaZone, decideAll } from '../criteria/definition';
+import { CONTACT, fatigueBumps, fatigueKeys } from '../machine/fatigue';
 import { capKey, transition, zoneOf } from '../machine/machine';
 import type { ActionRef, Context, CriteriaResults, Effect, Enrollment, MachineEvent, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
@@ -44,6 +45,9 @@ export async function context(core: Core,
       const key = capKey(node, ctx);
       ctx.sentToday = { [key]: await counter('sender', key) };
     }
+    ctx.fatigue = core.opts.fatigue?.limits;
+    const keys = fatigueKeys(node, ctx, zoneOf(ctx));
+    if (keys.length) ctx.sentToContact = Object.fromEntries(await Promise.all(keys.map(async (k) => [k, await counter(CONTACT, k)] as const)));
     const limit = core.opts.limits?.actionsPerCadence;
     if (limit) ctx.actionsLeft = limit - (await counter('actions', def.id));
   }
@@ -83,6 +87,7 @@ export function buildCommit(core: Core,
     };
     outbox.push({ key: f.action.key, enrollmentId: next.id, cadenceId: next.cadenceId, nodeId: node.id, recordId: next.recordId, channel: node.channel, payload, availableAt: now, createdAt: now });
     if (node.channel === 'email' && def.senderDailyCap) bumps.push({ scope: 'sender', key: capKey(node, ctx), max: def.senderDailyCap });
+    bumps.push(...fatigueBumps(node, ctx, zoneOf(ctx))); // F13: counted in this commit, each limit re-checked by the store
     if (core.opts.limits?.actionsPerCadence) bumps.push({ scope: 'actions', key: def.id, max: core.opts.limits.actionsPerCadence });
   }
   return { enrollment: next, expectedRev: cur ? cur.rev : null, timer, outbox, outboxChanges, audit, counters: bumps };
@@ -171,7 +176,7 @@ export async function stepMany<T extends { id: string; event: MachineEvent }>(
         continue;
       }
       const commit = buildCommit(core, cur, next, effects, def, rec, actorId(actor), ctx, []);
-      for (const b of commit.counters) counts.set(`${b.scope}\u0000${b.key}`, (counts.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
+      for (const b of commit.counters) if (!b.checkOnly) counts.set(`${b.scope}\u0000${b.key}`, (counts.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
       steps.push({ x, next, effects, commit });
     } catch {
       rest.push(x);

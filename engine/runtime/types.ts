@@ -2,7 +2,7 @@
 // configures, receives and is told, and what the use cases answer.
 import type { ActionRef, Effect, Enrollment } from '../machine/types';
 import type { CadenzaError } from '../model/errors';
-import type { Template } from '../model/types';
+import type { FatigueSettings, Template } from '../model/types';
 import type { ActivityPayload, EmailPayload, WhatsAppPayload } from '../render/render';
 import type { Store } from '../store/store';
 import type { Clock } from './clock';
@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   whatsappTemplates?: string[];
   users?: Record<string, { name?: string; email?: string; signature?: string }>;
   limits?: LimitSettings;
+  /** F13: contact limits across all cadences, e.g. `[{ channel: 'email', max: 3, days: 7 }]`; a cadence may be exempt or add stricter ones. */
+  fatigue?: FatigueSettings;
   /** D6: backoff (first wait, longest wait) and how long a failing performer's actions are held before the step fails. */
   retry?: { baseMs?: number; maxMs?: number; holdMs?: number; jitter?: number };
   /** Hand-offs in flight at once (default 16). */

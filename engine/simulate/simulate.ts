@@ -220,8 +220,19 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
       for (const a of await rt.enroll(def.id, input.records, 'simulator')) if (a.status === 'skipped') result.skipped.push({ record: a.recordId, reason: a.reason ?? '', rule: a.rule });
     }
 
+    // F13: a follow-up held by a contact limit shows where it was held, with the limit and until when.
+    let audited = 0;
+    const held = async () => {
+      if (typeof def.fatigue !== 'object') return;
+      const rows = await rt.auditLog({ cadenceId: def.id });
+      for (const r of rows.slice(audited)) {
+        if (r.event === 'deferred' && r.reason.includes('(F13)')) result.events.push({ n: n++, at: iso(r.at), record: r.recordId ?? '(cadence)', what: `held: ${r.reason} until ${String((r.data as { until?: string } | null)?.until ?? '').slice(0, 16).replace('T', ' ')}`, item: -1 });
+      }
+      audited = rows.length;
+    };
     for (;;) {
       await rt.tick();
+      await held();
       await enrollmentAnchors();
       queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
       const nextTimer = await store.nextDue();

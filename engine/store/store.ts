@@ -92,6 +92,10 @@ export interface CounterBump {
   key: string;
   /** Refuse the whole commit when the counter is already at this value (caps under concurrency). */
   max?: number;
+  /** Other counters of the same scope whose sum with this one counts against `max` (F13's day-counters of a window). */
+  window?: string[];
+  /** Only checks `max` (with `window`); counts nothing. */
+  checkOnly?: boolean;
 }
 
 /** What a step does to an action already in the outbox (the machine's cancel/settle/requeue effects). */
@@ -222,5 +226,7 @@ export interface Store {
     /** Actions whose performer failed and that wait for a retry (D6: "waiting for its performer"). */
     waiting: { nodeId: string; n: number }[];
     outcomes: { nodeId: string; outcome: string; n: number }[];
+    /** F13: active enrollments whose due follow-up a contact limit holds, per follow-up. */
+    held: { nodeId: string; n: number }[];
   }>;
 }

@@ -19,6 +19,16 @@ export function localDate(t: number, zone: string): string {
   return local(t, zone).toISODate() as string;
 }
 
+/** A local calendar date `days` later (or earlier, when negative): pure date arithmetic. */
+export function shiftDate(date: string, days: number): string {
+  return DateTime.fromISO(date, { zone: 'UTC' }).plus({ days }).toISODate() as string;
+}
+
+/** The instant a local calendar date begins in `zone`. */
+export function startOfDate(date: string, zone: string): number {
+  return DateTime.fromISO(date, { zone }).startOf('day').toMillis();
+}
+
 function isWorkDay(d: DateTime, days: readonly number[], holidays: readonly string[]): boolean {
   return days.includes(d.weekday) && !holidays.includes(d.toISODate() as string);
 }

@@ -253,7 +253,7 @@ describe('simulation', () => {
   });
 
   it('S1 cadenza simulate and validate run every example with no other argument', async () => {
-    for (const name of ['sales-ready-lead.json', 'webinar-follow-up.json', 'customer-onboarding.json', 'renewal.json']) {
+    for (const name of ['sales-ready-lead.json', 'webinar-follow-up.json', 'customer-onboarding.json', 'renewal.json', 'demo-request.json']) {
       const out: string[] = [];
       const err: string[] = [];
       expect(await main(['validate', file(name)], { out: (s) => out.push(s), err: (s) => err.push(s) })).toBe(0);

@@ -36,6 +36,15 @@ export function cadenceJsonSchema() {
         holidays: { type: 'array', items: { type: 'string', pattern: PATTERNS.date } },
       }),
       senderDailyCap: count('F12'),
+      fatigue: {
+        description: 'F13 contact limits: "exempt" ignores the engine\'s; limits apply on top of them',
+        oneOf: [
+          { const: 'exempt' },
+          closed({
+            limits: { type: 'array', items: closed({ channel: { enum: CHANNELS.filter((c) => c !== 'task') }, max: count(), days: { type: 'integer', minimum: 1, maximum: 90 } }, { required: ['max', 'days'] }) },
+          }, { required: ['limits'] }),
+        ],
+      },
       unenroll: closed({
         onLeaveView: { type: 'boolean' },
         criteria: { type: 'string' },

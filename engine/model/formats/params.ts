@@ -56,6 +56,7 @@ export function triggerSettings(p: Params): Omit<CadenceDefinition, 'id' | 'node
     timezone: str(p.timezone),
     sendWindow: Object.values(window).some((x) => x !== undefined) ? prune(window) : undefined,
     senderDailyCap: limit(p.senderDailyCap),
+    fatigue: p.fatigueExempt === true || p.fatigueExempt === 'true' ? 'exempt' : undefined, // F13: a transactional cadence
     unenroll: Object.values(unenroll).some((x) => x !== undefined) ? prune(unenroll) : undefined,
   }) as Omit<CadenceDefinition, 'id' | 'nodes' | 'edges'>;
 }

@@ -53,6 +53,7 @@ export const PARAMS: Record<'trigger' | 'followUp' | 'branch' | 'check', readonl
     { name: 'exitOutcomes', type: 'string', default: '' },
     { name: 'unenrollDate', type: 'string', default: '' },
     { name: 'companyReply', type: 'boolean', default: false },
+    { name: 'fatigueExempt', type: 'boolean', default: false },
   ],
   followUp: [
     { name: 'channel', type: 'options', default: 'email', options: CHANNELS, required: true },

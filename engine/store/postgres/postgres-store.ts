@@ -10,7 +10,7 @@ import { migrationFiles } from '../migration-files';
 import { AUDIT_COLUMNS, auditJson, auditRows, writeSteps } from './steps';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type PackedAudit, type Store, type StoredEnrollment, type TimerRow } from '../store';
+import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type CounterBump, type EnrollmentFilter, type OutboxRow, type PackedAudit, type Store, type StoredEnrollment, type TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 const MIGRATIONS = join(__dirname, 'migrations');
@@ -37,6 +37,9 @@ class PreparingClient extends pg.Client {
     return (super.query as (...a: unknown[]) => never)(config, values, callback);
   }
 }
+
+/** A capped counter with the other counters of its window (F13): their sum counts against the cap. */
+const sumOf = (n: Map<string, number>, b: CounterBump) => [b.key, ...(b.window ?? [])].reduce((s, k) => s + (n.get(`${b.scope}\u0000${k}`) ?? 0), 0);
 
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
@@ -200,24 +203,25 @@ export class PostgresStore implements Store {
     if (!commits.length) return [];
     if (!commits.some((c) => c.counters.length)) return writeSteps(this.pool, commits);
     return this.tx(async (db) => {
-      const keys = [...new Map(commits.flatMap((c) => c.counters).map((b) => [`${b.scope}\u0000${b.key}`, { scope: b.scope, key: b.key }])).values()]
+      const all = commits.flatMap((c) => c.counters).flatMap((b) => [b.key, ...(b.window ?? [])].map((key) => ({ scope: b.scope, key }))); // F13: a window's rows are locked too
+      const keys = [...new Map(all.map((b) => [`${b.scope}\u0000${b.key}`, b])).values()]
         .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1)); // one lock order for every worker: no deadlocks
       const json = JSON.stringify(keys);
       await db.query('INSERT INTO counters (scope, key, n) SELECT scope, key, 0 FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON CONFLICT DO NOTHING', [json]);
       const rows = (await db.query(`SELECT c.scope, c.key, c.n FROM counters c JOIN jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON c.scope = x.scope AND c.key = x.key
-        ORDER BY c.scope, c.key FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
+        ORDER BY c.scope COLLATE "C", c.key COLLATE "C" FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
       const n = new Map(rows.map((r) => [`${r.scope}\u0000${r.key}`, r.n]));
       // In order, as one by one: a step fits if every capped counter it bumps is still under its cap.
       const fits = commits.map((c) => {
-        if (c.counters.some((b) => b.max !== undefined && (n.get(`${b.scope}\u0000${b.key}`) ?? 0) >= b.max)) return false;
-        for (const b of c.counters) n.set(`${b.scope}\u0000${b.key}`, (n.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
+        if (c.counters.some((b) => b.max !== undefined && sumOf(n, b) >= b.max)) return false;
+        for (const b of c.counters) if (!b.checkOnly) n.set(`${b.scope}\u0000${b.key}`, (n.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
         return true;
       });
       const chosen = commits.filter((_, i) => fits[i]);
       const applied = new Set<Commit>();
       (await writeSteps(db, chosen)).forEach((ok, i) => ok && applied.add(chosen[i]));
       // Counted for the steps that were written (a step another worker moved first bumps nothing).
-      const bumps = [...applied].flatMap((c) => c.counters.map((b) => ({ scope: b.scope, key: b.key })));
+      const bumps = [...applied].flatMap((c) => c.counters.filter((b) => !b.checkOnly).map((b) => ({ scope: b.scope, key: b.key })));
       if (bumps.length) {
         await db.query(`UPDATE counters c SET n = c.n + d.k FROM (SELECT scope, key, COUNT(*)::int AS k FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) GROUP BY 1, 2) d
           WHERE c.scope = d.scope AND c.key = d.key`, [JSON.stringify(bumps)]);
@@ -361,7 +365,9 @@ export class PostgresStore implements Store {
     const executed = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status = 'done' GROUP BY node_id ORDER BY node_id`, [cadenceId]);
     const waiting = await this.q<{ nodeId: string; n: number }>(`SELECT node_id AS "nodeId", COUNT(*) AS n FROM outbox WHERE cadence_id = $1 AND status = 'pending' AND last_error IS NOT NULL GROUP BY node_id ORDER BY node_id`, [cadenceId]);
     const outcomes = await this.q<{ nodeId: string; outcome: string; n: number }>('SELECT node_id AS "nodeId", outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = $1 GROUP BY 1, 2 ORDER BY 1, 2', [cadenceId]);
-    return { byStatus, executed, waiting, outcomes };
+    const held = await this.q<{ nodeId: string; n: number }>(`SELECT state->>'position' AS "nodeId", COUNT(*) AS n FROM enrollments WHERE cadence_id = $1 AND status = 'active'
+      AND state->>'heldBy' = 'F13' AND state->>'wait' = 'due' GROUP BY 1 ORDER BY 1`, [cadenceId]);
+    return { byStatus, executed, waiting, outcomes, held };
   }
 }
 

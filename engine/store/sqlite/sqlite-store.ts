@@ -227,11 +227,10 @@ export class SqliteStore implements Store {
         e.status, e.reason, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
       if (r.changes === 0) return false;
     }
-    for (const b of c.counters) {
-      const n = (this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(b.scope, b.key) as Row | undefined)?.n as number | undefined;
-      if (b.max !== undefined && (n ?? 0) >= b.max) throw new CapReached();
-      this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
-    }
+    // Every cap first (F13: summed over its window), then the counts, so a step never sees its own bump.
+    const n = (scope: string, key: string) => ((this.q('SELECT n FROM counters WHERE scope = ? AND key = ?').get(scope, key) as Row | undefined)?.n as number | undefined) ?? 0;
+    for (const b of c.counters) if (b.max !== undefined && [b.key, ...(b.window ?? [])].reduce((s, k) => s + n(b.scope, k), 0) >= b.max) throw new CapReached();
+    for (const b of c.counters) if (!b.checkOnly) this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
     const at = e.updatedAt;
     if (c.timer !== undefined) {
       if (c.timer === null) this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
@@ -388,7 +387,9 @@ export class SqliteStore implements Store {
     const executed = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status = 'done' GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
     const waiting = this.q("SELECT node_id AS nodeId, COUNT(*) AS n FROM outbox WHERE cadence_id = ? AND status = 'pending' AND last_error IS NOT NULL GROUP BY node_id ORDER BY node_id").all(cadenceId) as { nodeId: string; n: number }[];
     const outcomes = this.q('SELECT node_id AS nodeId, outcome, COUNT(*) AS n FROM outcomes WHERE cadence_id = ? GROUP BY 1, 2 ORDER BY 1, 2').all(cadenceId) as { nodeId: string; outcome: string; n: number }[];
-    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), waiting: waiting.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })) };
+    const held = this.q(`SELECT json_extract(state, '$.position') AS nodeId, COUNT(*) AS n FROM enrollments WHERE cadence_id = ? AND status = 'active'
+      AND json_extract(state, '$.heldBy') = 'F13' AND json_extract(state, '$.wait') = 'due' GROUP BY 1 ORDER BY 1`).all(cadenceId) as { nodeId: string; n: number }[];
+    return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), waiting: waiting.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })), held: held.map((r) => ({ ...r })) };
   }
 }
 

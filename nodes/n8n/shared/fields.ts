@@ -45,6 +45,7 @@ export const triggerFields: INodeProperties[] = [
   { displayName: 'Exit on Outcomes', name: 'exitOutcomes', type: 'multiOptions', default: [], options: OUTCOME_OPTIONS },
   { displayName: 'Un-Enroll On', name: 'unenrollDate', type: 'string', default: '', placeholder: '2026-12-31' },
   { displayName: 'A Reply From the Same Company Un-Enrolls Colleagues', name: 'companyReply', type: 'boolean', default: false },
+  { displayName: 'Exempt From Contact Limits', name: 'fatigueExempt', type: 'boolean', default: false, description: 'Whether this cadence (e.g. transactional) ignores the engine-wide limits on messages per contact (F13)' },
 ];
 
 export const followUpFields: INodeProperties[] = [
