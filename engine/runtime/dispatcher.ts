@@ -47,6 +47,11 @@ export class Dispatcher {
     private readonly wallNow: () => number = Date.now,
   ) {}
 
+  /** Nothing in flight and nothing waiting for a slot. */
+  idleNow(): boolean {
+    return this.running === 0 && this.queue.length === 0;
+  }
+
   /** Slots free right now: how many rows a claim should take. */
   free(): number {
     return Math.max(0, this.opts.concurrency - this.running - this.queue.length);

@@ -68,7 +68,10 @@ export class Runtime {
     this.scheduler.handler = handler;
   }
 
-  /** Like onDispatch, but the host receives each claimed batch whole; all of it is acknowledged or retried together. */
+  /**
+   * Like onDispatch, but the host receives each claimed batch whole; all of it is acknowledged or retried
+   * together, one batch at a time (a crash re-delivers at most the batch in flight).
+   */
   onDispatchBatch(handler: BatchDispatchHandler): void {
     this.scheduler.batchHandler = handler;
   }

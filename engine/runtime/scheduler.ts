@@ -67,7 +67,7 @@ export class Scheduler {
     // leases of dead workers ended. A waiting pass goes on as slots free up, until none is left to claim.
     for (;;) {
       let drained = true;
-      for (let free = this.dispatcher.free(); free > 0 && (this.handler || this.batchHandler); free = this.dispatcher.free()) {
+      for (let free = this.slots(); free > 0 && (this.handler || this.batchHandler); free = this.slots()) {
         const t = this.core.clock.now();
         // A slot takes one action, or a whole batch when the host takes batches.
         const limit = this.batchHandler ? this.core.opts.batchSize : Math.min(free, this.core.opts.batchSize);
@@ -254,9 +254,19 @@ export class Scheduler {
    * Whether actions a batch of steps queues now can be written already leased to this process: it has a
    * handler and a free slot for them (one slot per action, or one for the batch a batch handler takes).
    */
+  /**
+   * Free hand-off slots. A batch handler takes one batch at a time: a batch is one performer call (an
+   * execution for many items), and a crash re-delivers at most the batch in flight. For isolation between
+   * performers, hosts use onDispatch (one hand-off per action, `concurrency` at once).
+   */
+  private slots(): number {
+    if (!this.batchHandler) return this.dispatcher.free();
+    return this.dispatcher.idleNow() ? 1 : 0;
+  }
+
   private canHandOff(_queued: number): boolean {
     // Rows beyond the free slots wait in the dispatcher's queue; one that waits there so long its lease
     // would end before its hand-off could time out is left for a later claim (dispatcher.ts).
-    return !!(this.handler || this.batchHandler) && this.dispatcher.free() > 0;
+    return !!(this.handler || this.batchHandler) && this.slots() > 0;
   }
 }

@@ -37,6 +37,22 @@ describe('F14 delays from the outcome', () => {
     expect(iso(call.at)).toBe('2026-03-09T15:00:00.000Z'); // Monday, one business day after Friday 15:00
   });
 
+  it('F14 F1 across a DST change: "1 day after they opened" keeps the local time of the open', async () => {
+    h = await harness();
+    const def = afterOutcome({ timezone: 'America/New_York', sendWindow: undefined }, 14);
+    const call = def.nodes.find((n) => n.id === 'call')!;
+    Object.assign(call, { delay: { amount: 1, unit: 'days' } });
+    await published(h, def);
+    await h.rt.enroll('o', [lead('D')], 'rep');
+    await h.advance(0);
+    // Saturday 15:00 in New York (EST, UTC-5); clocks spring forward that night.
+    h.clock.set(Date.parse('2026-03-07T20:00:00Z'));
+    expect(await h.rt.recordOutcome({ key: h.sent[0].key, outcome: 'opened' })).toEqual({ outcome: 'opened', applied: true });
+    await h.advance(3 * DAY);
+    const sent = h.sent.find((a) => a.nodeId === 'call')!;
+    expect(iso(sent.at)).toBe('2026-03-08T19:00:00.000Z'); // Sunday 15:00 EDT (UTC-4): one local day later
+  });
+
   it('F14 F5 on the timeout path the delay counts from when the timeout fired', async () => {
     h = await harness();
     await published(h, afterOutcome({ sendWindow: undefined }));

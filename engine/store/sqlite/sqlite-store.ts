@@ -1,12 +1,12 @@
 // The embedded default store: Node's built-in SQLite (no native build), one file, WAL.
 // node:sqlite is synchronous, so each method below runs to completion without interleaving:
 // a method is a transaction, and no transaction ever spans an await.
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { migrationFiles } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
+import { leaseLock } from './lock';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
 import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
@@ -24,6 +24,11 @@ export class SqliteStore implements Store {
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
     if (path !== ':memory:') this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+  }
+
+  /** A prepared statement, cached (the lock module's way in). */
+  prepare(sql: string): StatementSync {
+    return this.q(sql);
   }
 
   private q(sql: string): StatementSync {
@@ -53,30 +58,7 @@ export class SqliteStore implements Store {
    * this is I/O coordination, not cadence time) frees it within 30 s if the holder dies.
    */
   async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const name = `lock:${key}`;
-    const me = randomUUID();
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      const now = Date.now();
-      const got = this.tx(() => {
-        const held = this.q('SELECT value FROM meta WHERE key = ?').get(name) as { value: string } | undefined;
-        if (held && JSON.parse(held.value).until > now) return false;
-        this.q('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(name, JSON.stringify({ owner: me, until: now + LOCK_LEASE_MS }));
-        return true;
-      });
-      if (got) break;
-      await new Promise((r) => setTimeout(r, wait));
-    }
-    // Renewed while fn runs (a publish may enroll a large view), so a short lease only frees a dead holder's lock.
-    const renew = setInterval(() => {
-      this.q("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.owner') = ?").run(JSON.stringify({ owner: me, until: Date.now() + LOCK_LEASE_MS }), name, me);
-    }, LOCK_LEASE_MS / 3);
-    renew.unref();
-    try {
-      return await fn();
-    } finally {
-      clearInterval(renew);
-      this.q("DELETE FROM meta WHERE key = ? AND json_extract(value, '$.owner') = ?").run(name, me);
-    }
+    return leaseLock(this, key, fn);
   }
 
   async migrate(): Promise<void> {
@@ -399,7 +381,6 @@ export class SqliteStore implements Store {
  */
 const SENT_SUMMARY = "json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers')";
 
-const LOCK_LEASE_MS = 30_000;
 
 export class CapReached extends Error {
   constructor() {
