@@ -6,30 +6,14 @@
 import { completesFollowUp } from '../model/outcomes';
 import { findNode, follow, sameFollowUp } from '../model/validate';
 import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../model/types';
-import { addDelay, isValidZone, localDate, nextDayOpen, nextOpen, parseInstant } from '../time/time';
+import { addDelay, nextDayOpen, nextOpen, parseInstant } from '../time/time';
+import { actionKey, capKey, senderOf, zoneOf } from './context';
 import { describe, held } from './fatigue';
 import type { Context, Effect, Enrollment, MachineEvent, Step } from './types';
 
 const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
 
-export function zoneOf(ctx: Context): string {
-  const own = ctx.record?.data.Time_Zone;
-  if (typeof own === 'string' && isValidZone(own)) return own;
-  return ctx.def.timezone ?? ctx.timezone;
-}
-
-export function actionKey(e: Pick<Enrollment, 'id' | 'run'>, nodeId: string): string {
-  return `${e.id}:${e.run}:${nodeId}`;
-}
-
-export function senderOf(node: FollowUpNode, ctx: Pick<Context, 'defaultSender'>): string {
-  return node.sender ?? ctx.defaultSender;
-}
-
-/** The F12 counter an email of `node` counts against: its sender on the local day. */
-export function capKey(node: FollowUpNode, ctx: Context): string {
-  return `${senderOf(node, ctx)}|${localDate(ctx.now, zoneOf(ctx))}`;
-}
+export { actionKey, capKey, senderOf, zoneOf };
 
 const log = (event: string, reason: string, data?: Record<string, unknown>): Effect => ({ type: 'log', event, reason, data });
 const reject = (rule: string, reason: string): Effect => ({ type: 'reject', rule, reason });
