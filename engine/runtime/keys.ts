@@ -5,7 +5,8 @@
 const SAFE = /^[A-Za-z0-9._~:@+\-]+$/;
 
 export function headerSafeKey(key: string): string {
-  return SAFE.test(key) ? key : `u~${encodeURIComponent(key).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+  // A key that already starts with the prefix is encoded too, so engineKey() can always tell the two apart.
+  return SAFE.test(key) && !key.startsWith('u~') ? key : `u~${encodeURIComponent(key).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 }
 
 /** The engine's own key back from what a host sends (an outcome posted with the header-safe key). */
