@@ -188,9 +188,7 @@ async function keysCommand(sub: string | undefined, flags: Record<string, string
     io.err(USAGE);
     return 2;
   }
-  const store = storeFrom(flags.store);
-  try {
-    const rt = await new Runtime({ store }).init();
+  return withRuntime(flags, io, async (rt) => {
     if (sub === 'list') {
       // P1: who has access; the keys themselves were shown once and are not stored.
       for (const k of await rt.listApiKeys('cli')) io.out(`${k.id}  ${k.name}  ${k.scopes.join(',')}  created ${new Date(k.createdAt).toISOString()}${k.revokedAt ? `  revoked ${new Date(k.revokedAt).toISOString()}` : ''}`);
@@ -204,6 +202,14 @@ async function keysCommand(sub: string | undefined, flags: Record<string, string
     const k = await rt.createApiKey(flags.name as string, (flags.scopes as string).split(',').map((x) => x.trim()), 'cli');
     io.out(`${k.key}\n(scopes: ${k.scopes.join(', ')}; shown once, only its hash is stored)`);
     return 0;
+  });
+}
+
+/** Opens the store a command names, runs it on an initialised runtime, and closes the store: an error exits 1. */
+async function withRuntime(flags: Record<string, string | true>, io: Io, run: (rt: Runtime) => Promise<number>): Promise<number> {
+  const store = storeFrom(flags.store);
+  try {
+    return await run(await new Runtime({ store }).init());
   } catch (e) {
     io.err(e instanceof Error ? e.message : String(e));
     return 1;
@@ -212,15 +218,12 @@ async function keysCommand(sub: string | undefined, flags: Record<string, string
   }
 }
 
-/** D6: the retry action from the command line (also in the API and both Enroll nodes). Exit 1 when refused. */
 async function retryCommand(cadenceId: string | undefined, recordId: string | undefined, flags: Record<string, string | true>, io: Io): Promise<number> {
   if (!cadenceId || !recordId) {
     io.err(USAGE);
     return 2;
   }
-  const store = storeFrom(flags.store);
-  try {
-    const rt = await new Runtime({ store }).init();
+  return withRuntime(flags, io, async (rt) => {
     const a = await rt.retry(cadenceId, recordId, 'cli');
     if (a.status !== 'enrolled') {
       io.err(`${a.rule}: ${a.reason}`);
@@ -228,10 +231,5 @@ async function retryCommand(cadenceId: string | undefined, recordId: string | un
     }
     io.out(`${recordId}: its failed step is queued again under the same key; a running scheduler hands it off`);
     return 0;
-  } catch (e) {
-    io.err(e instanceof Error ? e.message : String(e));
-    return 1;
-  } finally {
-    await store.close();
-  }
+  });
 }
