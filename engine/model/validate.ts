@@ -133,7 +133,8 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
       else for (const k of ['perHour', 'perDay']) if (cap[k] !== undefined && !isPosInt(cap[k])) add('E9', `enrollment.cap.${k}`, 'must be a positive integer');
     }
   }
-  if (def.timezone !== undefined && !isValidZone(def.timezone)) add('F11', 'timezone', `"${def.timezone}" is not an IANA time zone`);
+  if (def.timezone !== undefined && typeof def.timezone !== 'string') add('F11', 'timezone', 'must be an IANA time zone name (a string)');
+  else if (def.timezone !== undefined && !isValidZone(def.timezone)) add('F11', 'timezone', `"${def.timezone}" is not an IANA time zone`);
   if (def.sendWindow !== undefined) {
     const w = def.sendWindow as unknown;
     if (!isObj(w)) add('F11', 'sendWindow', 'must be {days?, start?, end?, holidays?}');
@@ -237,7 +238,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
       continue;
     }
     const allowed = OUTCOMES[parent.channel] ?? [];
-    for (const o of new Set(n.outcomes ?? [])) if (!allowed.includes(o)) add('C6', 'outcomes', `"${o}" is not an outcome of a ${parent.channel} follow-up (${allowed.join(', ')})`, n.id);
+    for (const o of new Set(n.outcomes ?? [])) if (!allowed.includes(o)) add('C6', 'outcomes', `${JSON.stringify(o) ?? String(o)} is not an outcome of a ${parent.channel} follow-up (${allowed.join(', ')})`, n.id);
   }
 
   // Reachability and cycles: the path is a tree walk from the trigger, so a cycle would re-run a follow-up.

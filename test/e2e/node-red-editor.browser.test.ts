@@ -157,9 +157,11 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     const branch = await node('responded');
     expect(branch.wires).toEqual([['glad'], ['bump']]);
     expect(branch.outputs).toBe(2);
-    // The engine published what the wires say: opened -> case study, timeout -> bump, no reply path.
-    const [{ definition }] = db<{ definition: string }>("SELECT definition FROM cadence_versions WHERE cadence_id = 'trig-sales' ORDER BY version DESC LIMIT 1");
-    const edges = JSON.parse(definition).edges.filter((e: FlowNode) => e.from === 'responded');
+    // The engine published what the wires say: opened -> case study, timeout -> bump, no reply path. The
+    // publish follows the deploy (flows:started), so wait for the version whose branch lists only "opened".
+    const latest = () => JSON.parse(db<{ definition: string }>("SELECT definition FROM cadence_versions WHERE cadence_id = 'trig-sales' ORDER BY version DESC LIMIT 1")[0].definition);
+    await until('the new version to be published', async () => latest().nodes.find((n: FlowNode) => n.id === 'responded')?.outcomes?.join() === 'opened');
+    const edges = latest().edges.filter((e: FlowNode) => e.from === 'responded');
     expect(edges).toEqual([{ from: 'responded', port: 'opened', to: 'glad' }, { from: 'responded', port: 'timeout', to: 'bump' }]);
     await page.close({ runBeforeUnload: false });
   }, 240_000);
