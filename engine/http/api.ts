@@ -66,6 +66,9 @@ const recordShape = (rec: unknown, field: string, limits: ShapeLimits): void => 
   if (p) throw new HttpError(400, 'invalid_record', p.message);
 };
 
+/** The paging parameters of an audit read (checked by the engine: a bad one is a 400 naming it). */
+const pageQuery = (q: URLSearchParams) => ({ cursor: q.get('cursor') ?? undefined, order: q.get('order') ?? undefined, limit: q.get('limit') ?? undefined });
+
 function route(method: string, pattern: string, handler: Handler): Route {
   const path = new RegExp(`^${pattern.replace(/:(\w+)/g, '(?<$1>[^/]+)')}$`);
   return { method, path, handler };
@@ -116,11 +119,13 @@ const ROUTES: Route[] = [
     const reason = b.reason === undefined ? undefined : str(b.reason, 'reason').slice(0, 500);
     return [200, await rt.unenroll(params.id, params.recordId, actor, reason)];
   }),
-  route('GET', '/enrollments/:id/why', async ({ rt, actor, params }) => {
-    const log = await rt.why(params.id, actor);
-    if (!log.length) throw new HttpError(404, 'unknown_enrollment', `no enrollment "${params.id}"`);
-    return [200, { log }];
+  // A3, U9: the log a page at a time, newest page first; `next` (a cursor, or null) reads older pages.
+  route('GET', '/enrollments/:id/why', async ({ rt, actor, params, query }) => {
+    const page = await rt.whyPage(params.id, actor, pageQuery(query));
+    if (!page.log.length && !query.get('cursor')) throw new HttpError(404, 'unknown_enrollment', `no enrollment "${params.id}"`);
+    return [200, page];
   }),
+  route('GET', '/audit', async ({ rt, actor, query }) => [200, await rt.auditPage({ cadenceId: query.get('cadenceId') ?? undefined, recordId: query.get('recordId') ?? undefined }, actor, pageQuery(query))]),
   route('PUT', '/records/:module/:id', async ({ rt, actor, params, body, limits }) => {
     const rec = obj(body, 'the record');
     recordShape(rec, 'record', limits);

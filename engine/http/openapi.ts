@@ -16,6 +16,18 @@ const op = (summary: string, scope: string, extra: Record<string, unknown> = {})
   summary, security: [{ apiKey: [scope] }], 'x-scope': scope, responses: { 200: json({ type: 'object' }), ...errors }, ...extra,
 });
 const body = (s: unknown) => ({ requestBody: { required: true, content: { 'application/json': { schema: s } } } });
+/** Audit reads: `log` is oldest first within a page; `next` is the cursor of the page after it (older for "desc"), or null. */
+const paged = {
+  parameters: [
+    { name: 'cursor', in: 'query', description: 'the `next` of an earlier page (before:<seq> or after:<seq>)', schema: { type: 'string', pattern: '^(before|after):[0-9]{1,15}$' } },
+    { name: 'order', in: 'query', description: 'where a first page starts: desc (the newest, default) or asc (the oldest)', schema: { enum: ['asc', 'desc'] } },
+    { name: 'limit', in: 'query', description: 'stored rows per page (a step\'s entries share one)', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+  ],
+  responses: {
+    200: json({ type: 'object', required: ['log', 'next'], properties: { log: { type: 'array', items: { type: 'object' } }, next: { type: ['string', 'null'] } } }),
+    ...errors,
+  },
+};
 const p = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
 export function openApiDocument() {
@@ -51,7 +63,10 @@ export function openApiDocument() {
       '/keys/{id}': { parameters: [p('id')], delete: op('Revoke an API key: it stops working at once (P1)', 'manage') },
       '/cadences/{id}/enrollments/{recordId}/retry': { parameters: [p('id'), p('recordId')], post: op('Retry the failed step of a failed enrollment under the same key (D6)', 'enroll') },
       '/cadences/{id}/enrollments/{recordId}/unenroll': { parameters: [p('id'), p('recordId')], post: op('Un-enroll (U5)', 'unenroll') },
-      '/enrollments/{id}/why': { parameters: [p('id')], get: op('The ordered log of inputs and decisions (A3)', 'view') },
+      '/enrollments/{id}/why': { parameters: [p('id')], get: op('The ordered log of inputs and decisions (A3), a page at a time: the newest page unless a cursor says otherwise', 'view', paged) },
+      '/audit': {
+        get: op('The audit of a cadence or a record (U9), a page at a time', 'view', { ...paged, parameters: [{ name: 'cadenceId', in: 'query', schema: { type: 'string' } }, { name: 'recordId', in: 'query', schema: { type: 'string' } }, ...paged.parameters] }),
+      },
       '/records/{module}': { parameters: [p('module')], post: op('Save many records at once (an import); view cadences enroll them (E2). Each answers: saved with its enrollments, or refused with the rule (D4)', 'enroll', body({ type: 'object', required: ['records'], properties: { records: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object' } } } })) },
       '/records/{module}/{id}': { parameters: [p('module'), p('id')], put: op('Save the latest snapshot of a record; view cadences enroll it (E2)', 'enroll', body({ type: 'object' })) },
       '/records/{module}/{id}/converted': { parameters: [p('module'), p('id')], post: op('Converted: leaves all its cadences (E8)', 'unenroll') },

@@ -66,15 +66,63 @@ export async function recordReport(core: Core, recordId: string, actor: Actor = 
   }));
 }
 
-/** A3 + U9: the ordered log of inputs and decisions of one enrollment. */
-export async function why(core: Core, enrollmentId: string, actor: Actor = AUTOMATION): Promise<AuditRow[]> {
-  requirePermission(actor, 'view', 'P2');
-  return core.store.listAudit({ enrollmentId });
+/** How to page an audit read: a `next` from an earlier page, or where to start (default: the newest). */
+export interface AuditPageQuery {
+  cursor?: string;
+  order?: string;
+  limit?: number | string;
 }
 
-export async function auditLog(core: Core, filter: { recordId?: string; cadenceId?: string }, actor: Actor = AUTOMATION): Promise<AuditRow[]> {
+/** One page of entries, oldest first within the page; `next` reads on (older for "desc", newer for "asc"). */
+export interface AuditPage {
+  log: AuditRow[];
+  next: string | null;
+}
+
+/** Stored rows per page, by default and at most (a row is one step: one to a few entries). */
+export const AUDIT_PAGE_ROWS = 1000;
+
+function auditBounds(q: AuditPageQuery): { order: 'asc' | 'desc'; after?: number; limit: number } {
+  let limit = AUDIT_PAGE_ROWS;
+  if (q.limit !== undefined && q.limit !== '') {
+    limit = Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_ROWS) throw new CadenzaError('invalid_filter', 'D4', `limit must be a whole number from 1 to ${AUDIT_PAGE_ROWS}`);
+  }
+  if (q.cursor !== undefined && q.cursor !== '') {
+    // The cursor carries its direction, so following `next` needs nothing else from the caller.
+    const m = /^(before|after):(\d{1,15})$/.exec(String(q.cursor));
+    if (!m) throw new CadenzaError('invalid_filter', 'D4', 'cursor must be the "next" of an earlier page (before:<seq> or after:<seq>)');
+    return { order: m[1] === 'before' ? 'desc' : 'asc', after: Number(m[2]), limit };
+  }
+  if (q.order !== undefined && q.order !== '' && q.order !== 'asc' && q.order !== 'desc') throw new CadenzaError('invalid_filter', 'D4', 'order must be "asc" (oldest first) or "desc" (newest first)');
+  return { order: q.order === 'asc' ? 'asc' : 'desc', limit };
+}
+
+/**
+ * A page of the audit by stored seq. By default the newest page, so the latest entries (a manual
+ * un-enroll's reason after thousands of rows) are never the ones a cap cuts off; `next` leads on.
+ */
+async function auditPage(core: Core, filter: { enrollmentId?: string; recordId?: string; cadenceId?: string }, q: AuditPageQuery): Promise<AuditPage> {
+  const b = auditBounds(q);
+  // One stored row more than the page tells whether there is a next page without a second read.
+  const rows = await core.store.listAudit({ ...filter, order: b.order, after: b.after, limit: b.limit + 1 });
+  const seqs = [...new Set(rows.map((r) => r.seq!))];
+  const more = seqs.length > b.limit;
+  const page = more ? rows.filter((r) => r.seq !== seqs[b.limit]) : rows;
+  const last = seqs[Math.min(seqs.length, b.limit) - 1];
+  return { log: b.order === 'desc' ? page.reverse() : page, next: more ? `${b.order === 'desc' ? 'before' : 'after'}:${last}` : null };
+}
+
+/** A3 + U9: the ordered log of inputs and decisions of one enrollment, a page at a time (newest first by default). */
+export async function why(core: Core, enrollmentId: string, actor: Actor = AUTOMATION, q: AuditPageQuery = {}): Promise<AuditPage> {
+  requirePermission(actor, 'view', 'P2');
+  return auditPage(core, { enrollmentId }, q);
+}
+
+/** U9: the audit of a record or a cadence, a page at a time. */
+export async function auditLog(core: Core, filter: { recordId?: string; cadenceId?: string }, actor: Actor = AUTOMATION, q: AuditPageQuery = {}): Promise<AuditPage> {
   requirePermission(actor, 'view', 'P2');
   if (!filter.recordId && !filter.cadenceId) throw new CadenzaError('invalid_filter', 'D4', 'give recordId or cadenceId');
-  return core.store.listAudit(filter);
+  if (filter.recordId && filter.cadenceId) throw new CadenzaError('invalid_filter', 'D4', 'give recordId or cadenceId, not both');
+  return auditPage(core, filter.recordId ? { recordId: filter.recordId } : { cadenceId: filter.cadenceId }, q);
 }
-

@@ -311,13 +311,23 @@ export class Runtime {
     return reports.recordReport(this.core, recordId, actor);
   }
 
-  /** A3 + U9: the ordered log of inputs and decisions of one enrollment. */
+  /** A3 + U9: the ordered log of inputs and decisions of one enrollment: its newest page (see whyPage). */
   async why(enrollmentId: string, actor: Actor = AUTOMATION): Promise<AuditRow[]> {
-    return reports.why(this.core, enrollmentId, actor);
+    return (await reports.why(this.core, enrollmentId, actor)).log;
   }
 
+  /** The why-log a page at a time: `next` (a cursor) reads on; by default the newest page first. */
+  async whyPage(enrollmentId: string, actor: Actor = AUTOMATION, page: reports.AuditPageQuery = {}): Promise<reports.AuditPage> {
+    return reports.why(this.core, enrollmentId, actor, page);
+  }
+
+  /** U9: the newest page of a record's or a cadence's audit (see auditPage). */
   async auditLog(filter: { recordId?: string; cadenceId?: string }, actor: Actor = AUTOMATION): Promise<AuditRow[]> {
-    return reports.auditLog(this.core, filter, actor);
+    return (await reports.auditLog(this.core, filter, actor)).log;
+  }
+
+  async auditPage(filter: { recordId?: string; cadenceId?: string }, actor: Actor = AUTOMATION, page: reports.AuditPageQuery = {}): Promise<reports.AuditPage> {
+    return reports.auditLog(this.core, filter, actor, page);
   }
 }
 

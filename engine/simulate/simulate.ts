@@ -221,14 +221,18 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
     }
 
     // F13: a follow-up held by a contact limit shows where it was held, with the limit and until when.
+    // Read on from the last stored row seen (a cursor, not a count: the audit is read a page at a time).
     let audited = 0;
     const held = async () => {
       if (typeof def.fatigue !== 'object') return;
-      const rows = await rt.auditLog({ cadenceId: def.id });
-      for (const r of rows.slice(audited)) {
-        if (r.event === 'deferred' && r.reason.includes('(F13)')) result.events.push({ n: n++, at: iso(r.at), record: r.recordId ?? '(cadence)', what: `held: ${r.reason} until ${String((r.data as { until?: string } | null)?.until ?? '').slice(0, 16).replace('T', ' ')}`, item: -1 });
+      for (;;) {
+        const page = await rt.auditPage({ cadenceId: def.id }, undefined, { cursor: `after:${audited}` });
+        for (const r of page.log) {
+          if (r.event === 'deferred' && r.reason.includes('(F13)')) result.events.push({ n: n++, at: iso(r.at), record: r.recordId ?? '(cadence)', what: `held: ${r.reason} until ${String((r.data as { until?: string } | null)?.until ?? '').slice(0, 16).replace('T', ' ')}`, item: -1 });
+          audited = Math.max(audited, r.seq ?? 0);
+        }
+        if (!page.next) return;
       }
-      audited = rows.length;
     };
     for (;;) {
       await rt.tick();

@@ -78,6 +78,19 @@ export function unpackAudit(row: AuditRow & { more?: PackedAudit['more'] }): Aud
   return [first, ...(more ?? []).map((m) => ({ ...first, ...m }))];
 }
 
+export interface AuditFilter {
+  enrollmentId?: string;
+  recordId?: string;
+  cadenceId?: string;
+  /** A stored seq: rows past it in `order` (a cursor). */
+  after?: number;
+  limit?: number;
+  order?: 'asc' | 'desc';
+}
+
+/** Most stored audit rows one read returns. */
+export const AUDIT_MAX_PAGE = 10_000;
+
 export interface ApiKeyRow {
   id: string;
   hash: string;
@@ -202,7 +215,14 @@ export interface Store {
 
   addOutcome(key: string, cadenceId: string, nodeId: string, outcome: string, at: number): Promise<boolean>;
   addAudit(rows: AuditRow[]): Promise<void>;
-  listAudit(filter: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }): Promise<AuditRow[]>;
+  /**
+   * The audit of one enrollment, record or cadence, a page at a time by stored seq: `limit` stored rows
+   * (default and at most 10,000; a packed row unpacks to several entries sharing its seq) past the
+   * `after` seq in `order` ('asc': oldest first, seq > after; 'desc': newest first, seq < after, and the
+   * entries of a row in reverse too). Paged because a long-lived enrollment passes any fixed cap, and a
+   * cap that cuts the newest rows hides exactly what a reader came for.
+   */
+  listAudit(filter: AuditFilter): Promise<AuditRow[]>;
   counter(scope: string, key: string): Promise<number>;
   /** Many counters in one read (those absent are left out: their value is 0). */
   counters(keys: readonly { scope: string; key: string }[]): Promise<{ scope: string; key: string; n: number }[]>;

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Enrollment } from '../../engine/machine/types';
 import type { Commit, OutboxRow, Store } from '../../engine/store/store';
-import { MIN, T0, harness, type Harness } from '../helpers/harness';
+import { DAY, MIN, T0, harness, type Harness } from '../helpers/harness';
 
 let h: Harness;
 afterEach(() => h?.close());
@@ -91,5 +91,37 @@ describe('Store contract (both stores)', () => {
     const [again] = await s.claimTimers(T0 + 9 * MIN, 10, T0 + 10 * MIN);
     await s.releaseTimer(again.id, again.dueAt, T0 + 20 * MIN);
     expect(await s.nextDue()).toBe(T0 + 20 * MIN);
+  });
+  it('A3 U9 the audit is read a page at a time by stored seq, either way: a step\'s packed entries stay together, newest first reverses them too', async () => {
+    h = await harness();
+    const s = h.store;
+    const entry = (at: number, event: string, enrollmentId = 'c:r') => ({ at, cadenceId: 'c', enrollmentId, recordId: 'r', actor: 'a', event, reason: event, data: null });
+    // Three steps: the second logs three entries at one moment (one stored row), and another enrollment's row in between.
+    await s.addAudit([entry(T0, 'enrolled')]);
+    await s.addAudit([entry(T0 + MIN, 'criteria'), entry(T0 + MIN, 'queued'), entry(T0 + MIN, 'executed')]);
+    await s.addAudit([entry(T0 + MIN, 'other', 'c:x')]);
+    await s.addAudit([entry(T0 + 2 * MIN, 'stopped')]);
+    const events = (rows: { event: string }[]) => rows.map((r) => r.event);
+    const all = await s.listAudit({ enrollmentId: 'c:r' });
+    expect(events(all)).toEqual(['enrolled', 'criteria', 'queued', 'executed', 'stopped']);
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', order: 'desc' }))).toEqual(['stopped', 'executed', 'queued', 'criteria', 'enrolled']);
+    // `limit` counts stored rows; `after` is a seq, exclusive, in the direction read.
+    const [first, second] = [all[0].seq!, all[1].seq!];
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', limit: 2 }))).toEqual(['enrolled', 'criteria', 'queued', 'executed']);
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', after: first, limit: 1 }))).toEqual(['criteria', 'queued', 'executed']);
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', order: 'desc', limit: 1 }))).toEqual(['stopped']);
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', order: 'desc', after: all[4].seq!, limit: 1 }))).toEqual(['executed', 'queued', 'criteria']);
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', order: 'desc', after: second }))).toEqual(['enrolled']);
+    expect(events(await s.listAudit({ cadenceId: 'c', order: 'desc', limit: 2 }))).toEqual(['stopped', 'other']);
+    expect(events(await s.listAudit({ recordId: 'r', after: all[4].seq! }))).toEqual([]);
+    // A flood past the old fixed cap: the newest row is one read away, and paging forward reaches it too.
+    await s.addAudit(Array.from({ length: 10_050 }, (_, i) => entry(T0 + 3 * MIN + i, 'outcome')));
+    await s.addAudit([entry(T0 + DAY, 'unenrolled')]);
+    expect(events(await s.listAudit({ enrollmentId: 'c:r', order: 'desc', limit: 1 }))).toEqual(['unenrolled']);
+    const capped = await s.listAudit({ enrollmentId: 'c:r' });
+    expect(new Set(capped.map((r) => r.seq)).size).toBe(10_000);
+    const rest = await s.listAudit({ enrollmentId: 'c:r', after: capped.at(-1)!.seq! });
+    expect(rest.at(-1)!.event).toBe('unenrolled');
+    expect(new Set([...capped, ...rest].map((r) => r.seq)).size).toBe(10_054);
   });
 });

@@ -185,4 +185,56 @@ describe('hostile input at the HTTP edge', () => {
     // The flood may record B's "opened" outcome; everything else is as it was.
     for (const t of ['cadences', 'cadence_versions', 'records', 'timers', 'outbox', 'counters']) expect(after[t], t).toEqual(before[t]);
   });
+  it('A3 U9 D4 after a flood of 10,500 audit rows a later manual un-enroll reason is on the why-log\'s first page; every older row is one cursor away, none twice', async () => {
+    await request(app).post('/api/v1/cadences').set(as('admin')).send(emailCadence()).expect(201); // e2 waits two days: A stays active
+    await request(app).post('/api/v1/cadences/c1/enrollments').set(as('admin')).send({ records: [lead('A')] }).expect(200);
+    await h.advance(0);
+    // What 10,500 distinct hits on an enrollment once wrote (each its own stored row: distinct times).
+    const at = h.clock.now();
+    await h.store.addAudit(Array.from({ length: 10_500 }, (_, i) => ({ at: at - 20_000 + i, cadenceId: 'c1', enrollmentId: 'c1:A', recordId: 'A', actor: 'tracking', event: 'outcome', reason: `hit ${i}`, data: null })));
+    await request(app).post('/api/v1/cadences/c1/enrollments/A/unenroll').set(as('admin')).send({ reason: 'asked us to stop' }).expect(200);
+
+    const first = await request(app).get('/api/v1/enrollments/c1:A/why').set(as('viewer')).expect(200);
+    expect(first.body.log.find((l: { event: string }) => l.event === 'stopped')?.reason).toMatch(/asked us to stop/);
+    expect(first.body.next).toMatch(/^before:\d+$/);
+    // Oldest first within a page, and the newest page ends with the newest entry.
+    const seqOf = (l: { seq: number }) => l.seq;
+    expect(first.body.log.map(seqOf)).toEqual([...first.body.log.map(seqOf)].sort((a, b) => a - b));
+    let cursor: string | null = first.body.next;
+    const seen: number[] = [...first.body.log.map(seqOf)];
+    let pages = 1;
+    while (cursor) {
+      const page = await request(app).get(`/api/v1/enrollments/c1:A/why?cursor=${cursor}`).set(as('viewer')).expect(200);
+      expect(Math.max(...page.body.log.map(seqOf))).toBeLessThan(Math.min(...seen)); // strictly older than what came before
+      seen.push(...page.body.log.map(seqOf));
+      cursor = page.body.next;
+      pages++;
+    }
+    expect(pages).toBeGreaterThanOrEqual(11); // 1,000 stored rows a page
+    // Read forward from the start, the same rows come back (a step's entries share its seq).
+    const forward: number[] = [];
+    cursor = null;
+    do {
+      const page = await request(app).get(`/api/v1/enrollments/c1:A/why?${cursor ? `cursor=${cursor}` : 'order=asc'}&limit=1000`).set(as('viewer')).expect(200);
+      forward.push(...page.body.log.map(seqOf));
+      cursor = page.body.next;
+    } while (cursor);
+    expect(forward).toEqual([...seen].sort((a, b) => a - b));
+    expect(new Set(forward).size).toBeGreaterThan(10_500);
+
+    // The audit of the cadence and of the record, paged the same way.
+    const audit = await request(app).get('/api/v1/audit?cadenceId=c1&limit=2').set(as('viewer')).expect(200);
+    expect(audit.body.log.at(-1)).toMatchObject({ event: 'stopped', reason: expect.stringMatching(/asked us to stop/) });
+    expect(audit.body.next).toMatch(/^before:/);
+    const oldest = await request(app).get('/api/v1/audit?cadenceId=c1&order=asc&limit=1').set(as('viewer')).expect(200);
+    expect(oldest.body.log[0]).toMatchObject({ event: 'created' });
+    expect((await request(app).get('/api/v1/audit?recordId=A&limit=1').set(as('viewer')).expect(200)).body.log.at(-1).event).toBe('stopped');
+
+    // Bad paging is a 400 naming the parameter and the rule, never a 500.
+    for (const q of ['cursor=before:x', 'cursor=sideways:3', 'limit=0', 'limit=1001', 'limit=2.5', 'order=up']) {
+      const r = await request(app).get(`/api/v1/enrollments/c1:A/why?${q}`).set(as('viewer')).expect(400);
+      expect(r.body.error, q).toMatchObject({ rule: 'D4', message: expect.stringContaining(q.split('=')[0]) });
+    }
+    expect((await request(app).get('/api/v1/audit').set(as('viewer')).expect(400)).body.error).toMatchObject({ rule: 'D4', message: expect.stringMatching(/recordId or cadenceId/) });
+  });
 });

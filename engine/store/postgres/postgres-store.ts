@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { migrationFiles } from '../migration-files';
 import { AUDIT_COLUMNS, auditJson, auditRows, writeSteps } from './steps';
+import { listAudit } from './audit';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type CounterBump, type EnrollmentFilter, type OutboxRow, type PackedAudit, type Store, type StoredEnrollment, type TimerRow } from '../store';
+import { packAudit, type ApiKeyRow, type AuditFilter, type AuditRow, type CadenceRow, type Commit, type CounterBump, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 const MIGRATIONS = join(__dirname, 'migrations');
@@ -306,13 +307,8 @@ export class PostgresStore implements Store {
     await this.insertAudit(this.pool, rows);
   }
 
-  async listAudit(f: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }) {
-    const col = f.enrollmentId ? 'enrollment_id' : f.recordId ? 'record_id' : 'cadence_id';
-    const rows = await this.q(`SELECT * FROM audit WHERE ${col} = $1 ORDER BY seq LIMIT $2`, [f.enrollmentId ?? f.recordId ?? f.cadenceId ?? '', f.limit ?? 10_000]);
-    return rows.flatMap((r) => unpackAudit({
-      seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null, recordId: r.record_id as string | null,
-      actor: r.actor as string, event: r.event as string, reason: r.reason as string, data: (r.data as Record<string, unknown> | null) ?? null, more: (r.more as PackedAudit['more']) ?? null,
-    }));
+  async listAudit(f: AuditFilter) {
+    return listAudit(this.pool, f);
   }
 
   async counters(keys: readonly { scope: string; key: string }[]) {

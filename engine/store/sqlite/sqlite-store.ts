@@ -7,9 +7,10 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { migrationFiles } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
 import { leaseLock } from './lock';
+import { listAudit } from './audit';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
+import { packAudit, type ApiKeyRow, type AuditFilter, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 
@@ -310,14 +311,8 @@ export class SqliteStore implements Store {
     this.tx(() => this.insertAudit(rows));
   }
 
-  async listAudit(f: { enrollmentId?: string; recordId?: string; cadenceId?: string; limit?: number }) {
-    const col = f.enrollmentId ? 'enrollment_id' : f.recordId ? 'record_id' : 'cadence_id';
-    const val = f.enrollmentId ?? f.recordId ?? f.cadenceId ?? '';
-    return (this.q(`SELECT * FROM audit WHERE ${col} = ? ORDER BY seq LIMIT ?`).all(val, f.limit ?? 10_000) as Row[]).flatMap((r) => unpackAudit({
-      seq: r.seq as number, at: r.at as number, cadenceId: r.cadence_id as string | null, enrollmentId: r.enrollment_id as string | null,
-      recordId: r.record_id as string | null, actor: r.actor as string, event: r.event as string, reason: r.reason as string,
-      data: r.data ? JSON.parse(r.data as string) : null, more: r.more ? JSON.parse(r.more as string) : null,
-    }));
+  async listAudit(f: AuditFilter) {
+    return listAudit(this, f);
   }
 
   async counters(keys: readonly { scope: string; key: string }[]) {
