@@ -115,14 +115,14 @@ async function render(rt: Runtime, actor: Actor): Promise<string> {
   for (const c of await rt.listCadences(actor)) {
     const report = await rt.cadenceReport(c.id, actor);
     const { definition } = await rt.getCadence(c.id, actor);
-    const left = (await rt.auditLog({ cadenceId: c.id }, actor)).filter((a) => a.event === 'stopped' || a.event === 'failed').slice(-5).reverse();
+    const left = report.latestUnenrollments.slice(0, 5);
     const stat = (k: string, v: number) => `<div class="stat ${k}" data-stat="${k}">${k}<b>${v}</b></div>`;
     sections.push(`<section class="cadence" data-cadence="${esc(c.id)}">
 <h2>${esc(c.name)}</h2><div class="meta">${esc(c.module)} · ${esc(c.status)}${c.activeVersion ? ` · version ${c.activeVersion}` : ''}</div>
 <div class="stats">${stat('enrolled', report.enrolled)}${stat('active', report.active)}${stat('completed', report.completed)}${stat('stopped', report.stopped)}${stat('failed', report.failed)}</div>
 ${definition ? graph(definition, report) : '<p class="empty">Not published yet.</p>'}
 <h3 style="font-size:14px;margin:14px 0 4px">Latest un-enrollments</h3>
-${left.length ? `<ul class="reasons">${left.map((a) => `<li data-reason>${esc(new Date(a.at).toISOString().slice(0, 16).replace('T', ' '))} · ${esc(a.recordId ?? '')} · ${esc(a.reason)}</li>`).join('')}</ul>` : '<p class="empty">None yet.</p>'}
+${left.length ? `<ul class="reasons">${left.map((a) => `<li data-reason data-status="${a.status}">${esc(new Date(a.at).toISOString().slice(0, 16).replace('T', ' '))} · ${esc(a.recordId)} · ${a.status === 'failed' ? 'failed: ' : ''}${esc(a.reason)}</li>`).join('')}</ul>` : '<p class="empty">None yet.</p>'}
 </section>`);
   }
   return shell('Cadenza', sections.join('') || '<p class="empty">No cadences yet.</p>');

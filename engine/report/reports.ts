@@ -32,10 +32,15 @@ export async function getEnrollment(core: Core, cadenceId: string, recordId: str
   return (await core.store.findEnrollment(cadenceId, recordId))?.enrollment;
 }
 
+/** How many of the latest un-enrollments (with their reasons) a report shows. */
+export const LATEST_UNENROLLMENTS = 10;
+
 export async function cadenceReport(core: Core, id: string, actor: Actor = AUTOMATION) {
   requirePermission(actor, 'view', 'P2');
   const row = await core.requireCadence(id);
   const stats = await core.store.cadenceStats(id);
+  // Their own query (enrollments.reason), not a scan of the audit: a flood of audit rows cannot hide them.
+  const latestUnenrollments = await core.store.latestUnenrollments(id, LATEST_UNENROLLMENTS);
   const count = (s: string) => stats.byStatus.filter((r) => r.status === s).reduce((a, r) => a + r.n, 0);
   const executed = Object.fromEntries(stats.executed.map((r) => [r.nodeId, r.n]));
   const waiting = Object.fromEntries(stats.waiting.map((r) => [r.nodeId, r.n]));
@@ -55,6 +60,7 @@ export async function cadenceReport(core: Core, id: string, actor: Actor = AUTOM
     stoppedByReason: Object.fromEntries(stats.byStatus.filter((r) => r.status === 'stopped').map((r) => [r.reason, r.n])),
     failedByReason: Object.fromEntries(stats.byStatus.filter((r) => r.status === 'failed').map((r) => [r.reason, r.n])),
     followUps,
+    latestUnenrollments,
   };
 }
 

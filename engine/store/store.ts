@@ -88,6 +88,15 @@ export interface AuditFilter {
   order?: 'asc' | 'desc';
 }
 
+/** An enrollment that left its cadence early: when, and the reason kept in `enrollments.reason`. */
+export interface Unenrollment {
+  enrollmentId: string;
+  recordId: string;
+  status: 'stopped' | 'failed';
+  reason: string;
+  at: number;
+}
+
 /** Most stored audit rows one read returns. */
 export const AUDIT_MAX_PAGE = 10_000;
 
@@ -238,6 +247,9 @@ export interface Store {
   revokeApiKey(id: string, at: number): Promise<boolean>;
   /** Records of a module whose Email is this address (reply matching by sender, U11). */
   findRecordsByEmail(email: string): Promise<RecordSnapshot[]>;
+
+  /** The latest enrollments of a cadence that were un-enrolled (stopped) or failed, newest first (the report's "latest un-enrollments"). */
+  latestUnenrollments(cadenceId: string, limit: number): Promise<Unenrollment[]>;
 
   /** A1 as data: enrollment counts by status/reason, executed (delivered, D5) and outcomes per follow-up. */
   cadenceStats(cadenceId: string): Promise<{

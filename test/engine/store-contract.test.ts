@@ -124,4 +124,27 @@ describe('Store contract (both stores)', () => {
     expect(rest.at(-1)!.event).toBe('unenrolled');
     expect(new Set([...capped, ...rest].map((r) => r.seq)).size).toBe(10_054);
   });
+  it('A1 U9 the latest un-enrollments are their own query: stopped and failed enrollments of one cadence, newest first, with their reasons', async () => {
+    h = await harness();
+    const s = h.store;
+    const put = async (id: string, over: Partial<Enrollment>) => {
+      expect(await write(s, commit({ enrollment: enrollment({ id: `c:${id}`, recordId: id, ...over }), expectedRev: null }))).toBe(true);
+    };
+    await put('a', { status: 'stopped', reason: 'un-enrolled manually (U5)', updatedAt: T0 + 3 * MIN });
+    await put('b', { status: 'failed', reason: 'no email address (F9)', updatedAt: T0 + 5 * MIN });
+    await put('c', { status: 'active', reason: 'enrolled', updatedAt: T0 + 9 * MIN });
+    await put('d', { status: 'completed', reason: 'completed (F10)', updatedAt: T0 + 9 * MIN });
+    await put('e', { status: 'stopped', reason: 'outcome "replied" (U1)', updatedAt: T0 + MIN });
+    await put('x', { cadenceId: 'other', status: 'stopped', reason: 'elsewhere', updatedAt: T0 + 9 * MIN });
+    expect(await s.latestUnenrollments('c', 10)).toEqual([
+      { enrollmentId: 'c:b', recordId: 'b', status: 'failed', reason: 'no email address (F9)', at: T0 + 5 * MIN },
+      { enrollmentId: 'c:a', recordId: 'a', status: 'stopped', reason: 'un-enrolled manually (U5)', at: T0 + 3 * MIN },
+      { enrollmentId: 'c:e', recordId: 'e', status: 'stopped', reason: 'outcome "replied" (U1)', at: T0 + MIN },
+    ]);
+    expect((await s.latestUnenrollments('c', 1)).map((u) => u.recordId)).toEqual(['b']);
+    // An enrollment that is un-enrolled later moves to the front with its new reason.
+    expect(await write(s, commit({ enrollment: enrollment({ id: 'c:c', recordId: 'c', status: 'stopped', reason: 'left the view (U2)', updatedAt: T0 + 10 * MIN }), expectedRev: 1 }))).toBe(true);
+    expect((await s.latestUnenrollments('c', 2)).map((u) => [u.recordId, u.reason])).toEqual([['c', 'left the view (U2)'], ['b', 'no email address (F9)']]);
+    expect(await s.latestUnenrollments('none', 5)).toEqual([]);
+  });
 });

@@ -237,4 +237,17 @@ describe('hostile input at the HTTP edge', () => {
     }
     expect((await request(app).get('/api/v1/audit').set(as('viewer')).expect(400)).body.error).toMatchObject({ rule: 'D4', message: expect.stringMatching(/recordId or cadenceId/) });
   });
+  it('A1 U9 the report\'s latest un-enrollments come from the enrollments, so a flood of audit rows cannot hide a manual un-enroll reason', async () => {
+    await request(app).post('/api/v1/cadences').set(as('admin')).send(emailCadence()).expect(201);
+    await request(app).post('/api/v1/cadences/c1/enrollments').set(as('admin')).send({ records: [lead('A'), lead('B')] }).expect(200);
+    await h.advance(0);
+    const at = h.clock.now();
+    await h.store.addAudit(Array.from({ length: 10_500 }, (_, i) => ({ at: at - 20_000 + i, cadenceId: 'c1', enrollmentId: 'c1:B', recordId: 'B', actor: 'tracking', event: 'outcome', reason: `hit ${i}`, data: null })));
+    await request(app).post('/api/v1/cadences/c1/enrollments/A/unenroll').set(as('admin')).send({ reason: 'asked us to stop' }).expect(200);
+    const report = await request(app).get('/api/v1/cadences/c1/report').set(as('viewer')).expect(200);
+    expect(report.body.latestUnenrollments).toEqual([{ enrollmentId: 'c1:A', recordId: 'A', status: 'stopped', reason: 'asked us to stop', at: expect.any(Number) }]);
+    const signIn = await request(app).post('/cadenza/').type('form').send({ key: keys.viewer }).expect(303);
+    const page = await request(app).get('/cadenza/').set('Cookie', signIn.headers['set-cookie'][0].split(';')[0]).expect(200);
+    expect(page.text).toMatch(/<li data-reason data-status="stopped">[^<]* · A · asked us to stop<\/li>/);
+  });
 });

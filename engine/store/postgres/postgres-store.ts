@@ -9,6 +9,7 @@ import pg from 'pg';
 import { migrationFiles } from '../migration-files';
 import { AUDIT_COLUMNS, auditJson, auditRows, writeSteps } from './steps';
 import { listAudit } from './audit';
+import { latestUnenrollments } from './unenrollments';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
 import { packAudit, type ApiKeyRow, type AuditFilter, type AuditRow, type CadenceRow, type Commit, type CounterBump, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
@@ -364,6 +365,10 @@ export class PostgresStore implements Store {
     const held = await this.q<{ nodeId: string; n: number }>(`SELECT state->>'position' AS "nodeId", COUNT(*) AS n FROM enrollments WHERE cadence_id = $1 AND status = 'active'
       AND state->>'heldBy' = 'F13' AND state->>'wait' = 'due' GROUP BY 1 ORDER BY 1`, [cadenceId]);
     return { byStatus, executed, waiting, outcomes, held };
+  }
+
+  async latestUnenrollments(cadenceId: string, limit: number) {
+    return latestUnenrollments(this.pool, cadenceId, limit);
   }
 }
 

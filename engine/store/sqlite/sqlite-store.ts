@@ -8,6 +8,7 @@ import { migrationFiles } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
 import { leaseLock } from './lock';
 import { listAudit } from './audit';
+import { latestUnenrollments } from './unenrollments';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
 import { packAudit, type ApiKeyRow, type AuditFilter, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
@@ -367,6 +368,10 @@ export class SqliteStore implements Store {
     const held = this.q(`SELECT json_extract(state, '$.position') AS nodeId, COUNT(*) AS n FROM enrollments WHERE cadence_id = ? AND status = 'active'
       AND json_extract(state, '$.heldBy') = 'F13' AND json_extract(state, '$.wait') = 'due' GROUP BY 1 ORDER BY 1`).all(cadenceId) as { nodeId: string; n: number }[];
     return { byStatus: byStatus.map((r) => ({ ...r })), executed: executed.map((r) => ({ ...r })), waiting: waiting.map((r) => ({ ...r })), outcomes: outcomes.map((r) => ({ ...r })), held: held.map((r) => ({ ...r })) };
+  }
+
+  async latestUnenrollments(cadenceId: string, limit: number) {
+    return latestUnenrollments(this, cadenceId, limit);
   }
 }
 
