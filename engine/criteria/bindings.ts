@@ -1,7 +1,7 @@
 // The engine's clock inside criteria (E7): `$now()`, `$millis()`, `$today()` and the date helpers
 // read `now`, the engine clock, never the wall clock. Dates are read in the record's or the cadence's
-// zone (F11): `$today()` is the date there, and a value without an offset ("2026-03-01",
-// "2026-03-01T09:00") is a wall time there — never in the zone of whichever server runs the engine
+// zone (F11): `$today()` is the date there, `$daysSince`/`$daysUntil` count calendar days there, and
+// a value without an offset ("2026-03-01", "2026-03-01T09:00") is a wall time there — never in the zone of whichever server runs the engine
 // (Date.parse would read it in the process's zone). Self-contained (no imports, no outer names)
 // because its source also runs inside the evaluation processes (engine/sandbox).
 export function clockBindings(now: number, zone?: string): Record<string, unknown> {
@@ -37,30 +37,34 @@ export function clockBindings(now: number, zone?: string): Record<string, unknow
       return wall; // an unknown zone reads as UTC (zones are validated on publish)
     }
   };
-  let today = iso.slice(0, 10);
-  if (named) {
+  /** The calendar day (days since 1970-01-01) of instant t in the zone; an unknown zone reads as UTC. */
+  const dayOf = (t: number): number => {
+    if (!named) return Math.floor(t / DAY);
     try {
-      const t = now + offset(now);
-      today = new Date(t).toISOString().slice(0, 10);
+      return Math.floor((t + offset(t)) / DAY);
     } catch {
-      /* keep UTC */
+      return Math.floor(t / DAY);
     }
-  }
+  };
+  const today = new Date(dayOf(now) * DAY).toISOString().slice(0, 10);
   return {
     now: () => iso,
     millis: () => now,
     today: () => today,
+    // Days are calendar days in the zone, as a person there counts them: at 00:30 a date of 23:00 the
+    // evening before is 1 day ago, though under an hour passed; a DST day (23 or 25 hours) is one day.
     daysSince: (v: unknown) => {
       const t = toMillis(v);
-      return t === undefined ? undefined : Math.floor((now - t) / DAY);
+      return t === undefined ? undefined : dayOf(now) - dayOf(t);
     },
+    // Hours are elapsed hours (a clock's hours are not a calendar's): across a DST change they are real time.
     hoursSince: (v: unknown) => {
       const t = toMillis(v);
       return t === undefined ? undefined : Math.floor((now - t) / 3_600_000);
     },
     daysUntil: (v: unknown) => {
       const t = toMillis(v);
-      return t === undefined ? undefined : Math.ceil((t - now) / DAY);
+      return t === undefined ? undefined : dayOf(t) - dayOf(now);
     },
   };
 }

@@ -50,8 +50,37 @@ function truthy(v: V): boolean {
 // A date or date-time without an offset is a wall time in the criteria's zone (see bindings.ts).
 const LOCAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/;
 
-/** Like the bindings' reading of a date; a wall time in a named zone is theirs to read (FALLBACK). */
-function millis(v: V, zone: string | undefined): number | undefined | typeof FALLBACK {
+// The zone arithmetic of bindings.ts, again (those bindings must stay self-contained for the sandbox);
+// the differential test in test/unit/criteria-fast.test.ts keeps the two in agreement. One formatter
+// per zone for the process: building one costs far more than a comparison.
+const formats = new Map<string, Intl.DateTimeFormat | null>();
+
+/** The zone's offset from UTC at instant t in ms; undefined for UTC or a zone Intl does not know (read as UTC, as the bindings do). */
+function offset(zone: string | undefined, t: number): number | undefined {
+  if (!zone || zone === 'UTC') return undefined;
+  let f = formats.get(zone);
+  if (f === undefined) {
+    try {
+      f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    } catch {
+      f = null;
+    }
+    if (formats.size > 1000) formats.clear(); // zones come from records: bounded, whatever they hold
+    formats.set(zone, f);
+  }
+  if (!f) return undefined;
+  const p: Record<string, number> = {};
+  for (const x of f.formatToParts(t)) if (x.type !== 'literal') p[x.type] = Number(x.value);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(t / 1000) * 1000;
+}
+
+/** The calendar day of instant t in the zone (days since 1970-01-01 there). */
+function dayOf(t: number, zone: string | undefined): number {
+  return Math.floor((t + (offset(zone, t) ?? 0)) / DAY);
+}
+
+/** Like the bindings' reading of a date: a wall time is read in the zone. */
+function millis(v: V, zone: string | undefined): number | undefined {
   if (typeof v === 'number') return v;
   if (typeof v !== 'string') return undefined;
   const m = LOCAL.exec(v);
@@ -59,9 +88,12 @@ function millis(v: V, zone: string | undefined): number | undefined | typeof FAL
     const t = Date.parse(v);
     return Number.isNaN(t) ? undefined : t;
   }
-  if (zone && zone !== 'UTC') return FALLBACK;
   const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), +((m[7] ?? '0').padEnd(3, '0')));
-  return Number.isNaN(wall) || new Date(wall).getUTCDate() !== +m[3] ? undefined : wall;
+  if (Number.isNaN(wall) || new Date(wall).getUTCDate() !== +m[3]) return undefined;
+  if (offset(zone, wall) === undefined) return wall;
+  // Twice: the offset at the guess can differ from the offset at the answer across a DST change.
+  const t = wall - offset(zone, wall)!;
+  return wall - offset(zone, t)!;
 }
 
 function literal(n: Node): V {
@@ -218,20 +250,21 @@ function call(n: Node): Fn {
         return typeof s === 'string' ? s.includes(p) : FALLBACK;
       };
     }
+    // Calendar days in the zone; elapsed hours (as bindings.ts).
     case 'daysSince':
       return one((v, now, zone) => {
         const t = millis(v, zone);
-        return t === undefined || t === FALLBACK ? t : Math.floor((now - t) / DAY);
+        return t === undefined ? t : dayOf(now, zone) - dayOf(t, zone);
       });
     case 'hoursSince':
       return one((v, now, zone) => {
         const t = millis(v, zone);
-        return t === undefined || t === FALLBACK ? t : Math.floor((now - t) / 3_600_000);
+        return t === undefined ? t : Math.floor((now - t) / 3_600_000);
       });
     case 'daysUntil':
       return one((v, now, zone) => {
         const t = millis(v, zone);
-        return t === undefined || t === FALLBACK ? t : Math.ceil((t - now) / DAY);
+        return t === undefined ? t : dayOf(t, zone) - dayOf(now, zone);
       });
     case 'millis':
       arity(0);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DAY, HOUR, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
+import { DAY, HOUR, MIN, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
 
 let h: Harness;
 afterEach(() => h?.close());
@@ -100,9 +100,25 @@ describe('enrollment', () => {
     expect(h.sent).toEqual([]);
     await h.advance(1 * DAY + HOUR);
     expect(sentTo(h, 'A')).toEqual(['e1']);
+    // Days are calendar days (UTC here): the third day since Monday 08:00 begins Thursday at midnight.
     const at = h.sent[0].at;
-    expect(at).toBeGreaterThanOrEqual(T0 + 3 * DAY);
-    expect(at).toBeLessThanOrEqual(T0 + 3 * DAY + HOUR);
+    expect(at).toBeGreaterThanOrEqual(Date.parse('2026-03-05T00:00:00Z'));
+    expect(at).toBeLessThanOrEqual(Date.parse('2026-03-05T00:00:00Z') + HOUR);
+  });
+
+  it('E7 F11 $daysSince counts calendar days in the cadence\'s zone: a lead created at 23:00 Berlin is 1 day old at midnight there', async () => {
+    h = await harness({ recheckMs: 10 * MIN });
+    await published(h, emailCadence({ timezone: 'Europe/Berlin', enrollment: { mode: 'view', view: '$daysSince(Created_Time) >= 1' } }));
+    // 23:00 on 2 March in Berlin (22:00 UTC), a wall time read in the cadence's zone.
+    await h.rt.upsertRecord('Leads', lead('A', { Created_Time: '2026-03-02T23:00' }));
+    const midnight = Date.parse('2026-03-02T23:00:00Z'); // 00:00 on 3 March in Berlin
+    await h.advance(midnight - 5 * MIN - h.clock.now());
+    expect(h.sent).toEqual([]);
+    await h.advance(30 * MIN);
+    expect(sentTo(h, 'A')).toEqual(['e1']);
+    // Enrolled within a recheck of midnight, about an hour after creation: not 24 hours later.
+    expect(h.sent[0].at).toBeGreaterThanOrEqual(midnight);
+    expect(h.sent[0].at).toBeLessThanOrEqual(midnight + 10 * MIN);
   });
 
   it('E8 a converted lead leaves all its cadences', async () => {

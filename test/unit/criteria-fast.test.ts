@@ -123,10 +123,11 @@ describe('criteria fast path', () => {
     // Across New York's spring-forward (2026-03-08 02:00 → 03:00): midnight EST to 08:00 EDT is 7 hours.
     expect(await c.evaluate('$hoursSince(D)', { D: '2026-03-08' }, Date.parse('2026-03-08T12:00:00Z'), 'America/New_York')).toBe(7);
     expect(await c.evaluate('$daysUntil(D)', { D: '2026-02-30' }, t)).toBeUndefined();
-    // UTC cadences keep the fast path for dates; a named zone hands them to the bindings.
+    // The fast path decides dates in any zone (it repeats the bindings' zone arithmetic).
     const before = c.fastEvaluations;
     c.test('$daysSince(D) > 0', { D: '2026-02-01' }, t, 'UTC');
-    expect(c.fastEvaluations).toBe(before + 1);
+    c.test('$daysSince(D) > 0', { D: '2026-02-01T10:00' }, t, 'Europe/Berlin');
+    expect(c.fastEvaluations).toBe(before + 2);
   });
 
   it('E7 F11 $today() is the date in the zone given (the record\'s or the cadence\'s), not UTC', async () => {
@@ -136,5 +137,53 @@ describe('criteria fast path', () => {
     expect(await c.evaluate('$today()', {}, t, 'America/New_York')).toBe('2026-03-01');
     expect(await c.evaluate('$today()', {}, t)).toBe('2026-03-01');
     expect(await c.test('$substring(Created_Time, 0, 10) = $today()', { Created_Time: '2026-03-02T00:10:00+01:00' }, t, 'Europe/Berlin')).toBe(true);
+  });
+  it('E7 F11 the fast path and the bindings agree on $daysSince, $daysUntil, $hoursSince and $today around midnight and DST changes, in any zone', async () => {
+    const fast = new Criteria();
+    const reference = new Criteria(undefined, undefined, false);
+    // Instants near midnight and across the 2026 DST changes of Berlin (29 Mar, 25 Oct) and New York (8 Mar, 1 Nov).
+    const marks = ['2026-03-28T22:30:00Z', '2026-03-29T00:30:00Z', '2026-03-29T22:10:00Z', '2026-10-24T21:59:00Z', '2026-10-25T22:59:00Z',
+      '2026-03-08T04:30:00Z', '2026-03-08T07:30:00Z', '2026-11-01T05:30:00Z', '2026-11-01T06:30:00Z', '2026-12-31T23:30:00Z'].map(Date.parse);
+    const instant = fc.tuple(fc.constantFrom(...marks), fc.integer({ min: -3 * 3_600_000, max: 3 * 3_600_000 })).map(([m, d]) => m + d);
+    const date = fc.oneof(
+      instant.map((t) => new Date(t).toISOString()),
+      instant.map((t) => new Date(t).toISOString().slice(0, 16)), // a wall time in the zone
+      instant.map((t) => new Date(t).toISOString().slice(0, 10)),
+      instant,
+      fc.constantFrom('2026-03-29T02:30', '2026-11-01T01:30', 'not a date', '2026-02-30'),
+    );
+    let fastOnes = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('$daysSince(D)', '$daysUntil(D)', '$hoursSince(D)', '$daysSince(D) >= 1', '$today()'), date, instant,
+        fc.constantFrom(undefined, 'UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Not/AZone'), async (e, d, now, zone) => {
+          const before = fast.fastEvaluations;
+          const got = await fast.evaluate(e, { D: d }, now, zone);
+          if (fast.fastEvaluations > before) fastOnes++;
+          expect(got, `${e} D=${String(d)} now=${new Date(now).toISOString()} ${zone}`).toEqual(await reference.evaluate(e, { D: d }, now, zone));
+        }),
+      { numRuns: 3000 },
+    );
+    expect(fastOnes).toBeGreaterThan(1500);
+  });
+
+  it('E7 F11 $daysSince and $daysUntil count calendar days in the zone, not 24-hour periods: midnight and DST days', async () => {
+    for (const c of [new Criteria(), new Criteria(undefined, undefined, false)]) {
+      const at = (iso: string, zone: string, e: string, d: string) => c.evaluate(e, { D: d }, Date.parse(iso), zone);
+      // 00:30 on 3 March in Berlin; 23:00 the evening before is 1 day ago, though 90 minutes passed.
+      expect(await at('2026-03-02T23:30:00Z', 'Europe/Berlin', '$daysSince(D)', '2026-03-02T23:00')).toBe(1);
+      expect(await at('2026-03-02T23:30:00Z', 'Europe/Berlin', '$daysSince(D)', '2026-03-02T22:00:00Z')).toBe(1); // the same instant, given in UTC
+      expect(await at('2026-03-02T23:30:00Z', 'UTC', '$daysSince(D)', '2026-03-02T22:00:00Z')).toBe(0); // in UTC it is still the 2nd
+      expect(await at('2026-03-02T23:30:00Z', 'Europe/Berlin', '$hoursSince(D)', '2026-03-02T23:00')).toBe(1); // hours are elapsed hours
+      // Spring forward (29 March, a 23-hour day): 00:10 on the 30th, the 29th's midnight was 23 h 10 min ago: 1 day.
+      expect(await at('2026-03-29T22:10:00Z', 'Europe/Berlin', '$daysSince(D)', '2026-03-29')).toBe(1);
+      // Fall back (25 October, a 25-hour day): 23:59 that day, its midnight was 24 h 59 min ago: still the same day.
+      expect(await at('2026-10-25T22:59:00Z', 'Europe/Berlin', '$daysSince(D)', '2026-10-25')).toBe(0);
+      expect(await at('2026-10-25T22:59:00Z', 'Europe/Berlin', '$today()', '')).toBe('2026-10-25');
+      // $daysUntil: at 00:30, 23:00 the same evening is today (0), and 00:10 tomorrow is 1 day away.
+      expect(await at('2026-03-02T23:30:00Z', 'Europe/Berlin', '$daysUntil(D)', '2026-03-03T23:00')).toBe(0);
+      expect(await at('2026-03-02T22:50:00Z', 'Europe/Berlin', '$daysUntil(D)', '2026-03-03T00:10')).toBe(1);
+      // New York's spring forward: 23:30 on 8 March is the same day as 00:30 that morning.
+      expect(await at('2026-03-09T03:30:00Z', 'America/New_York', '$daysSince(D)', '2026-03-08T00:30')).toBe(0);
+    }
   });
 });
