@@ -71,13 +71,14 @@ export interface RecordProblem extends CriteriaFailure {
 
 /**
  * The publish check (D4): each criteria field on the given stored records; returns the first failure
- * of each field (naming the record), so the caller can refuse, or warn for time-outs. `limit` bounds
- * how many records are tried per call (the caller pages through the module).
+ * of each field (naming the record), so the caller can refuse, or warn for time-outs. The caller pages
+ * through the module; `skip` names the fields a page before already failed on (not tried again).
  */
 export async function criteriaProblems(
   c: Criteria, def: CadenceDefinition, records: readonly { id: string; data: Record<string, unknown> }[], now: number, fallbackZone?: string,
+  skip: ReadonlySet<string> = new Set(),
 ): Promise<RecordProblem[]> {
-  const fields = criteriaFields(def);
+  const fields = criteriaFields(def).filter((f) => !skip.has(f.field));
   const found = new Map<string, RecordProblem>();
   for (const rec of records) {
     for (const f of fields) {

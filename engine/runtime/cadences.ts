@@ -1,7 +1,6 @@
 // Cadences (C1-C3, V1-V3): create, edit the draft, clone, preview, publish, deactivate and activate,
 // and deploy (what a host does on deploy: make the store match a compiled definition). Publishing and
 // activating enroll the records a view cadence matches now, through enrollment.ts.
-import { criteriaProblems, problemMessage } from '../criteria/definition';
 import { Criteria } from '../criteria/criteria';
 import type { CriteriaResults, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
@@ -9,7 +8,8 @@ import type { CadenceDefinition } from '../model/types';
 import { assertDefinition, canonicalJson } from '../model/validate';
 import type { CadenceRow } from '../store/store';
 import { parseInstant } from '../time/time';
-import { PAGE, type Core } from './core';
+import type { Core } from './core';
+import { publishCheck } from './publish-check';
 import { enrollMany } from './enrollment';
 import { moduleLimits } from './limits';
 import { actorId, AUTOMATION, requirePermission, type Actor } from './permissions';
@@ -75,7 +75,7 @@ export async function publish(core: Core, id: string, actor: Actor): Promise<{ v
   if (!row.draft) throw new CadenzaError('no_draft', 'C2', `cadence "${id}" has no draft to publish`);
   const def = assertDefinition(row.draft, { whatsappTemplates: core.opts.whatsappTemplates });
   if (row.status !== 'active') await checkActiveLimit(core, row.module);
-  const warnings = await criteriaCheck(core, def);
+  const warnings = await publishCheck(core, def);
   const version = (row.activeVersion ?? 0) + 1;
   const now = core.clock.now();
   if (!(await core.store.addVersion(id, version, def, now, actorId(actor)))) {
@@ -183,20 +183,6 @@ export async function scheduleCadenceTimers(core: Core, def: CadenceDefinition):
     .some((x) => x && Criteria.dependsOnTime(x));
   if (timed) await core.store.setTimer({ id: `e7:${def.id}`, kind: 'viewRecheck', cadenceId: def.id, dueAt: core.clock.now() + core.opts.recheckMs, priority: 2 });
   else await core.store.deleteTimer(`e7:${def.id}`);
-}
-
-/**
- * Issue 14 / D4: the view and the criteria run on the module's stored records (the first page) before
- * publishing. An expression that is broken on its own (kind "invalid") is refused, naming the field and
- * a record; one that fails only on some records' data, or runs out of time, is published with a
- * warning (those records are skipped with the reason when they would enrol).
- */
-async function criteriaCheck(core: Core, def: CadenceDefinition): Promise<string[]> {
-  const page = await core.store.listRecords(def.module, null, PAGE);
-  const problems = await criteriaProblems(core.criteria, def, page, core.clock.now(), core.opts.timezone);
-  const broken = problems.find((p) => p.kind === 'invalid');
-  if (broken) throw new CadenzaError('invalid_definition', 'D4', problemMessage(broken));
-  return problems.map(problemMessage);
 }
 
 async function checkActiveLimit(core: Core, module: string): Promise<void> {

@@ -37,6 +37,11 @@ export interface RuntimeOptions {
   /** How often time-dependent views and criteria are re-evaluated (E7). */
   recheckMs?: number;
   maxRecordBytes?: number;
+  /**
+   * D4: how long (wall time, ms) publishing may spend running the view and criteria over the module's
+   * stored records (default 3000); past it the publish goes on with a warning saying how many it checked.
+   */
+  publishCheckMs?: number;
 }
 
 /** What a host receives for a due follow-up: the action, the record, and the rendered content. */

@@ -241,4 +241,27 @@ describe('versions and activation', () => {
     expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'stopped', reason: 'halted by deactivation (V3)' });
     expect(h.sent.find((s) => s.recordId === 'B')!.at).toBe(T0 + 5 * DAY);
   });
+  it('D4 the publish check reads every stored record, page by page: a record that cannot be decided past the first 500 is named', async () => {
+    h = await harness();
+    const id = (i: number) => `L${String(i).padStart(4, '0')}`;
+    await h.store.putRecords(Array.from({ length: 1200 }, (_, i) => ({ id: id(i), module: 'Leads', data: lead(id(i), { Score: i === 1100 ? 'n/a' : i % 100 }), unsubscribed: false })), T0);
+    await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: '$number(Score) > 200' } }), 'admin');
+    const r = await h.rt.publish('c1', 'admin');
+    expect(r.warnings).toEqual([expect.stringMatching(/^enrollment\.view cannot be decided for record "L1100": .*D3030/)]);
+    expect(r.enrolled).toBe(0); // nothing scores over 200; L1100 is skipped with the reason
+  });
+
+  it('D4 the publish check keeps a time budget: past it the publish goes on, saying how many records it checked', async () => {
+    // A budget of 0 ms: the check stops after its first record (a real clock, never a sleep).
+    h = await harness({ publishCheckMs: 0 });
+    const id = (i: number) => `L${String(i).padStart(4, '0')}`;
+    await h.store.putRecords(Array.from({ length: 600 }, (_, i) => ({ id: id(i), module: 'Leads', data: lead(id(i), { Score: i === 599 ? 'n/a' : i }), unsubscribed: false })), T0);
+    await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: '$number(Score) > 200' } }), 'admin');
+    const r = await h.rt.publish('c1', 'admin');
+    expect(r.warnings).toEqual(['the publish check stopped after 1 stored Leads records (time budget 0 ms); the rest are checked as they enroll']);
+    expect(r.version).toBe(1);
+    // The records it did not check are still decided one by one: the undecidable one is not enrolled.
+    expect(r.enrolled).toBe(398); // Scores 201..598
+    expect(await h.rt.getEnrollment('c1', 'L0599')).toBeUndefined();
+  });
 });

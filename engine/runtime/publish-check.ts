@@ -1,0 +1,48 @@
+// The publish check (issue 14, D4): before a version is published, its view and criteria run on the
+// module's stored records. An expression broken on its own refuses the publish, naming the field and a
+// record; one that fails only on some records' data, or runs out of time, publishes with a warning
+// (those records are skipped with the reason when they would enroll). Every record is read, a page at a
+// time, but within a time budget: a module of millions must not hold a deploy for minutes, so past the
+// budget the check says how many records it covered and the rest are decided as they enroll.
+import { criteriaFields, criteriaProblems, problemMessage, type RecordProblem } from '../criteria/definition';
+import { CadenzaError } from '../model/errors';
+import type { CadenceDefinition } from '../model/types';
+import { PAGE, type Core } from './core';
+
+/** Default time budget of the check, in ms of wall time (a resource bound, like the sandbox's deadline). */
+export const PUBLISH_CHECK_MS = 3000;
+
+/** Throws the D4 refusal, or returns the warnings to publish with. */
+export async function publishCheck(core: Core, def: CadenceDefinition): Promise<string[]> {
+  const fields = criteriaFields(def);
+  if (!fields.length) return [];
+  const budget = core.opts.publishCheckMs ?? PUBLISH_CHECK_MS;
+  const start = performance.now();
+  const now = core.clock.now();
+  const found = new Map<string, RecordProblem>();
+  const skip = new Set<string>();
+  let checked = 0;
+  let after: string | null = null;
+  for (;;) {
+    const page = await core.store.listRecords(def.module, after, PAGE);
+    for (let i = 0; i < page.length; i++) {
+      for (const p of await criteriaProblems(core.criteria, def, [page[i]], now, core.opts.timezone, skip)) {
+        // The first refusal ends the check: it is the answer, whatever the other records hold.
+        if (p.kind === 'invalid') throw new CadenzaError('invalid_definition', 'D4', problemMessage(p));
+        found.set(p.field, p);
+        skip.add(p.field);
+      }
+      checked++;
+      // Every field has its warning: the other records cannot add one.
+      if (found.size === fields.length) return [...found.values()].map(problemMessage);
+      // Checked after each record, not each page: one page of records that each run to their time-out is already long.
+      const more = i < page.length - 1 || page.length === PAGE;
+      if (more && performance.now() - start >= budget) {
+        return [...[...found.values()].map(problemMessage),
+          `the publish check stopped after ${checked} stored ${def.module} records (time budget ${budget} ms); the rest are checked as they enroll`];
+      }
+    }
+    if (page.length < PAGE) return [...found.values()].map(problemMessage);
+    after = page[page.length - 1].id;
+  }
+}
