@@ -103,6 +103,7 @@ describe('HTTP API', () => {
       ['enroller', 'post', '/api/v1/records/Leads/A/unsubscribed', undefined],
       ['viewer', 'post', '/api/v1/outcomes', { key: 'c1:A:1:e1', outcome: 'opened' }],
       ['remover', 'get', '/api/v1/enrollments/c1:A/why', undefined],
+      ['remover', 'get', '/api/v1/audit?cadenceId=c1', undefined],
     ];
     for (const [who, method, path, body] of refusals) {
       const req = (request(app) as unknown as Record<string, (p: string) => request.Test>)[method](path).set(as(who));
