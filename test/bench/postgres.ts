@@ -81,9 +81,8 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
         await r.query('BEGIN');
         await r.query(`INSERT INTO records (module, id, data, unsubscribed, updated_at) SELECT 'Leads', x.id, x.data, false, ${T0} FROM jsonb_to_recordset($1::jsonb) AS x(id text, data jsonb)`,
           [JSON.stringify(ids.map((id) => ({ id, data: { id, First_Name: 'N', Email: `${id}@x.example`, Lead_Status: 'Hot' } })))]);
-        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 1, x.state, ${T0}, ${T0}
+        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 1, x.state, ${T0}, ${T0}, ${T0}
           FROM jsonb_to_recordset($1::jsonb) AS x(id text, state jsonb)`, [JSON.stringify(ids.map((id) => ({ id, state: state(id) })))]);
-        await r.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority) SELECT 'e:bench:' || id, 'enrollment', 'bench', ${T0}, 1 FROM unnest($1::text[]) id`, [ids]);
         await r.query(`INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) SELECT ${T0}, 'bench', 'bench:' || id, id, 'automation', 'enrolled', 'enrolled by automation (E2)', '{"version":1}' FROM unnest($1::text[]) id`, [ids]);
         await r.query('COMMIT');
       }
