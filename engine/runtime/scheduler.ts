@@ -228,8 +228,19 @@ export class Scheduler {
       this.woken = true; // a pass running now goes again at once when it ends
       if (!this.ticking) (clearTimeout(this.loop), (this.loop = setTimeout(run, 0)));
     };
+    // No waiting for the poll: a commit that makes work due now wakes the loop at once, in this process
+    // and (PostgreSQL: LISTEN/NOTIFY) in the others. The interval stays as the net for a lost notice.
+    const onDue = (cadenceId: string | null) => {
+      const only = scope().cadences;
+      if (cadenceId === null || !only || only.includes(cadenceId)) this.wake();
+    };
+    this.core.dueListeners.add(onDue);
+    const unsubscribe = this.core.store.subscribeDue?.(onDue);
+    this.unsubscribe = () => (this.core.dueListeners.delete(onDue), unsubscribe?.());
     this.loop = setTimeout(run, 0);
   }
+
+  private unsubscribe: () => void = () => undefined;
 
   /** A delivery was recorded: the loop's next pass comes now rather than after the interval. */
   private nudge(): void {
@@ -237,6 +248,8 @@ export class Scheduler {
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe();
+    this.unsubscribe = () => undefined;
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
     await this.ticking;

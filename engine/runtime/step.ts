@@ -97,8 +97,9 @@ export async function commit(core: Core,
   cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
   rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
 ): Promise<boolean> {
-  const ok = await core.store.commit(buildCommit(core, cur, next, effects, def, rec, actor, ctx, counters));
-  if (ok) committed(core, next, effects);
+  const c = buildCommit(core, cur, next, effects, def, rec, actor, ctx, counters);
+  const ok = await core.store.commit(c);
+  if (ok) (committed(core, next, effects), core.woke([c]));
   return ok;
 }
 
@@ -126,6 +127,14 @@ export async function apply(core: Core, enrollmentId: string, event: MachineEven
   throw new CadenzaError('conflict', 'D2', `enrollment ${enrollmentId} changed too often concurrently`);
 }
 
+/** Many steps in one store call; what they made due now wakes the schedulers (Core.woke). */
+export async function commitAll(core: Core, commits: Commit[]): Promise<boolean[]> {
+  if (!commits.length) return [];
+  const applied = await core.store.commitMany(commits);
+  core.woke(commits.filter((_, i) => applied[i]));
+  return applied;
+}
+
 type Planned<T> = { x: T; next: Enrollment; effects: Effect[]; commit: Commit };
 
 /**
@@ -144,7 +153,7 @@ export async function stepMany<T extends { id: string; event: MachineEvent }>(
   const known = await core.store.getEnrollments([...new Set(items.map((x) => x.id))]);
   const plan = await planMany(core, items, known, actor);
   const lease = handOffLease(core, plan.steps, canHandOff);
-  const applied = plan.steps.length ? await core.store.commitMany(plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease }))) : [];
+  const applied = await commitAll(core, plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease })));
   return finishMany(core, plan, applied, lease);
 }
 
@@ -158,11 +167,13 @@ export async function stepDue(
 ): Promise<{ due: number; rest: { id: string; leasedUntil: number }[]; queued: OutboxRow[] }> {
   let plan: Awaited<ReturnType<typeof planMany<{ id: string; event: MachineEvent }>>> = { rest: [], steps: [] };
   let lease: number | undefined;
+  let commits: Commit[] = [];
   const { due, applied } = await core.store.stepDue(now, limit, leaseUntil, cadences, async (rows) => {
     plan = await planMany(core, rows.map((r) => ({ id: r.enrollment.id, event: { type: 'timer' } as MachineEvent })), rows, AUTOMATION);
     lease = handOffLease(core, plan.steps, canHandOff);
-    return plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease }));
+    return (commits = plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease })));
   });
+  core.woke(commits.filter((_, i) => applied[i]));
   const { rest, queued } = finishMany(core, plan, applied, lease);
   return { due: due.length, rest: rest.map((r) => ({ id: r.id, leasedUntil: leaseUntil })), queued };
 }

@@ -18,7 +18,7 @@ describe('PostgreSQL store', () => {
     await pool.query(rows("'o'", 'NULL'), [100_000]); // waiting for no time (an outcome, a delivery) or finished
     await pool.query(rows("'d'", `${T0} - g`), [50]); // due now
     await pool.query('ANALYZE enrollments');
-    const plan = JSON.stringify((await pool.query('EXPLAIN (FORMAT JSON) SELECT state, rev FROM enrollments WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED', [T0, 100])).rows[0]);
+    const plan = JSON.stringify((await pool.query('EXPLAIN (FORMAT JSON) SELECT state, rev FROM enrollments WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED', [T0, 100])).rows[0]);
     expect(plan).toMatch(/"Node Type":"Index Scan"[^}]*"Index Name":"enrollments_due"/);
     expect(plan).not.toMatch(/"Node Type":"(Seq Scan|Hash Join)"/);
     const { due } = await h.store.stepDue(T0, 100, T0 + MIN, undefined, async () => []);

@@ -213,7 +213,7 @@ export class PostgresStore implements Store {
   async stepDue(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, step: (due: StoredEnrollment[]) => Promise<Commit[]>) {
     const only = cadences ? 'AND cadence_id = ANY($3::text[])' : '';
     return this.tx(async (db) => {
-      const due = (await this.q(`SELECT state, rev FROM enrollments WHERE due_at <= $1 ${only} ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`, cadences ? [now, limit, cadences] : [now, limit], db)).map(stored);
+      const due = (await this.q(`SELECT state, rev FROM enrollments WHERE due_at <= $1 ${only} ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, cadences ? [now, limit, cadences] : [now, limit], db)).map(stored);
       if (!due.length) return { due, applied: [] };
       const commits = await step(due);
       const applied = !commits.length ? [] : commits.some((c) => c.counters.length) ? await writeCounted(db, commits) : await writeSteps(db, commits);

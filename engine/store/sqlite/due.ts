@@ -20,7 +20,7 @@ export class DueClaims {
   async step(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, step: (due: StoredEnrollment[]) => Promise<Commit[]>) {
     const only = cadences ? 'AND cadence_id IN (SELECT value FROM json_each(?))' : '';
     const args: (string | number)[] = [now, JSON.stringify([...this.claimed]), ...(cadences ? [JSON.stringify(cadences)] : []), limit];
-    const due = (this.db.prepare(`SELECT state, rev FROM enrollments WHERE due_at <= ? AND id NOT IN (SELECT value FROM json_each(?)) ${only} ORDER BY due_at LIMIT ?`)
+    const due = (this.db.prepare(`SELECT state, rev FROM enrollments WHERE due_at <= ? AND id NOT IN (SELECT value FROM json_each(?)) ${only} ORDER BY due_at, id LIMIT ?`)
       .all(...args) as Record<string, unknown>[]).map(stored);
     if (!due.length) return { due, applied: [] as boolean[] };
     for (const d of due) this.claimed.add(d.enrollment.id);

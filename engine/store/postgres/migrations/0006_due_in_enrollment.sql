@@ -6,4 +6,4 @@
 ALTER TABLE enrollments ADD COLUMN due_at BIGINT;
 UPDATE enrollments e SET due_at = t.due_at FROM timers t WHERE t.id = 'e:' || e.id;
 DELETE FROM timers WHERE kind = 'enrollment';
-CREATE INDEX enrollments_due ON enrollments(due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX enrollments_due ON enrollments(due_at, id) WHERE due_at IS NOT NULL;

@@ -5,4 +5,4 @@
 ALTER TABLE enrollments ADD COLUMN due_at INTEGER;
 UPDATE enrollments SET due_at = (SELECT t.due_at FROM timers t WHERE t.id = 'e:' || enrollments.id);
 DELETE FROM timers WHERE kind = 'enrollment';
-CREATE INDEX enrollments_due ON enrollments(due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX enrollments_due ON enrollments(due_at, id) WHERE due_at IS NOT NULL;
