@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import jsonata from 'jsonata';
 import { n8nWaitingExecutionBytes } from './n8n-waiting';
 import { postgresBench } from './postgres';
+import { sqliteLatency } from './latency';
 import { Criteria } from '../../engine/criteria/criteria';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
@@ -245,6 +246,7 @@ async function sqliteBench(dir: string, n8n: number) {
     const slow = Math.round(160 * scale);
     const [parallel, serial] = [await slowPerformer(dir, slow, 16), await slowPerformer(dir, slow, 1)];
     report(`delivered/s, performer answering in 50 ms, 16 in flight (${slow})`, rate(slow, parallel), `${rate(slow, serial)} one at a time`, serial / parallel);
+    await sqliteLatency(report, dir, scale);
     for (const waiting of [1_000, Math.round(1_000_000 * Math.min(scale, 1))]) {
       const c = await claimCost(dir, waiting);
       report(`claim 100 due among ${waiting.toLocaleString('en-US')} waiting`, `${c.oursMs.toFixed(3)} ms`, `${c.rawMs.toFixed(3)} ms raw SELECT`, c.oursMs / c.rawMs, 'x the raw cost');
