@@ -2,7 +2,8 @@
 // handed off here within seconds was handed off because a commit woke it — never because a poll came.
 // (Real time only bounds how long the test waits; engine time is the virtual clock.)
 import { afterEach, describe, expect, it } from 'vitest';
-import { emailCadence, harness, lead, published, type Harness } from '../helpers/harness';
+import { Runtime, type DispatchedAction } from '../../engine/runtime/runtime';
+import { emailCadence, harness, lead, published, STORE_KIND, type Harness } from '../helpers/harness';
 
 let h: Harness;
 afterEach(() => h?.close());
@@ -41,5 +42,27 @@ describe('Scheduler wake-up (issue 15)', () => {
     await until('both follow-ups of both records handed off', () => h.sent.length === 4);
     expect(h.sent.map((a) => `${a.recordId}:${a.nodeId}`).sort()).toEqual(['a:e1', 'a:e2', 'b:e1', 'b:e2']);
     await until('both completed', async () => (await h.rt.getEnrollment('c1', 'b'))?.status === 'completed');
+  });
+
+  // SQLite has one process per file; across processes is PostgreSQL's LISTEN/NOTIFY.
+  it.skipIf(STORE_KIND !== 'postgres')('E2 D1 across processes: a record upserted by one process is handed off by another at once (LISTEN/NOTIFY), no poll', async () => {
+    h = await harness();
+    await published(h, emailCadence({ enrollment: { mode: 'view', view: 'Lead_Status = "Hot"' } }));
+    const worker = await new Runtime({ store: h.openStore(), clock: h.clock, secret: 'test-secret' }).init();
+    const got: DispatchedAction[] = [];
+    worker.onDispatch((a) => void got.push(a));
+    worker.start(HOUR_POLL);
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // listening, and the first pass found nothing
+      for (const id of ['a', 'b', 'c']) {
+        await h.rt.upsertRecord('Leads', lead(id, { Lead_Status: 'Hot' }), 'form'); // h.rt never runs a scheduler here
+        await until(`${id}'s welcome handed off by the other process`, () => got.some((a) => a.recordId === id));
+      }
+      expect(got.map((a) => `${a.recordId}:${a.nodeId}`)).toEqual(['a:e1', 'b:e1', 'c:e1']);
+      expect(h.sent).toHaveLength(0);
+    } finally {
+      await worker.stop();
+      await worker.store.close();
+    }
   });
 });

@@ -5,9 +5,10 @@
 // transaction guarded by the enrollment's rev, exactly as in SQLite.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { migrationFiles } from '../migration-files';
+import { NUMERIC_TYPES, PreparingClient } from './client';
+import { DUE_CHANNEL, DueChannel, NOTIFY_MANY_SQL } from './notify';
 import { AUDIT_COLUMNS, auditJson, auditRows, writeCounted, writeSteps } from './steps';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
@@ -15,35 +16,14 @@ import { packAudit, unpackAudit, type ApiKeyRow, type AuditRow, type CadenceRow,
 
 type Row = Record<string, unknown>;
 const MIGRATIONS = join(__dirname, 'migrations');
-const BIGINT = 20;
-const NUMERIC_TYPES = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) };
-
-
-/**
- * Every parameterised statement runs as a named prepared statement: parsed and planned once per
- * connection instead of on every call (the batched commit is one large statement). The set of
- * statement texts is fixed by this file, so the per-connection cache stays small.
- */
-const names = new Map<string, string>();
-// A prepared `SELECT *` from a table fails once a migration adds a column ("cached plan must not
-// change result type"), so those stay unprepared; hot statements name their columns.
-const STAR = /\*\s+FROM\s+(cadences|cadence_versions|records|enrollments|timers|outbox|outcomes|audit|counters|meta|api_keys)\b|RETURNING\s+\*/i;
-class PreparingClient extends pg.Client {
-  override query(config: unknown, values?: unknown, callback?: unknown): never {
-    if (typeof config === 'string' && Array.isArray(values) && !STAR.test(config)) {
-      let name = names.get(config);
-      if (!name) names.set(config, (name = `cz_${createHash('sha1').update(config).digest('hex').slice(0, 20)}`));
-      return (super.query as (...a: unknown[]) => never)({ name, text: config, values }, callback);
-    }
-    return (super.query as (...a: unknown[]) => never)(config, values, callback);
-  }
-}
-
-
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
 
-  constructor(connectionString: string, options: { max?: number } = {}) {
+  /** LISTEN for other processes' wake-ups: one connection, opened when a scheduler first subscribes. */
+  private channel: DueChannel | null = null;
+
+  constructor(private readonly url: string, options: { max?: number } = {}) {
+    const connectionString = url;
     // A server that does not answer fails the call in 10 s rather than hanging a deploy or a credential test.
     this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
     // An idle client losing its connection must not crash the process; the next query reconnects.
@@ -122,6 +102,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.channel?.close();
     await this.pool.end();
   }
 
@@ -222,6 +203,16 @@ export class PostgresStore implements Store {
       if (left.length) await db.query('UPDATE enrollments e SET due_at = $1 FROM jsonb_to_recordset($2::jsonb) AS x(id text, rev int) WHERE e.id = x.id AND e.rev = x.rev', [leaseUntil, JSON.stringify(left.map((d) => ({ id: d.enrollment.id, rev: d.rev })))]);
       return { due, applied };
     });
+  }
+
+  /** After the commit (a separate statement): sent even when the commit was one set-based statement. */
+  async notifyDue(cadenceIds: readonly string[]) {
+    await this.pool.query(NOTIFY_MANY_SQL, [DUE_CHANNEL, cadenceIds]);
+  }
+
+  subscribeDue(fn: (cadenceId: string | null) => void): () => void {
+    this.channel ??= new DueChannel(this.url).start();
+    return this.channel.subscribe(({ cadenceIds }) => (cadenceIds ? cadenceIds.forEach((id) => fn(id)) : fn(null)));
   }
 
   async releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null) {
