@@ -26,7 +26,7 @@ export default defineConfig({
           ...shared,
           name: 'postgres',
           include: only([
-            'test/engine/{enrollment,batch,followups,unenroll,lifecycle,tracking,delivery,handoff,store-contract,outcome-delay,fatigue}.test.ts', 'test/http/{api,hostile}.test.ts', 'test/postgres/*.test.ts',
+            'test/engine/{enrollment,batch,followups,unenroll,lifecycle,tracking,delivery,handoff,store-contract,outcome-delay,fatigue,wake}.test.ts', 'test/http/{api,hostile}.test.ts', 'test/postgres/*.test.ts',
             // The hosts on Postgres too: the config node's store and the n8n credential's are a postgres:// URL.
             'test/node-red/nodes.v4.test.ts', 'test/n8n/*.test.ts',
           ], 'postgres'),

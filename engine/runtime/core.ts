@@ -8,7 +8,7 @@ import { fatigueProblems, shapeProblem } from '../model/validate';
 import type { Enrollment, RecordSnapshot } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import type { CadenceDefinition } from '../model/types';
-import type { CadenceRow, Store, StoredEnrollment } from '../store/store';
+import type { CadenceRow, Commit, Store, StoredEnrollment } from '../store/store';
 import { systemClock, type Clock } from './clock';
 import { recordIdProblem } from './keys';
 import { actorId, type Actor } from './permissions';
@@ -29,6 +29,8 @@ export class Core {
   readonly opts: ResolvedOptions;
   readonly templateIds: ReadonlySet<string>;
   readonly listeners = new Set<(e: RuntimeEvent) => void>();
+  /** Called with a cadence id when a commit made work of it due now (the scheduler wakes, issue 15). */
+  readonly dueListeners = new Set<(cadenceId: string) => void>();
   /** Published versions are immutable (V1), so each is read from the store once per process. */
   private readonly versions = new Map<string, CadenceDefinition>();
 
@@ -48,6 +50,20 @@ export class Core {
 
   emit(e: RuntimeEvent): void {
     for (const fn of this.listeners) fn(e);
+  }
+
+  /**
+   * After commits: those that made work due now (a timer due already, an action queued that nobody
+   * took, a retry) wake this process's scheduler at once, and other processes through the store
+   * (PostgreSQL: NOTIFY). Sent after the commit, so a woken scheduler finds it; a notification lost to
+   * a crash costs one poll interval, never the step.
+   */
+  woke(commits: readonly Commit[]): void {
+    const now = this.clock.now();
+    const ids = [...new Set(commits.filter((c) => dueNow(c, now)).map((c) => c.enrollment.cadenceId))];
+    if (!ids.length) return;
+    for (const id of ids) for (const fn of this.dueListeners) fn(id);
+    this.store.notifyDue?.(ids).catch((e) => this.emit({ type: 'error', error: `notifying other processes: ${e instanceof Error ? e.message : String(e)}` }));
   }
 
   async definition(cadenceId: string, version: number): Promise<CadenceDefinition> {
@@ -152,4 +168,9 @@ export function uniqueRuns<T>(items: readonly T[], key: (x: T) => string): T[][]
 export function recordIdOf(item: unknown): string {
   if (typeof item === 'object' && item !== null) return 'id' in item ? String((item as { id: unknown }).id) : '(missing id)';
   return String(item);
+}
+
+/** Whether a commit leaves work for a scheduler now: a timer already due, an action nobody took, a retry. */
+function dueNow(c: Commit, now: number): boolean {
+  return (c.timer != null && c.timer <= now) || (c.outbox.length > 0 && !c.handOffUntil) || !!c.outboxChanges?.some((ch) => ch.op === 'requeue');
 }

@@ -8,7 +8,7 @@ import type { Commit, CounterBump } from '../store/store';
 import { bucketStart, nextBucket } from '../time/time';
 import { recordIdOf, uniqueRuns, type Core } from './core';
 import { actorId, requirePermission, type Actor } from './permissions';
-import { apply, buildCommit, commit, committed, context, evaluate, MAX_CONFLICTS } from './step';
+import { apply, buildCommit, commit, commitAll, committed, context, evaluate, MAX_CONFLICTS } from './step';
 import type { EnrollAnswer } from './types';
 
 const ALREADY_ENROLLED = (recordId: string): EnrollAnswer => ({ recordId, status: 'skipped', reason: 'already enrolled; re-enroll to resume or restart', rule: 'E1' });
@@ -77,7 +77,7 @@ export async function enrollMany(core: Core, def: CadenceDefinition, version: nu
       answers.set(rec.id, { recordId: rec.id, status: 'skipped', reason: rejected?.type === 'reject' ? rejected.reason : 'refused', rule: rejected?.type === 'reject' ? rejected.rule : 'E1' });
     } else steps.push({ rec, next, effects, commit: buildCommit(core, null, next, effects, def, rec, by, ctx, slot.counters) });
   }
-  const applied = steps.length ? await core.store.commitMany(steps.map((x) => x.commit)) : [];
+  const applied = await commitAll(core, steps.map((x) => x.commit));
   for (const [k, x] of steps.entries()) {
     if (applied[k]) {
       committed(core, x.next, x.effects);

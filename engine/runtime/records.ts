@@ -8,7 +8,7 @@ import type { Commit, StoredEnrollment } from '../store/store';
 import { recordIdOf, uniqueRuns, type Core } from './core';
 import { enrollMany } from './enrollment';
 import { actorId, AUTOMATION, requirePermission, type Actor } from './permissions';
-import { apply, buildCommit, committed, context, evaluate } from './step';
+import { apply, buildCommit, commitAll, committed, context, evaluate } from './step';
 import type { EnrollAnswer, UpsertAnswer } from './types';
 
 /** Saves the latest snapshot of a record and reacts: un-enroll on criteria (U2, U3), enroll into views (E2). */
@@ -124,7 +124,7 @@ async function recordsChanged(core: Core, recs: RecordSnapshot[], mine: Map<stri
       steps.push({ cur, next, effects, commit: buildCommit(core, cur, next, effects, def, rec, actorId(actor), ctx, []) });
     }
   }
-  const applied = steps.length ? await core.store.commitMany(steps.map((x) => x.commit)) : [];
+  const applied = await commitAll(core, steps.map((x) => x.commit));
   for (const [k, x] of steps.entries()) {
     if (applied[k]) committed(core, x.next, x.effects);
     else await apply(core, x.cur.enrollment.id, { type: 'recordChanged' }, actor);

@@ -11,7 +11,7 @@ import { Dispatcher, type HandOffResult } from './dispatcher';
 import { engineKey } from './keys';
 import { AUTOMATION } from './permissions';
 import { reactMany } from './records';
-import { apply, stepMany } from './step';
+import { apply, stepDue, stepMany } from './step';
 import type { BatchDispatchHandler, DispatchedAction, DispatchHandler, TickScope } from './types';
 
 export class Scheduler {
@@ -53,15 +53,18 @@ export class Scheduler {
     const handOffs: Promise<void>[] = [];
     let timers = 0;
     for (;;) {
-      const due = await this.core.store.claimTimers(now, this.core.opts.batchSize, now + this.core.opts.leaseMs, scope.cadences);
-      timers += due.length;
-      // Cadence-level timers first (U4 un-enrollment wins, U6), then the enrollments' as one batch,
-      // then one by one whatever the batch left.
-      await this.fireEach(due.filter((t) => t.kind !== 'enrollment'));
-      const batch = await stepMany(this.core, due.filter((t) => t.kind === 'enrollment').map((t) => ({ id: t.id.slice(2), event: { type: 'timer' } as MachineEvent, t })), AUTOMATION, (n) => this.canHandOff(n));
+      const lease = now + this.core.opts.leaseMs;
+      // The cadences' own timers first (U4's un-enrollment wins over a follow-up due at once, U6), then
+      // a batch of the enrollments whose timer is due, then one by one whatever the batch left.
+      const cadenceTimers = await this.core.store.claimTimers(now, this.core.opts.batchSize, lease, scope.cadences);
+      await this.fireEach(cadenceTimers);
+      const batch = await stepDue(this.core, now, this.core.opts.batchSize, lease, scope.cadences, (n) => this.canHandOff(n));
+      timers += cadenceTimers.length + batch.due;
       if (batch.queued.length) handOffs.push(this.handOff(batch.queued));
-      await this.fireEach(batch.rest.map((r) => r.t));
-      if (due.length < this.core.opts.batchSize) break;
+      for (const r of batch.rest) {
+        await this.fireEnrollment(r.id, r.leasedUntil).catch((e) => this.core.emit({ type: 'error', error: `enrollment ${r.id}: ${e instanceof Error ? e.message : String(e)}` }));
+      }
+      if (cadenceTimers.length < this.core.opts.batchSize && batch.due < this.core.opts.batchSize) break;
     }
     // The outbox: actions queued by others or left for want of a free slot, retries whose time has come,
     // leases of dead workers ended. A waiting pass goes on as slots free up, until none is left to claim.
@@ -142,17 +145,20 @@ export class Scheduler {
     for (const r of rest) await apply(this.core, r.id, r.event, AUTOMATION).catch((e) => this.core.emit({ type: 'error', error: String(e) }));
   }
 
+  /**
+   * An enrollment the batch left (leased until `leasedUntil`: unusual, or another worker moved it). A
+   * timer that decided nothing (stale) is given back as the state wants it, never left leased — and
+   * never over a timer a newer commit armed. One that fails stays leased and is tried again then.
+   */
+  private async fireEnrollment(id: string, leasedUntil: number): Promise<void> {
+    if (!(await this.core.store.getEnrollment(id))) return;
+    const r = await apply(this.core, id, { type: 'timer' }, AUTOMATION);
+    if (r.state && !r.effects.length) await this.core.store.releaseDue(id, leasedUntil, r.state.status === 'active' ? r.state.dueAt : null);
+  }
+
+  /** A cadence's own timer: U4's un-enroll date, E7's re-check. */
   private async fire(t: TimerRow): Promise<void> {
     const { id: timerId, kind, cadenceId } = t;
-    if (kind === 'enrollment') {
-      const id = timerId.slice(2);
-      if (!(await this.core.store.getEnrollment(id))) return this.core.store.releaseTimer(timerId, t.dueAt, null);
-      const r = await apply(this.core, id, { type: 'timer' }, AUTOMATION);
-      // A timer that decided nothing (stale: another worker moved the enrollment) is given back as the
-      // state wants it, never left locked — and never over a timer a newer commit armed.
-      if (r.state && !r.effects.length) await this.core.store.releaseTimer(timerId, t.dueAt, r.state.status === 'active' ? r.state.dueAt : null);
-      return;
-    }
     const row = await this.core.store.getCadence(cadenceId);
     if (!row?.activeVersion) return this.core.store.deleteTimer(timerId);
     const def = await this.core.definition(cadenceId, row.activeVersion);
@@ -222,8 +228,19 @@ export class Scheduler {
       this.woken = true; // a pass running now goes again at once when it ends
       if (!this.ticking) (clearTimeout(this.loop), (this.loop = setTimeout(run, 0)));
     };
+    // No waiting for the poll: a commit that makes work due now wakes the loop at once, in this process
+    // and (PostgreSQL: LISTEN/NOTIFY) in the others. The interval stays as the net for a lost notice.
+    const onDue = (cadenceId: string | null) => {
+      const only = scope().cadences;
+      if (cadenceId === null || !only || only.includes(cadenceId)) this.wake();
+    };
+    this.core.dueListeners.add(onDue);
+    const unsubscribe = this.core.store.subscribeDue?.(onDue);
+    this.unsubscribe = () => (this.core.dueListeners.delete(onDue), unsubscribe?.());
     this.loop = setTimeout(run, 0);
   }
+
+  private unsubscribe: () => void = () => undefined;
 
   /** A delivery was recorded: the loop's next pass comes now rather than after the interval. */
   private nudge(): void {
@@ -231,6 +248,8 @@ export class Scheduler {
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe();
+    this.unsubscribe = () => undefined;
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
     await this.ticking;

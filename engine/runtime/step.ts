@@ -14,7 +14,7 @@ import type { AuditRow, Commit, CounterBump, OutboxChange, OutboxRow, StoredEnro
 import { addDelay } from '../time/time';
 import type { Core } from './core';
 import { headerSafeKey } from './keys';
-import { actorId, type Actor } from './permissions';
+import { actorId, AUTOMATION, type Actor } from './permissions';
 import type { DispatchedAction, StepResult } from './types';
 
 /** How often one step is read and tried again after losing a commit race before it gives up (D2). */
@@ -97,8 +97,9 @@ export async function commit(core: Core,
   cur: StoredEnrollment | null, next: Enrollment, effects: Effect[], def: CadenceDefinition,
   rec: RecordSnapshot | null, actor: string, ctx: Context, counters: CounterBump[],
 ): Promise<boolean> {
-  const ok = await core.store.commit(buildCommit(core, cur, next, effects, def, rec, actor, ctx, counters));
-  if (ok) committed(core, next, effects);
+  const c = buildCommit(core, cur, next, effects, def, rec, actor, ctx, counters);
+  const ok = await core.store.commit(c);
+  if (ok) (committed(core, next, effects), core.woke([c]));
   return ok;
 }
 
@@ -126,6 +127,16 @@ export async function apply(core: Core, enrollmentId: string, event: MachineEven
   throw new CadenzaError('conflict', 'D2', `enrollment ${enrollmentId} changed too often concurrently`);
 }
 
+/** Many steps in one store call; what they made due now wakes the schedulers (Core.woke). */
+export async function commitAll(core: Core, commits: Commit[]): Promise<boolean[]> {
+  if (!commits.length) return [];
+  const applied = await core.store.commitMany(commits);
+  core.woke(commits.filter((_, i) => applied[i]));
+  return applied;
+}
+
+type Planned<T> = { x: T; next: Enrollment; effects: Effect[]; commit: Commit };
+
 /**
  * The one step path for N enrollments (N = 1 included): one read of the enrollments, one of their
  * records, every transition in memory, one store call for all (set-based on Postgres). Capped counters
@@ -138,9 +149,58 @@ export async function apply(core: Core, enrollmentId: string, event: MachineEven
 export async function stepMany<T extends { id: string; event: MachineEvent }>(
   core: Core, items: T[], actor: Actor, canHandOff?: (queued: number) => boolean,
 ): Promise<{ rest: T[]; queued: OutboxRow[] }> {
+  if (!items.length) return { rest: [], queued: [] };
+  const known = await core.store.getEnrollments([...new Set(items.map((x) => x.id))]);
+  const plan = await planMany(core, items, known, actor);
+  const lease = handOffLease(core, plan.steps, canHandOff);
+  const applied = await commitAll(core, plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease })));
+  return finishMany(core, plan, applied, lease);
+}
+
+/**
+ * The scheduler's batch: the enrollments whose timer is due, claimed by the store while they are
+ * stepped and written in the claim's own transaction (Store.stepDue). Returns what the batch left
+ * (leased, for the caller to take one by one), the actions to hand off now, and how many were due.
+ */
+export async function stepDue(
+  core: Core, now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, canHandOff: (queued: number) => boolean,
+): Promise<{ due: number; rest: { id: string; leasedUntil: number }[]; queued: OutboxRow[] }> {
+  let plan: Awaited<ReturnType<typeof planMany<{ id: string; event: MachineEvent }>>> = { rest: [], steps: [] };
+  let lease: number | undefined;
+  let commits: Commit[] = [];
+  const { due, applied } = await core.store.stepDue(now, limit, leaseUntil, cadences, async (rows) => {
+    plan = await planMany(core, rows.map((r) => ({ id: r.enrollment.id, event: { type: 'timer' } as MachineEvent })), rows, AUTOMATION);
+    lease = handOffLease(core, plan.steps, canHandOff);
+    return (commits = plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease })));
+  });
+  core.woke(commits.filter((_, i) => applied[i]));
+  const { rest, queued } = finishMany(core, plan, applied, lease);
+  return { due: due.length, rest: rest.map((r) => ({ id: r.id, leasedUntil: leaseUntil })), queued };
+}
+
+/** Written already leased only when this process can hand the queued actions off now; otherwise they wait for a claim. */
+function handOffLease(core: Core, steps: Planned<unknown>[], canHandOff?: (queued: number) => boolean): number | undefined {
+  const queuedCount = steps.reduce((n, s) => n + s.commit.outbox.length, 0);
+  return canHandOff && queuedCount && canHandOff(queuedCount) ? core.clock.now() + core.opts.leaseMs : undefined;
+}
+
+function finishMany<T>(core: Core, plan: { rest: T[]; steps: Planned<T>[] }, applied: boolean[], lease: number | undefined): { rest: T[]; queued: OutboxRow[] } {
+  const rest = [...plan.rest];
+  const queued: OutboxRow[] = [];
+  plan.steps.forEach((s, i) => {
+    if (!applied[i]) return rest.push(s.x);
+    committed(core, s.next, s.effects);
+    if (lease) for (const o of s.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
+  });
+  return { rest, queued };
+}
+
+/** Every transition of a batch in memory, from the enrollments as read (`known`), without writing. */
+async function planMany<T extends { id: string; event: MachineEvent }>(
+  core: Core, items: T[], known: StoredEnrollment[], actor: Actor,
+): Promise<{ rest: T[]; steps: Planned<T>[] }> {
   const rest: T[] = [];
-  if (!items.length) return { rest, queued: [] };
-  const byId = new Map((await core.store.getEnrollments([...new Set(items.map((x) => x.id))])).map((e) => [e.enrollment.id, e]));
+  const byId = new Map(known.map((e) => [e.enrollment.id, e]));
   const records = new Map((await core.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
   const prepared: { x: T; cur: StoredEnrollment; def: CadenceDefinition; rec: RecordSnapshot | null; criteria: CriteriaResults }[] = [];
   const wanted = new Map<string, { scope: string; key: string }>();
@@ -165,7 +225,7 @@ export async function stepMany<T extends { id: string; event: MachineEvent }>(
     }
   }
   const counts = new Map((await core.store.counters([...wanted.values()])).map((c) => [`${c.scope}\u0000${c.key}`, c.n]));
-  const steps: { x: T; next: Enrollment; effects: Effect[]; commit: Commit }[] = [];
+  const steps: Planned<T>[] = [];
   for (const { x, cur, def, rec, criteria } of prepared) {
     try {
       const e = cur.enrollment;
@@ -182,16 +242,5 @@ export async function stepMany<T extends { id: string; event: MachineEvent }>(
       rest.push(x);
     }
   }
-  // Written already leased only when this process can hand them off now; otherwise they wait for a claim.
-  const queuedCount = steps.reduce((n, s) => n + s.commit.outbox.length, 0);
-  const lease = canHandOff && queuedCount && canHandOff(queuedCount) ? core.clock.now() + core.opts.leaseMs : undefined;
-  const applied = steps.length ? await core.store.commitMany(steps.map((s) => ({ ...s.commit, handOffUntil: lease }))) : [];
-  const queued: OutboxRow[] = [];
-  steps.forEach((s, i) => {
-    if (!applied[i]) return rest.push(s.x);
-    committed(core, s.next, s.effects);
-    if (lease) for (const o of s.commit.outbox) queued.push({ ...o, status: 'pending', attempts: 1 });
-  });
-  return { rest, queued };
+  return { rest, steps };
 }
-

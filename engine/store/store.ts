@@ -17,9 +17,10 @@ export interface CadenceRow {
   updatedAt: number;
 }
 
+/** A cadence's own timer (U4's un-enroll date, E7's re-check); an enrollment's lives in its row (`due_at`). */
 export interface TimerRow {
   id: string;
-  kind: 'enrollment' | 'unenrollDate' | 'viewRecheck';
+  kind: 'unenrollDate' | 'viewRecheck';
   cadenceId: string;
   dueAt: number;
   priority: number;
@@ -137,7 +138,7 @@ export interface Commit {
   enrollment: Enrollment;
   /** The rev read before the step; null to insert a new enrollment. */
   expectedRev: number | null;
-  /** The enrollment's timer: due at this time, deleted (null), or left as it is (undefined). */
+  /** The enrollment's timer (its row's due_at): due at this time, none (null), or left as it is (undefined). */
   timer?: number | null;
   outbox: Omit<OutboxRow, 'status' | 'attempts'>[];
   outboxChanges?: OutboxChange[];
@@ -204,18 +205,31 @@ export interface Store {
 
   setTimer(t: TimerRow): Promise<void>;
   deleteTimer(id: string): Promise<void>;
-  /**
-   * Gives back a claimed timer that decided nothing: re-armed at `dueAt` (unlocked), or deleted when
-   * null — only if the row is still the one claimed (due at `claimedDueAt`). A commit may have re-armed
-   * it meanwhile from a newer state; that timer must survive a worker that read an older one.
-   */
-  releaseTimer(id: string, claimedDueAt: number, dueAt: number | null): Promise<void>;
-  /**
-   * Leases up to `limit` due timers in (due_at, priority) order; one indexed statement. `cadences`
-   * limits the claim to the cadences a host serves (an n8n process serves its active workflows only).
-   */
+  /** Leases up to `limit` due cadence timers (U4, E7) in (due_at, priority) order. */
   claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<TimerRow[]>;
+  /**
+   * Steps a batch of the enrollments whose timer is due (due_at <= now, oldest first, at most `limit`):
+   * claims them, calls `step` with them while they stay claimed, and writes the commits it returns in
+   * the same transaction. PostgreSQL claims with the row locks of that transaction (FOR UPDATE SKIP
+   * LOCKED: nothing written to claim, and a crash frees the batch at once); SQLite, one writer, within
+   * this process. A claimed enrollment whose step was not applied is leased (due_at = `leaseUntil`,
+   * guarded by its rev), for the caller to take one by one and hand back with `releaseDue`.
+   */
+  stepDue(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined,
+    step: (due: StoredEnrollment[]) => Promise<Commit[]>): Promise<{ due: StoredEnrollment[]; applied: boolean[] }>;
+  /**
+   * Gives back a leased enrollment timer that decided nothing: due at `dueAt`, or none when null — only
+   * if it is still the lease (due at `leasedUntil`). A commit may have armed a newer timer meanwhile.
+   */
+  releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null): Promise<void>;
   nextDue(cadences?: readonly string[]): Promise<number | null>;
+  /** Tells other processes that work of these cadences is due now (PostgreSQL: NOTIFY). Optional: SQLite has one process. */
+  notifyDue?(cadenceIds: readonly string[]): Promise<void>;
+  /**
+   * Calls `fn` when another process said work is due (with its cadence id), and once with null after the
+   * channel reconnects (a notification may have been missed meanwhile). Returns the way to unsubscribe.
+   */
+  subscribeDue?(fn: (cadenceId: string | null) => void): () => void;
 
   claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<OutboxRow[]>;
   /** A transient failure: the row is released to be claimed again at `availableAt` (D6). */

@@ -25,13 +25,9 @@ async function main() {
   const db = store.db;
   // The rows of N waiting enrollments, written directly: the figure is what the running engine holds.
   const state = (i: number) => JSON.stringify({ id: `bench:r${i}`, cadenceId: 'bench', version: 1, recordId: `r${i}`, module: 'Leads', status: 'active', run: 1, position: 'e1', wait: 'due', dueAt: T0 + 86_400_000 + i, startedAt: T0, enrolledBy: 'bench', reason: 'enrolled', updatedAt: T0, last: null, exitChecks: [], executed: 0 });
-  const e = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) VALUES (?, 'bench', ?, 'Leads', 'active', 1, ?, ?, ?)");
-  const t = db.prepare("INSERT INTO timers (id, kind, cadence_id, due_at, priority) VALUES (?, 'enrollment', 'bench', ?, 1)");
+  const e = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) VALUES (?, 'bench', ?, 'Leads', 'active', 1, ?, ?, ?, ?)");
   db.exec('BEGIN');
-  for (let i = 0; i < count; i++) {
-    e.run(`bench:r${i}`, `r${i}`, state(i), T0, T0);
-    t.run(`e:bench:r${i}`, T0 + 86_400_000 + i);
-  }
+  for (let i = 0; i < count; i++) e.run(`bench:r${i}`, `r${i}`, state(i), T0, T0, T0 + 86_400_000 + i);
   db.exec('COMMIT');
   const clock = new VirtualClock(T0);
   const rt = await new Runtime({ store, clock, secret: 'bench' }).init();

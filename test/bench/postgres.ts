@@ -3,6 +3,8 @@
 // vs pg-boss doing the same work (due jobs, no-op handler, batch fetch + burst as its docs advise).
 import pg from 'pg';
 import { startPgServer } from '../helpers/pg-process';
+import { postgresLatency } from './latency';
+import { RowsWritten, delta } from './pg-stats';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
 import { PostgresStore } from '../../engine/store/postgres/postgres-store';
@@ -81,9 +83,8 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
         await r.query('BEGIN');
         await r.query(`INSERT INTO records (module, id, data, unsubscribed, updated_at) SELECT 'Leads', x.id, x.data, false, ${T0} FROM jsonb_to_recordset($1::jsonb) AS x(id text, data jsonb)`,
           [JSON.stringify(ids.map((id) => ({ id, data: { id, First_Name: 'N', Email: `${id}@x.example`, Lead_Status: 'Hot' } })))]);
-        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 1, x.state, ${T0}, ${T0}
+        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 1, x.state, ${T0}, ${T0}, ${T0}
           FROM jsonb_to_recordset($1::jsonb) AS x(id text, state jsonb)`, [JSON.stringify(ids.map((id) => ({ id, state: state(id) })))]);
-        await r.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority) SELECT 'e:bench:' || id, 'enrollment', 'bench', ${T0}, 1 FROM unnest($1::text[]) id`, [ids]);
         await r.query(`INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) SELECT ${T0}, 'bench', 'bench:' || id, id, 'automation', 'enrolled', 'enrolled by automation (E2)', '{"version":1}' FROM unnest($1::text[]) id`, [ids]);
         await r.query('COMMIT');
       }
@@ -108,6 +109,7 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
     // Dispatch with 1, 2 and 4 workers vs a raw SKIP LOCKED claim loop over the same number of rows.
     const d = Math.round(4000 * scale);
     let oneWorker = 0;
+    let cadenzaRows = { perStep: 0, tables: {} as Record<string, number> };
     for (const workers of [1, 2, 4, 'capped' as const]) {
       const url = await database(admin);
       const clock = new VirtualClock(T0);
@@ -117,6 +119,9 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       await setup.publish('bench', 'bench');
       for (let i = 0; i < d; i += 500) await setup.enroll('bench', Array.from({ length: Math.min(500, d - i) }, (_, k) => ({ id: `r${i + k}`, Email: `r${i + k}@x.example` })), 'bench');
       await setup.store.close();
+      // Rows written per follow-up (issue 15), with 1 worker: counted around the dispatch phase only.
+      const stats = workers === 1 ? await RowsWritten.open(url) : null;
+      const before = await stats?.read();
       const rts = await Promise.all(Array.from({ length: workers === 'capped' ? 1 : workers }, () => runtimeOn(url, clock, 4)));
       let sent = 0;
       for (const rt of rts) rt.onDispatchBatch((batch) => void (sent += batch.length));
@@ -126,6 +131,11 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       }));
       const ms = since(t);
       for (const rt of rts) await rt.store.close();
+      if (stats && before) {
+        const after = await stats.read();
+        cadenzaRows = { perStep: (after.total - before.total) / d, tables: delta(before, after) };
+        await stats.close();
+      }
       if (workers === 1) oneWorker = ms;
       const what = workers === 'capped' ? '1 worker, sender cap' : `${workers} worker${workers > 1 ? 's' : ''}`;
       report(`Postgres: due follow-ups dispatched/s, ${what} (${d})`, rate(d, ms), workers === 1 ? '' : `${rate(d, oneWorker)} with 1 worker`, workers === 1 ? 1 : oneWorker / ms, workers === 1 ? '' : 'x one worker');
@@ -151,11 +161,20 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       const url = await database(admin);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { PgBoss } = require('pg-boss');
-      const boss = new PgBoss({ connectionString: url, supervise: false, schedule: false });
-      boss.on('error', () => undefined);
-      await boss.start();
-      await boss.createQueue('bench');
-      for (let i = 0; i < d; i += 500) await boss.insert('bench', Array.from({ length: Math.min(500, d - i) }, (_, k) => ({ data: { i: i + k } })));
+      const open = async () => {
+        const b = new PgBoss({ connectionString: url, supervise: false, schedule: false });
+        b.on('error', () => undefined);
+        await b.start();
+        return b;
+      };
+      // The jobs are inserted by one instance that then stops, so its writes are counted before the run.
+      const producer = await open();
+      await producer.createQueue('bench');
+      for (let i = 0; i < d; i += 500) await producer.insert('bench', Array.from({ length: Math.min(500, d - i) }, (_, k) => ({ data: { i: i + k } })));
+      await producer.stop({ graceful: false });
+      const stats = await RowsWritten.open(url);
+      const before = await stats.read();
+      const boss = await open();
       let done = 0;
       const t = process.hrtime.bigint();
       await new Promise<void>((resolve) => {
@@ -165,10 +184,20 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
         });
       });
       const ms = since(t);
-      await boss.stop({ graceful: false, wait: false } as never).catch(() => undefined);
+      // Graceful: the last batch's completion is written before the pool closes (it is part of the work).
+      await boss.stop({ graceful: true, timeout: 10_000 }).catch(() => undefined);
+      const after = await stats.read();
+      await stats.close();
+      const bossRows = { perJob: (after.total - before.total) / d, tables: delta(before, after) };
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const version = require('pg-boss/package.json').version as string;
       report(`Postgres: pg-boss ${version}, 1 worker (${d} jobs)`, rate(d, ms), `Cadenza 1 worker ${rate(d, oneWorker)}`, ms / oneWorker, 'Cadenza/pg-boss');
+      report(`Postgres: rows written per follow-up, 1 worker (${d})`, cadenzaRows.perStep.toFixed(2), `${bossRows.perJob.toFixed(2)} per pg-boss job`, cadenzaRows.perStep / bossRows.perJob, 'x pg-boss');
+      if (process.env.CADENZA_BENCH_TABLES === '1') console.log('rows written in dispatch:', { cadenza: cadenzaRows.tables, pgBoss: bossRows.tables });
+    }
+    // Upsert -> hand-off across two processes, on a database of its own.
+    {
+      await postgresLatency(report, await database(admin), scale);
     }
   } finally {
     await stop();

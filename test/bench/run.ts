@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import jsonata from 'jsonata';
 import { n8nWaitingExecutionBytes } from './n8n-waiting';
 import { postgresBench } from './postgres';
+import { sqliteLatency } from './latency';
 import { Criteria } from '../../engine/criteria/criteria';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
@@ -81,33 +82,31 @@ async function rawRun(dir: string, n: number) {
   await store.migrate();
   const db = store.db;
   const insRec = db.prepare('INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES (?, ?, ?, 0, ?)');
-  const insEnr = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) VALUES (?, 'bench', ?, 'Leads', 'active', 1, ?, ?, ?)");
-  const setTimer = db.prepare("INSERT INTO timers (id, kind, cadence_id, due_at, priority) VALUES (?, 'enrollment', 'bench', ?, 1) ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, locked_until = 0");
+  const insEnr = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) VALUES (?, 'bench', ?, 'Leads', 'active', 1, ?, ?, ?, ?)");
   const insAudit = db.prepare("INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) VALUES (?, 'bench', ?, ?, 'automation', ?, ?, ?)");
   const [, enrollMs] = time(() => {
     for (let i = 0; i < n; i++) {
       if (i % 500 === 0) db.exec('BEGIN IMMEDIATE');
       insRec.run('Leads', `r${i}`, JSON.stringify({ id: `r${i}`, First_Name: `N${i}`, Email: `r${i}@example.com`, Lead_Status: 'Hot' }), T0);
-      insEnr.run(`bench:r${i}`, `r${i}`, benchState(i, 'e1', T0 + 3_600_000), T0, T0);
-      setTimer.run(`e:bench:r${i}`, T0 + 3_600_000);
+      insEnr.run(`bench:r${i}`, `r${i}`, benchState(i, 'e1', T0 + 3_600_000), T0, T0, T0 + 3_600_000);
       insAudit.run(T0, `bench:r${i}`, `r${i}`, 'enrolled', 'enrolled by automation (E2)', JSON.stringify({ version: 1, startAt: T0 }));
       if (i % 500 === 499 || i === n - 1) db.exec('COMMIT');
     }
   });
-  const claim = db.prepare('UPDATE timers SET locked_until = ? WHERE id IN (SELECT id FROM timers WHERE due_at <= ? AND locked_until <= ? ORDER BY due_at LIMIT 500) RETURNING id');
-  const upd = db.prepare("UPDATE enrollments SET state = ?, rev = rev + 1, updated_at = ? WHERE id = ?");
+  // The claim a single writer needs: read the due rows (SQLite has one writer; nothing to lock).
+  const claim = db.prepare('SELECT id FROM enrollments WHERE due_at <= ? ORDER BY due_at LIMIT 500');
+  const upd = db.prepare("UPDATE enrollments SET state = ?, rev = rev + 1, updated_at = ?, due_at = ? WHERE id = ?");
   const out = db.prepare("INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at) VALUES (?, ?, 'bench', 'e1', ?, 'email', ?, 'pending', 1, ?, ?)");
   const ack = db.prepare("UPDATE outbox SET status = 'done', done_at = ? WHERE key IN (SELECT value FROM json_each(?))");
   const now = T0 + 3_600_000;
   const [, dispatchMs] = time(() => {
     for (;;) {
-      const due = claim.all(now + 60_000, now, now) as { id: string }[];
+      const due = claim.all(now) as { id: string }[];
       db.exec('BEGIN IMMEDIATE');
       for (const t of due) {
-        const id = t.id.slice(2);
+        const id = t.id;
         const rec = id.slice('bench:'.length);
-        upd.run(benchState(Number(rec.slice(1)), 'e2', now + 2 * 86_400_000), now, id);
-        setTimer.run(t.id, now + 2 * 86_400_000);
+        upd.run(benchState(Number(rec.slice(1)), 'e2', now + 2 * 86_400_000), now, now + 2 * 86_400_000, id);
         out.run(`${id}:1:e1`, id, rec, benchPayload(rec), now, now);
         for (const event of ['criteria', 'executed', 'scheduled']) insAudit.run(now, id, rec, event, `${event} e1`, JSON.stringify({ key: `${id}:1:e1` }));
       }
@@ -140,21 +139,23 @@ async function claimCost(dir: string, waiting: number) {
   const store = new SqliteStore(join(dir, `claim-${waiting}.db`));
   await store.migrate();
   const db = store.db;
-  const ins = db.prepare("INSERT INTO timers (id, kind, cadence_id, due_at, priority) VALUES (?, 'enrollment', 'bench', ?, 1)");
+  const ins = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) VALUES (?, 'bench', ?, 'Leads', 'active', 1, ?, 0, 0, ?)");
   db.exec('BEGIN');
-  for (let i = 0; i < waiting; i++) ins.run(`e:w${i}`, T0 + 86_400_000 + (i % 1000) * 60_000); // waiting: due tomorrow or later
-  for (let i = 0; i < 100; i++) ins.run(`e:due${i}`, T0 - i); // due now
+  for (let i = 0; i < waiting; i++) ins.run(`w${i}`, `w${i}`, `{"id":"w${i}"}`, T0 + 86_400_000 + (i % 1000) * 60_000); // waiting: due tomorrow or later
+  for (let i = 0; i < 100; i++) ins.run(`due${i}`, `due${i}`, `{"id":"due${i}"}`, T0 - i); // due now
   db.exec('COMMIT');
   db.exec('ANALYZE');
   const rounds = 200;
+  const again = db.prepare('UPDATE enrollments SET due_at = ? WHERE due_at = ?');
   const [, oursMs] = await timeAsync(async () => {
     for (let r = 0; r < rounds; r++) {
-      const got = await store.claimTimers(T0, 100, T0 + 1); // lease until T0+1: claimable again next round
-      if (got.length !== 100) throw new Error(`claimed ${got.length}`);
-      db.prepare('UPDATE timers SET locked_until = 0 WHERE due_at <= ?').run(T0);
+      // A batch that steps nothing leases what it claimed (until T0+1); made due again for the next round.
+      const { due } = await store.stepDue(T0, 100, T0 + 1, undefined, async () => []);
+      if (due.length !== 100) throw new Error(`claimed ${due.length}`);
+      again.run(T0 - 1, T0 + 1);
     }
   });
-  const raw = db.prepare('SELECT id FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT 100');
+  const raw = db.prepare('SELECT id FROM enrollments WHERE due_at <= ? ORDER BY due_at LIMIT 100');
   const [, rawMs] = time(() => {
     for (let r = 0; r < rounds; r++) if (raw.all(T0).length !== 100) throw new Error('raw');
   });
@@ -245,6 +246,7 @@ async function sqliteBench(dir: string, n8n: number) {
     const slow = Math.round(160 * scale);
     const [parallel, serial] = [await slowPerformer(dir, slow, 16), await slowPerformer(dir, slow, 1)];
     report(`delivered/s, performer answering in 50 ms, 16 in flight (${slow})`, rate(slow, parallel), `${rate(slow, serial)} one at a time`, serial / parallel);
+    await sqliteLatency(report, dir, scale);
     for (const waiting of [1_000, Math.round(1_000_000 * Math.min(scale, 1))]) {
       const c = await claimCost(dir, waiting);
       report(`claim 100 due among ${waiting.toLocaleString('en-US')} waiting`, `${c.oursMs.toFixed(3)} ms`, `${c.rawMs.toFixed(3)} ms raw SELECT`, c.oursMs / c.rawMs, 'x the raw cost');

@@ -79,18 +79,40 @@ describe('Store contract (both stores)', () => {
     expect((await s.cadenceStats('c')).waiting).toEqual([{ nodeId: 'e1', n: 1 }]);
   });
 
-  it('D1 D2 a stale worker gives a timer back only if it is still the one it claimed', async () => {
+  it('D1 D2 a batch is claimed while it is stepped: a second claimer skips it, a failed batch writes nothing and frees it at once', async () => {
+    h = await harness();
+    const s = h.store;
+    for (const id of ['a', 'b', 'c']) await write(s, commit({ enrollment: enrollment({ id: `c:${id}`, recordId: id }), expectedRev: null, timer: T0 }));
+    let inside: string[] = [];
+    const first = s.stepDue(T0, 2, T0 + MIN, undefined, async (due) => {
+      // While this batch is being stepped, another claim takes only what the batch did not.
+      const other = await s.stepDue(T0, 10, T0 + MIN, undefined, async (d) => ((inside = d.map((x) => x.enrollment.id)), []));
+      expect(other.due).toHaveLength(1);
+      return due.map((d) => commit({ enrollment: { ...d.enrollment, dueAt: T0 + 9 * MIN }, expectedRev: d.rev, timer: T0 + 9 * MIN }));
+    });
+    const { due, applied } = await first;
+    expect(applied).toEqual([true, true]);
+    expect([...due.map((d) => d.enrollment.id), ...inside].sort()).toEqual(['c:a', 'c:b', 'c:c']);
+    // The one the second claim left alone was leased (rev-guarded) for its caller to take one by one.
+    expect(await s.nextDue()).toBe(T0 + MIN);
+    await s.releaseDue(inside[0], T0 + MIN, T0 + 9 * MIN);
+    expect(await s.nextDue()).toBe(T0 + 9 * MIN);
+    // A batch that throws writes nothing, and its enrollments are claimable again at once.
+    await expect(s.stepDue(T0 + 9 * MIN, 10, T0 + 10 * MIN, undefined, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect((await s.stepDue(T0 + 9 * MIN, 10, T0 + 10 * MIN, undefined, async () => [])).due).toHaveLength(3);
+  });
+
+  it('D1 D2 a lease is given back only if it is still the lease: a newer commit\'s timer survives', async () => {
     h = await harness();
     const s = h.store;
     await write(s, commit({ enrollment: enrollment(), expectedRev: null, timer: T0 }));
-    const [t] = await s.claimTimers(T0, 10, T0 + MIN);
+    const { due } = await s.stepDue(T0, 10, T0 + MIN, undefined, async () => []);
+    expect(due).toHaveLength(1);
+    expect(await s.nextDue()).toBe(T0 + MIN);
     // Meanwhile another worker's commit re-arms it for later.
     await write(s, commit({ enrollment: enrollment({ dueAt: T0 + 9 * MIN }), expectedRev: 1, timer: T0 + 9 * MIN }));
-    await s.releaseTimer(t.id, t.dueAt, null);
+    await s.releaseDue(due[0].enrollment.id, T0 + MIN, null);
     expect(await s.nextDue()).toBe(T0 + 9 * MIN);
-    const [again] = await s.claimTimers(T0 + 9 * MIN, 10, T0 + 10 * MIN);
-    await s.releaseTimer(again.id, again.dueAt, T0 + 20 * MIN);
-    expect(await s.nextDue()).toBe(T0 + 20 * MIN);
   });
   it('A3 U9 the audit is read a page at a time by stored seq, either way: a step\'s packed entries stay together, newest first reverses them too', async () => {
     h = await harness();

@@ -147,7 +147,7 @@ async function scenario(workerCount: number, seed: number) {
     expect(await count("SELECT COUNT(*) AS n FROM host_performed p JOIN outbox o ON o.key = p.key AND o.status = 'done'")).toBe(2 * RECORDS);
     expect((await admin.query('SELECT status, COUNT(*)::int AS n FROM outbox GROUP BY status')).rows).toEqual([{ status: 'done', n: 2 * RECORDS }]);
     expect((await admin.query('SELECT status, COUNT(*)::int AS n FROM enrollments GROUP BY status')).rows).toEqual([{ status: 'completed', n: RECORDS }]);
-    expect(await count('SELECT COUNT(*) AS n FROM timers')).toBe(0);
+    expect(await count('SELECT COUNT(*) AS n FROM enrollments WHERE due_at IS NOT NULL')).toBe(0);
     // Hand-offs repeated only because of faults: at most one batch in flight per kill or cut.
     const repeated = await count('SELECT COUNT(*) - COUNT(DISTINCT key) AS n FROM host_invoked');
     expect(kills + cuts).toBe(12);
@@ -243,7 +243,7 @@ async function flakyScenario(workerCount: number, seed: number, records: number)
       for (const n of nodes) {
         if ((await performed(n)) === records) continue;
         const stuck = (await admin.query("SELECT e.state, o.status, o.attempts, o.available_at, o.locked_until, o.last_error FROM enrollments e LEFT JOIN outbox o ON o.enrollment_id = e.id AND o.node_id = $1 WHERE NOT EXISTS (SELECT 1 FROM host_performed p WHERE p.key = e.id || ':1:' || $1) LIMIT 3", [n])).rows;
-        const timers = (await admin.query('SELECT * FROM timers LIMIT 5')).rows;
+        const timers = (await admin.query('SELECT id, due_at FROM enrollments WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 5')).rows;
         throw new Error(`${n}: ${await performed(n)} of ${records} performed at ${new Date(now).toISOString()}; stuck: ${JSON.stringify(stuck)} timers: ${JSON.stringify(timers)}; stderr: ${workers.map((w) => w.stderr).join('').slice(-1500)}`);
       }
     }

@@ -1,4 +1,4 @@
-// PostgreSQL-only properties: the claim's plan stays O(due), leases of a dead worker expire, and
+// PostgreSQL-only properties: the claim's plan stays O(due), a dead worker's claim ends with it, and
 // several workers (separate pools, as separate processes would have) never dispatch twice.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Runtime, type DispatchedAction } from '../../engine/runtime/runtime';
@@ -9,29 +9,33 @@ let h: Harness;
 afterEach(() => h?.close());
 
 describe('PostgreSQL store', () => {
-  it('D2 the claim reads only what is due: an index range scan, never a scan or hash join over waiting rows', async () => {
+  it('D2 the claim reads only what is due: an index range scan of the due enrollments, never a scan or hash join over waiting rows', async () => {
     h = await harness();
     const pool = (h.store as PostgresStore).pool;
-    await pool.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority) SELECT 'e:w' || g, 'enrollment', 'bench', ${T0 + DAY} + g, 1 FROM generate_series(1, 100000) g`);
-    await pool.query(`INSERT INTO timers (id, kind, cadence_id, due_at, priority) SELECT 'e:d' || g, 'enrollment', 'bench', ${T0} - g, 1 FROM generate_series(1, 50) g`);
-    await pool.query('ANALYZE timers');
-    const plan = JSON.stringify((await pool.query(`EXPLAIN (FORMAT JSON) UPDATE timers SET locked_until = $1 WHERE id = ANY(ARRAY(
-        SELECT id FROM timers WHERE due_at <= $2 AND locked_until <= $3 ORDER BY due_at, priority LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING id`, [T0 + MIN, T0, T0, 100])).rows[0]);
-    expect(plan).toMatch(/"Node Type":"Index Scan"[^}]*"Index Name":"timers_due"/);
+    const rows = (from: string, due: string) => `INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at)
+      SELECT ${from} || g, 'bench', ${from} || g, 'Leads', 'active', 1, jsonb_build_object('id', ${from} || g), 0, 0, ${due} FROM generate_series(1, $1::int) g`;
+    await pool.query(rows("'w'", `${T0 + DAY} + g`), [100_000]); // waiting for a time
+    await pool.query(rows("'o'", 'NULL'), [100_000]); // waiting for no time (an outcome, a delivery) or finished
+    await pool.query(rows("'d'", `${T0} - g`), [50]); // due now
+    await pool.query('ANALYZE enrollments');
+    const plan = JSON.stringify((await pool.query('EXPLAIN (FORMAT JSON) SELECT state, rev FROM enrollments WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED', [T0, 100])).rows[0]);
+    expect(plan).toMatch(/"Node Type":"Index Scan"[^}]*"Index Name":"enrollments_due"/);
     expect(plan).not.toMatch(/"Node Type":"(Seq Scan|Hash Join)"/);
-    const claimed = await h.store.claimTimers(T0, 100, T0 + MIN);
-    expect(claimed).toHaveLength(50);
-    expect(claimed.every((t) => t.id.startsWith('e:d'))).toBe(true);
+    const { due } = await h.store.stepDue(T0, 100, T0 + MIN, undefined, async () => []);
+    expect(due).toHaveLength(50);
+    expect(due.every((d) => d.enrollment.id.startsWith('d'))).toBe(true);
   });
 
-  it('D1 D2 a worker that dies holding a lease loses it when the lease ends; another worker takes the work exactly once', async () => {
+  it('D1 D2 a worker that dies in the middle of a batch frees it at once (the claim is a row lock, not a lease); another worker takes the work exactly once', async () => {
     h = await harness({ leaseMs: 5 * MIN });
     await published(h, emailCadence());
     await h.rt.enroll('c1', Array.from({ length: 20 }, (_, i) => lead(`r${i}`)), 'rep');
-    // A worker claims every due timer and dies before doing anything with them.
-    const dead = h.openStore();
-    expect(await dead.claimTimers(T0, 100, T0 + 5 * MIN)).toHaveLength(20);
-    await dead.close();
+    // A worker claims every due enrollment, as a batch does, and is cut off before it commits.
+    const deadStore = h.openStore() as PostgresStore;
+    const dead = await deadStore.pool.connect();
+    dead.on('error', () => undefined);
+    await dead.query('BEGIN');
+    expect((await dead.query('SELECT id FROM enrollments WHERE due_at <= $1 ORDER BY due_at FOR UPDATE SKIP LOCKED', [T0])).rows).toHaveLength(20);
     const sent: DispatchedAction[] = [];
     const workers = await Promise.all([0, 1].map(async () => {
       const rt = await new Runtime({ store: h.openStore(), clock: h.clock, secret: 'test-secret', batchSize: 3 }).init();
@@ -39,8 +43,12 @@ describe('PostgreSQL store', () => {
       return rt;
     }));
     await Promise.all(workers.map((w) => w.tick()));
-    expect(sent).toHaveLength(0); // still leased
-    h.clock.set(T0 + 5 * MIN);
+    expect(sent).toHaveLength(0); // claimed by the batch in flight: skipped, not waited for
+    const admin = (h.store as PostgresStore).pool;
+    await admin.query('SELECT pg_terminate_backend($1)', [(dead as unknown as { processID: number }).processID]);
+    dead.release(true);
+    await deadStore.close();
+    // No clock moved: nothing had to expire.
     await Promise.all(workers.map((w) => w.tick()));
     expect(sent.map((a) => a.key).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `c1:r${i}:1:e1`).sort());
     for (const w of workers) await w.store.close();

@@ -1,52 +1,31 @@
-// The scale-out store: PostgreSQL shared by several processes. Claims take due rows with
-// FOR UPDATE SKIP LOCKED inside `id = ANY(ARRAY(…))`, which keeps the plan an index range scan over
-// what is due (O(due)); leases (locked_until) expire when a worker dies. A step's commit is one
+// The scale-out store: PostgreSQL shared by several processes. Due enrollments are claimed by the row
+// locks of the transaction that steps them (FOR UPDATE SKIP LOCKED over a partial index on due_at:
+// O(due)); actions handed to a performer, and the cadences' own timers, are leased (locked_until),
+// because a hand-off outlives any transaction and the lease expires when a worker dies. A step's commit is one
 // transaction guarded by the enrollment's rev, exactly as in SQLite.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { migrationFiles } from '../migration-files';
-import { AUDIT_COLUMNS, auditJson, auditRows, writeSteps } from './steps';
+import { NUMERIC_TYPES, PreparingClient } from './client';
+import { DUE_CHANNEL, DueChannel, NOTIFY_MANY_SQL } from './notify';
+import { AUDIT_COLUMNS, auditJson, auditRows, writeCounted, writeSteps } from './steps';
 import { listAudit } from './audit';
 import { latestUnenrollments } from './unenrollments';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
-import { packAudit, type ApiKeyRow, type AuditFilter, type AuditRow, type CadenceRow, type Commit, type CounterBump, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
+import { packAudit, type ApiKeyRow, type AuditFilter, type AuditRow, type CadenceRow, type Commit, type EnrollmentFilter, type OutboxRow, type Store, type StoredEnrollment, type TimerRow } from '../store';
 
 type Row = Record<string, unknown>;
 const MIGRATIONS = join(__dirname, 'migrations');
-const BIGINT = 20;
-const NUMERIC_TYPES = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) };
-
-
-/**
- * Every parameterised statement runs as a named prepared statement: parsed and planned once per
- * connection instead of on every call (the batched commit is one large statement). The set of
- * statement texts is fixed by this file, so the per-connection cache stays small.
- */
-const names = new Map<string, string>();
-// A prepared `SELECT *` from a table fails once a migration adds a column ("cached plan must not
-// change result type"), so those stay unprepared; hot statements name their columns.
-const STAR = /\*\s+FROM\s+(cadences|cadence_versions|records|enrollments|timers|outbox|outcomes|audit|counters|meta|api_keys)\b|RETURNING\s+\*/i;
-class PreparingClient extends pg.Client {
-  override query(config: unknown, values?: unknown, callback?: unknown): never {
-    if (typeof config === 'string' && Array.isArray(values) && !STAR.test(config)) {
-      let name = names.get(config);
-      if (!name) names.set(config, (name = `cz_${createHash('sha1').update(config).digest('hex').slice(0, 20)}`));
-      return (super.query as (...a: unknown[]) => never)({ name, text: config, values }, callback);
-    }
-    return (super.query as (...a: unknown[]) => never)(config, values, callback);
-  }
-}
-
-/** A capped counter with the other counters of its window (F13): their sum counts against the cap. */
-const sumOf = (n: Map<string, number>, b: CounterBump) => [b.key, ...(b.window ?? [])].reduce((s, k) => s + (n.get(`${b.scope}\u0000${k}`) ?? 0), 0);
-
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
 
-  constructor(connectionString: string, options: { max?: number } = {}) {
+  /** LISTEN for other processes' wake-ups: one connection, opened when a scheduler first subscribes. */
+  private channel: DueChannel | null = null;
+
+  constructor(private readonly url: string, options: { max?: number } = {}) {
+    const connectionString = url;
     // A server that does not answer fails the call in 10 s rather than hanging a deploy or a credential test.
     this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
     // An idle client losing its connection must not crash the process; the next query reconnects.
@@ -125,6 +104,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.channel?.close();
     await this.pool.end();
   }
 
@@ -204,32 +184,41 @@ export class PostgresStore implements Store {
   async commitMany(commits: Commit[]): Promise<boolean[]> {
     if (!commits.length) return [];
     if (!commits.some((c) => c.counters.length)) return writeSteps(this.pool, commits);
+    return this.tx((db) => writeCounted(db, commits));
+  }
+
+  /**
+   * One transaction: the due enrollments are taken FOR UPDATE SKIP LOCKED (the claim is the lock, no
+   * lease written; another worker skips them, and they are free again the moment this transaction ends,
+   * a crash included), stepped while locked, and written. Nothing else waits on them but writers of
+   * these very enrollments (an outcome, a delivery), which then find the rev moved and read again.
+   */
+  async stepDue(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, step: (due: StoredEnrollment[]) => Promise<Commit[]>) {
+    const only = cadences ? 'AND cadence_id = ANY($3::text[])' : '';
     return this.tx(async (db) => {
-      const all = commits.flatMap((c) => c.counters).flatMap((b) => [b.key, ...(b.window ?? [])].map((key) => ({ scope: b.scope, key }))); // F13: a window's rows are locked too
-      const keys = [...new Map(all.map((b) => [`${b.scope}\u0000${b.key}`, b])).values()]
-        .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1)); // one lock order for every worker: no deadlocks
-      const json = JSON.stringify(keys);
-      await db.query('INSERT INTO counters (scope, key, n) SELECT scope, key, 0 FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON CONFLICT DO NOTHING', [json]);
-      const rows = (await db.query(`SELECT c.scope, c.key, c.n FROM counters c JOIN jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON c.scope = x.scope AND c.key = x.key
-        ORDER BY c.scope COLLATE "C", c.key COLLATE "C" FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
-      const n = new Map(rows.map((r) => [`${r.scope}\u0000${r.key}`, r.n]));
-      // In order, as one by one: a step fits if every capped counter it bumps is still under its cap.
-      const fits = commits.map((c) => {
-        if (c.counters.some((b) => b.max !== undefined && sumOf(n, b) >= b.max)) return false;
-        for (const b of c.counters) if (!b.checkOnly) n.set(`${b.scope}\u0000${b.key}`, (n.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
-        return true;
-      });
-      const chosen = commits.filter((_, i) => fits[i]);
-      const applied = new Set<Commit>();
-      (await writeSteps(db, chosen)).forEach((ok, i) => ok && applied.add(chosen[i]));
-      // Counted for the steps that were written (a step another worker moved first bumps nothing).
-      const bumps = [...applied].flatMap((c) => c.counters.filter((b) => !b.checkOnly).map((b) => ({ scope: b.scope, key: b.key })));
-      if (bumps.length) {
-        await db.query(`UPDATE counters c SET n = c.n + d.k FROM (SELECT scope, key, COUNT(*)::int AS k FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) GROUP BY 1, 2) d
-          WHERE c.scope = d.scope AND c.key = d.key`, [JSON.stringify(bumps)]);
-      }
-      return commits.map((c) => applied.has(c));
+      const due = (await this.q(`SELECT state, rev FROM enrollments WHERE due_at <= $1 ${only} ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, cadences ? [now, limit, cadences] : [now, limit], db)).map(stored);
+      if (!due.length) return { due, applied: [] };
+      const commits = await step(due);
+      const applied = !commits.length ? [] : commits.some((c) => c.counters.length) ? await writeCounted(db, commits) : await writeSteps(db, commits);
+      const done = new Set(commits.filter((_, i) => applied[i]).map((c) => c.enrollment.id));
+      const left = due.filter((d) => !done.has(d.enrollment.id));
+      if (left.length) await db.query('UPDATE enrollments e SET due_at = $1 FROM jsonb_to_recordset($2::jsonb) AS x(id text, rev int) WHERE e.id = x.id AND e.rev = x.rev', [leaseUntil, JSON.stringify(left.map((d) => ({ id: d.enrollment.id, rev: d.rev })))]);
+      return { due, applied };
     });
+  }
+
+  /** After the commit (a separate statement): sent even when the commit was one set-based statement. */
+  async notifyDue(cadenceIds: readonly string[]) {
+    await this.pool.query(NOTIFY_MANY_SQL, [DUE_CHANNEL, cadenceIds]);
+  }
+
+  subscribeDue(fn: (cadenceId: string | null) => void): () => void {
+    this.channel ??= new DueChannel(this.url).start();
+    return this.channel.subscribe(({ cadenceIds }) => (cadenceIds ? cadenceIds.forEach((id) => fn(id)) : fn(null)));
+  }
+
+  async releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null) {
+    await this.q('UPDATE enrollments SET due_at = $1 WHERE id = $2 AND due_at = $3', [dueAt, enrollmentId, leasedUntil]);
   }
 
   async enrollmentsOfRecords(recordIds: readonly string[]) {
@@ -253,11 +242,6 @@ export class PostgresStore implements Store {
     await this.q('DELETE FROM timers WHERE id = $1', [id]);
   }
 
-  async releaseTimer(id: string, claimedDueAt: number, dueAt: number | null) {
-    if (dueAt === null) await this.q('DELETE FROM timers WHERE id = $1 AND due_at = $2', [id, claimedDueAt]);
-    else await this.q('UPDATE timers SET due_at = $1, locked_until = 0 WHERE id = $2 AND due_at = $3', [dueAt, id, claimedDueAt]);
-  }
-
   async claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
     const only = cadences ? 'AND cadence_id = ANY($5::text[])' : '';
     const rows = await this.q(`UPDATE timers SET locked_until = $1 WHERE id = ANY(ARRAY(
@@ -273,7 +257,8 @@ export class PostgresStore implements Store {
     const args = cadences ? [cadences] : [];
     const [t] = await this.q(`SELECT MIN(GREATEST(due_at, locked_until)) AS t FROM timers WHERE TRUE ${only}`, args);
     const [o] = await this.q(`SELECT MIN(GREATEST(available_at, locked_until)) AS t FROM outbox WHERE status = 'pending' ${only}`, args);
-    const ts = [t.t, o.t].filter((x): x is number => typeof x === 'number');
+    const [e] = await this.q(`SELECT MIN(due_at) AS t FROM enrollments WHERE due_at IS NOT NULL ${only}`, args);
+    const ts = [t.t, o.t, e.t].filter((x): x is number => typeof x === 'number');
     return ts.length ? Math.min(...ts) : null;
   }
 

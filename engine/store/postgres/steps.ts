@@ -1,8 +1,8 @@
 // The one statement that writes a batch of steps on PostgreSQL, and the JSON row shapes it reads:
-// each commit's enrollment (rev-guarded), timer, outbox changes, new outbox rows and audit, as the
-// commit says (no rule here).
+// each commit's enrollment (rev-guarded, its timer in its due_at), outbox changes, new outbox rows and
+// audit, as the commit says (no rule here); and the transaction around it when capped counters count.
 import pg from 'pg';
-import { packAudit, type Commit, type PackedAudit } from '../store';
+import { packAudit, type Commit, type CounterBump, type PackedAudit } from '../store';
 
 /** What a delivered action keeps: what was sent to whom, not its bodies or the record copy (SQLite's twin). */
 export const SENT_SUMMARY = "payload - 'record' #- '{email,html}' #- '{email,text}' #- '{email,headers}'";
@@ -22,27 +22,20 @@ export const auditJson = (a: PackedAudit) => ({ at: a.at, cadence_id: a.cadenceI
 
 export async function writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[]): Promise<boolean[]> {
   if (!commits.length) return [];
-  const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment })));
+  const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment, set_due: c.timer !== undefined, due: c.timer ?? null })));
   const audit = JSON.stringify(commits.flatMap((c) => packAudit(c.audit).map(auditJson)));
-  const timers = JSON.stringify(commits.filter((c) => c.timer !== undefined).map((c) => ({ id: c.enrollment.id, cadence_id: c.enrollment.cadenceId, at: c.timer })));
   const changes = JSON.stringify(commits.flatMap((c) => (c.outboxChanges ?? []).map((ch) => ({ enrollment_id: c.enrollment.id, key: ch.key, op: ch.op, at: c.enrollment.updatedAt }))));
-  const r = await db.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb)),
+  const r = await db.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb, set_due boolean, due bigint)),
     moved AS (
       UPDATE enrollments e SET status = x.state->>'status', reason = x.state->>'reason', state = x.state, rev = e.rev + 1,
-        started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint
+        started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint, due_at = CASE WHEN x.set_due THEN x.due ELSE e.due_at END
       FROM x WHERE x.rev IS NOT NULL AND e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id),
     fresh AS (
-      INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at)
-      SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', x.state->>'reason', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint
+      INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at, due_at)
+      SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', x.state->>'reason', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint, x.due
       FROM x WHERE x.rev IS NULL ON CONFLICT DO NOTHING RETURNING id),
     applied AS (SELECT id FROM moved UNION ALL SELECT id FROM fresh),
-    t AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS t(id text, cadence_id text, at bigint) WHERE t.id IN (SELECT id FROM applied)),
-    armed AS (
-      INSERT INTO timers (id, kind, cadence_id, due_at, priority, locked_until)
-      SELECT 'e:' || id, 'enrollment', cadence_id, at, 1, 0 FROM t WHERE at IS NOT NULL
-      ON CONFLICT (id) DO UPDATE SET due_at = EXCLUDED.due_at, priority = EXCLUDED.priority, locked_until = 0),
-    disarmed AS (DELETE FROM timers WHERE id IN (SELECT 'e:' || id FROM t WHERE at IS NULL)),
-    k AS (SELECT * FROM jsonb_to_recordset($5::jsonb) AS k(enrollment_id text, key text, op text, at bigint) WHERE k.enrollment_id IN (SELECT id FROM applied)),
+    k AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS k(enrollment_id text, key text, op text, at bigint) WHERE k.enrollment_id IN (SELECT id FROM applied)),
     changed AS (
       UPDATE outbox o SET
         status = CASE k.op WHEN 'cancel' THEN 'cancelled' WHEN 'requeue' THEN 'pending' ELSE k.op END,
@@ -60,7 +53,45 @@ export async function writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[])
         ELSE o.status = 'pending' END),
     queued AS (INSERT INTO outbox ${OUTBOX_COLUMNS} ${outboxRows('$2')} WHERE x.enrollment_id IN (SELECT id FROM applied)),
     logged AS (INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$3')} WHERE x.enrollment_id IN (SELECT id FROM applied))
-    SELECT id FROM applied`, [steps, outboxJson(commits), audit, timers, changes]);
+    SELECT id FROM applied`, [steps, outboxJson(commits), audit, changes]);
   const ok = new Set(r.rows.map((row) => row.id as string));
   return commits.map((c) => ok.has(c.enrollment.id));
+}
+
+/** A capped counter with the other counters of its window (F13): their sum counts against the cap. */
+const sumOf = (n: Map<string, number>, b: CounterBump) => [b.key, ...(b.window ?? [])].reduce((s, k) => s + (n.get(`${b.scope}\u0000${k}`) ?? 0), 0);
+
+/**
+ * Steps with capped counters (F12, E9, C5, F13), inside a transaction the caller holds: the counter
+ * rows are locked (after the steps' enrollments, the order every writer takes, so a batch stepping
+ * under row locks never deadlocks with it), the steps that fit under every cap are chosen in order,
+ * and only those are written and counted.
+ */
+export async function writeCounted(db: pg.PoolClient, commits: Commit[]): Promise<boolean[]> {
+  const ids = commits.filter((c) => c.expectedRev !== null).map((c) => c.enrollment.id).sort();
+  if (ids.length) await db.query('SELECT 1 FROM enrollments WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
+  const all = commits.flatMap((c) => c.counters).flatMap((b) => [b.key, ...(b.window ?? [])].map((key) => ({ scope: b.scope, key }))); // F13: a window's rows are locked too
+  const keys = [...new Map(all.map((b) => [`${b.scope}\u0000${b.key}`, b])).values()]
+    .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1)); // one lock order for every worker: no deadlocks
+  const json = JSON.stringify(keys);
+  await db.query('INSERT INTO counters (scope, key, n) SELECT scope, key, 0 FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON CONFLICT DO NOTHING', [json]);
+  const rows = (await db.query(`SELECT c.scope, c.key, c.n FROM counters c JOIN jsonb_to_recordset($1::jsonb) AS x(scope text, key text) ON c.scope = x.scope AND c.key = x.key
+    ORDER BY c.scope COLLATE "C", c.key COLLATE "C" FOR UPDATE OF c`, [json])).rows as { scope: string; key: string; n: number }[];
+  const n = new Map(rows.map((r) => [`${r.scope}\u0000${r.key}`, r.n]));
+  // In order, as one by one: a step fits if every capped counter it bumps is still under its cap.
+  const fits = commits.map((c) => {
+    if (c.counters.some((b) => b.max !== undefined && sumOf(n, b) >= b.max)) return false;
+    for (const b of c.counters) if (!b.checkOnly) n.set(`${b.scope}\u0000${b.key}`, (n.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
+    return true;
+  });
+  const chosen = commits.filter((_, i) => fits[i]);
+  const applied = new Set<Commit>();
+  (await writeSteps(db, chosen)).forEach((ok, i) => ok && applied.add(chosen[i]));
+  // Counted for the steps that were written (a step another worker moved first bumps nothing).
+  const bumps = [...applied].flatMap((c) => c.counters.filter((b) => !b.checkOnly).map((b) => ({ scope: b.scope, key: b.key })));
+  if (bumps.length) {
+    await db.query(`UPDATE counters c SET n = c.n + d.k FROM (SELECT scope, key, COUNT(*)::int AS k FROM jsonb_to_recordset($1::jsonb) AS x(scope text, key text) GROUP BY 1, 2) d
+      WHERE c.scope = d.scope AND c.key = d.key`, [JSON.stringify(bumps)]);
+  }
+  return commits.map((c) => applied.has(c));
 }

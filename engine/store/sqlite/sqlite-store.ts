@@ -7,6 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { migrationFiles } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
 import { leaseLock } from './lock';
+import { DueClaims } from './due';
 import { listAudit } from './audit';
 import { latestUnenrollments } from './unenrollments';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
@@ -203,12 +204,13 @@ export class SqliteStore implements Store {
   private writeStep(c: Commit, e: Enrollment): boolean {
     const state = JSON.stringify(e);
     if (c.expectedRev === null) {
-      const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, e.reason, state, e.startedAt, e.updatedAt);
+      const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at, due_at)
+        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, e.reason, state, e.startedAt, e.updatedAt, c.timer ?? null);
       if (r.changes === 0) return false;
     } else {
-      const r = this.q('UPDATE enrollments SET status = ?, reason = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ? WHERE id = ? AND rev = ?').run(
-        e.status, e.reason, state, e.startedAt, e.updatedAt, e.id, c.expectedRev);
+      // The timer is the row's due_at: set as the commit says, or left as it is.
+      const r = this.q(`UPDATE enrollments SET status = ?, reason = ?, state = ?, rev = rev + 1, started_at = ?, updated_at = ?, due_at = CASE WHEN ? THEN ? ELSE due_at END
+        WHERE id = ? AND rev = ?`).run(e.status, e.reason, state, e.startedAt, e.updatedAt, c.timer !== undefined ? 1 : 0, c.timer ?? null, e.id, c.expectedRev);
       if (r.changes === 0) return false;
     }
     // Every cap first (F13: summed over its window), then the counts, so a step never sees its own bump.
@@ -216,10 +218,6 @@ export class SqliteStore implements Store {
     for (const b of c.counters) if (b.max !== undefined && [b.key, ...(b.window ?? [])].reduce((s, k) => s + n(b.scope, k), 0) >= b.max) throw new CapReached();
     for (const b of c.counters) if (!b.checkOnly) this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
     const at = e.updatedAt;
-    if (c.timer !== undefined) {
-      if (c.timer === null) this.q('DELETE FROM timers WHERE id = ?').run(`e:${e.id}`);
-      else this.setTimerSync({ id: `e:${e.id}`, kind: 'enrollment', cadenceId: e.cadenceId, dueAt: c.timer, priority: 1 });
-    }
     for (const ch of c.outboxChanges ?? []) {
       if (ch.op === 'cancel') this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND attempts = 0").run(ch.key);
       else if (ch.op === 'done') this.q(`UPDATE outbox SET status = 'done', done_at = ?, locked_until = 0, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ? AND status IN ('pending', 'dead')`).run(at, ch.key);
@@ -250,9 +248,14 @@ export class SqliteStore implements Store {
     this.q('DELETE FROM timers WHERE id = ?').run(id);
   }
 
-  async releaseTimer(id: string, claimedDueAt: number, dueAt: number | null) {
-    if (dueAt === null) this.q('DELETE FROM timers WHERE id = ? AND due_at = ?').run(id, claimedDueAt);
-    else this.q('UPDATE timers SET due_at = ?, locked_until = 0 WHERE id = ? AND due_at = ?').run(dueAt, id, claimedDueAt);
+  private readonly due = new DueClaims(this);
+
+  stepDue(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, step: (due: StoredEnrollment[]) => Promise<Commit[]>) {
+    return this.due.step(now, limit, leaseUntil, cadences, step);
+  }
+
+  async releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null) {
+    this.q('UPDATE enrollments SET due_at = ? WHERE id = ? AND due_at = ?').run(dueAt, enrollmentId, leasedUntil);
   }
 
   async claimTimers(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]) {
@@ -273,7 +276,8 @@ export class SqliteStore implements Store {
     const args = cadences ? [JSON.stringify(cadences)] : [];
     const t = this.q(`SELECT MIN(MAX(due_at, locked_until)) AS t FROM timers WHERE 1 = 1 ${only}`).get(...args) as Row;
     const o = this.q(`SELECT MIN(MAX(available_at, locked_until)) AS t FROM outbox WHERE status = 'pending' ${only}`).get(...args) as Row;
-    const ts = [t.t, o.t].filter((x): x is number => typeof x === 'number');
+    const e = this.q(`SELECT MIN(due_at) AS t FROM enrollments WHERE due_at IS NOT NULL ${only}`).get(...args) as Row;
+    const ts = [t.t, o.t, e.t].filter((x): x is number => typeof x === 'number');
     return ts.length ? Math.min(...ts) : null;
   }
 

@@ -1,0 +1,8 @@
+-- 0006: an enrollment's timer lives in its own row (issue 15). A step writes one row where it wrote
+-- three (claim the timer, update the enrollment, re-arm or drop the timer); the partial index holds
+-- only enrollments that wait for a time, so a claim costs O(due) however many wait. Timer rows stay
+-- for the cadence's own timers (U4's un-enroll date, E7's re-check), a handful per cadence.
+ALTER TABLE enrollments ADD COLUMN due_at INTEGER;
+UPDATE enrollments SET due_at = (SELECT t.due_at FROM timers t WHERE t.id = 'e:' || enrollments.id);
+DELETE FROM timers WHERE kind = 'enrollment';
+CREATE INDEX enrollments_due ON enrollments(due_at, id) WHERE due_at IS NOT NULL;
