@@ -11,7 +11,7 @@ import { Dispatcher, type HandOffResult } from './dispatcher';
 import { engineKey } from './keys';
 import { AUTOMATION } from './permissions';
 import { reactMany } from './records';
-import { apply, stepDue, stepMany } from './step';
+import { apply, stepDue, stepMany, type Written } from './step';
 import type { BatchDispatchHandler, DispatchedAction, DispatchHandler, TickScope } from './types';
 
 export class Scheduler {
@@ -26,6 +26,8 @@ export class Scheduler {
   /** Hand-offs of this process waiting for their performer's verdict, by key (see awaitConfirmation). */
   private readonly confirmations = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   readonly delivery: Readonly<DeliveryPolicy>;
+  /** What this process wrote for the enrollments whose actions it handed off: their verdicts' steps start from it. */
+  private readonly written: Written = new Map();
   private readonly dispatcher: Dispatcher;
 
   constructor(private readonly core: Core) {
@@ -60,6 +62,8 @@ export class Scheduler {
       await this.fireEach(cadenceTimers);
       const batch = await stepDue(this.core, now, this.core.opts.batchSize, lease, scope.cadences, (n) => this.canHandOff(n));
       timers += cadenceTimers.length + batch.due;
+      if (this.written.size > 50_000) this.written.clear(); // only a bound: hand-offs that never report (lease ended) leave theirs
+      for (const [id, w] of batch.written) this.written.set(id, w);
       if (batch.queued.length) handOffs.push(this.handOff(batch.queued));
       for (const r of batch.rest) {
         await this.fireEnrollment(r.id, r.leasedUntil).catch((e) => this.core.emit({ type: 'error', error: `enrollment ${r.id}: ${e instanceof Error ? e.message : String(e)}` }));
@@ -122,6 +126,7 @@ export class Scheduler {
         const d = afterFailure(this.delivery, row.attempts, row.createdAt, now, failure, Math.random());
         if ('giveUp' in d) verdicts.push({ row, reason: d.giveUp });
         else {
+          this.written.delete(row.enrollmentId); // by its retry, the enrollment may have moved on
           await this.core.store.retryOutbox(row.key, d.retryAt, failure.message);
           await this.core.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'waiting', reason: `${row.nodeId}: ${d.reason} (D6)`, data: { key: row.key, attempt: row.attempts } });
         }
@@ -141,7 +146,12 @@ export class Scheduler {
   /** Delivery events for many enrollments in one commit; whatever conflicts goes one by one. */
   private async settle(items: { id: string; event: MachineEvent }[]): Promise<void> {
     if (!items.length) return;
-    const { rest } = await stepMany(this.core, items, AUTOMATION);
+    const written: Written = new Map();
+    for (const { id } of items) {
+      const w = this.written.get(id);
+      if (w) (written.set(id, w), this.written.delete(id));
+    }
+    const { rest } = await stepMany(this.core, items, AUTOMATION, undefined, written);
     for (const r of rest) await apply(this.core, r.id, r.event, AUTOMATION).catch((e) => this.core.emit({ type: 'error', error: String(e) }));
   }
 

@@ -135,7 +135,14 @@ export async function commitAll(core: Core, commits: Commit[]): Promise<boolean[
   return applied;
 }
 
-type Planned<T> = { x: T; next: Enrollment; effects: Effect[]; commit: Commit };
+type Planned<T> = { x: T; next: Enrollment; effects: Effect[]; commit: Commit; rec: RecordSnapshot | null };
+
+/**
+ * What a process just wrote for an enrollment whose action it handed off: the state (at the rev the
+ * commit gave it) and the record it read. The verdict's step starts from it instead of reading both
+ * again; if anything moved the enrollment meanwhile, its rev-guarded commit fails and it is read anew.
+ */
+export type Written = Map<string, { stored: StoredEnrollment; rec: RecordSnapshot | null }>;
 
 /**
  * The one step path for N enrollments (N = 1 included): one read of the enrollments, one of their
@@ -147,11 +154,13 @@ type Planned<T> = { x: T; next: Enrollment; effects: Effect[]; commit: Commit };
  * already leased so it hands them off at once.
  */
 export async function stepMany<T extends { id: string; event: MachineEvent }>(
-  core: Core, items: T[], actor: Actor, canHandOff?: (queued: number) => boolean,
+  core: Core, items: T[], actor: Actor, canHandOff?: (queued: number) => boolean, written?: Written,
 ): Promise<{ rest: T[]; queued: OutboxRow[] }> {
   if (!items.length) return { rest: [], queued: [] };
-  const known = await core.store.getEnrollments([...new Set(items.map((x) => x.id))]);
-  const plan = await planMany(core, items, known, actor);
+  const ids = [...new Set(items.map((x) => x.id))];
+  const cached = ids.flatMap((id) => (written?.has(id) ? [written.get(id)!] : []));
+  const known = [...cached.map((w) => w.stored), ...(cached.length === ids.length ? [] : await core.store.getEnrollments(ids.filter((id) => !written?.has(id))))];
+  const plan = await planMany(core, items, known, actor, cached.map((w) => w.rec).filter((r): r is RecordSnapshot => !!r));
   const lease = handOffLease(core, plan.steps, canHandOff);
   const applied = await commitAll(core, plan.steps.map((s) => ({ ...s.commit, handOffUntil: lease })));
   return finishMany(core, plan, applied, lease);
@@ -164,7 +173,7 @@ export async function stepMany<T extends { id: string; event: MachineEvent }>(
  */
 export async function stepDue(
   core: Core, now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, canHandOff: (queued: number) => boolean,
-): Promise<{ due: number; rest: { id: string; leasedUntil: number }[]; queued: OutboxRow[] }> {
+): Promise<{ due: number; rest: { id: string; leasedUntil: number }[]; queued: OutboxRow[]; written: Written }> {
   let plan: Awaited<ReturnType<typeof planMany<{ id: string; event: MachineEvent }>>> = { rest: [], steps: [] };
   let lease: number | undefined;
   let commits: Commit[] = [];
@@ -175,7 +184,10 @@ export async function stepDue(
   });
   core.woke(commits.filter((_, i) => applied[i]));
   const { rest, queued } = finishMany(core, plan, applied, lease);
-  return { due: due.length, rest: rest.map((r) => ({ id: r.id, leasedUntil: leaseUntil })), queued };
+  const revs = new Map(due.map((d) => [d.enrollment.id, d.rev]));
+  const written: Written = new Map();
+  plan.steps.forEach((s, i) => applied[i] && lease && s.commit.outbox.length && written.set(s.next.id, { stored: { enrollment: s.next, rev: revs.get(s.next.id)! + 1 }, rec: s.rec }));
+  return { due: due.length, rest: rest.map((r) => ({ id: r.id, leasedUntil: leaseUntil })), queued, written };
 }
 
 /** Written already leased only when this process can hand the queued actions off now; otherwise they wait for a claim. */
@@ -197,11 +209,13 @@ function finishMany<T>(core: Core, plan: { rest: T[]; steps: Planned<T>[] }, app
 
 /** Every transition of a batch in memory, from the enrollments as read (`known`), without writing. */
 async function planMany<T extends { id: string; event: MachineEvent }>(
-  core: Core, items: T[], known: StoredEnrollment[], actor: Actor,
+  core: Core, items: T[], known: StoredEnrollment[], actor: Actor, knownRecords: RecordSnapshot[] = [],
 ): Promise<{ rest: T[]; steps: Planned<T>[] }> {
   const rest: T[] = [];
   const byId = new Map(known.map((e) => [e.enrollment.id, e]));
-  const records = new Map((await core.store.getRecords([...byId.values()].map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))).map((r) => [`${r.module}\u0000${r.id}`, r]));
+  const records = new Map(knownRecords.map((r) => [`${r.module}\u0000${r.id}`, r]));
+  const missing = [...byId.values()].filter((e) => !records.has(`${e.enrollment.module}\u0000${e.enrollment.recordId}`));
+  if (missing.length) for (const r of await core.store.getRecords(missing.map((e) => ({ module: e.enrollment.module, id: e.enrollment.recordId })))) records.set(`${r.module}\u0000${r.id}`, r);
   const prepared: { x: T; cur: StoredEnrollment; def: CadenceDefinition; rec: RecordSnapshot | null; criteria: CriteriaResults }[] = [];
   const wanted = new Map<string, { scope: string; key: string }>();
   const seen = new Set<string>();
@@ -237,7 +251,7 @@ async function planMany<T extends { id: string; event: MachineEvent }>(
       }
       const commit = buildCommit(core, cur, next, effects, def, rec, actorId(actor), ctx, []);
       for (const b of commit.counters) if (!b.checkOnly) counts.set(`${b.scope}\u0000${b.key}`, (counts.get(`${b.scope}\u0000${b.key}`) ?? 0) + 1);
-      steps.push({ x, next, effects, commit });
+      steps.push({ x, next, effects, commit, rec });
     } catch {
       rest.push(x);
     }
