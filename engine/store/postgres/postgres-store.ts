@@ -199,7 +199,7 @@ export class PostgresStore implements Store {
       const due = (await this.q(`SELECT state, rev FROM enrollments WHERE due_at <= $1 ${only} ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, cadences ? [now, limit, cadences] : [now, limit], db)).map(stored);
       if (!due.length) return { due, applied: [] };
       const commits = await step(due);
-      const applied = !commits.length ? [] : commits.some((c) => c.counters.length) ? await writeCounted(db, commits) : await writeSteps(db, commits);
+      const applied = !commits.length ? [] : commits.some((c) => c.counters.length) ? await writeCounted(db, commits, true) : await writeSteps(db, commits);
       const done = new Set(commits.filter((_, i) => applied[i]).map((c) => c.enrollment.id));
       const left = due.filter((d) => !done.has(d.enrollment.id));
       if (left.length) await db.query('UPDATE enrollments e SET due_at = $1 FROM jsonb_to_recordset($2::jsonb) AS x(id text, rev int) WHERE e.id = x.id AND e.rev = x.rev', [leaseUntil, JSON.stringify(left.map((d) => ({ id: d.enrollment.id, rev: d.rev })))]);

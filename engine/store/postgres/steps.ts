@@ -63,12 +63,12 @@ const sumOf = (n: Map<string, number>, b: CounterBump) => [b.key, ...(b.window ?
 
 /**
  * Steps with capped counters (F12, E9, C5, F13), inside a transaction the caller holds: the counter
- * rows are locked (after the steps' enrollments, the order every writer takes, so a batch stepping
- * under row locks never deadlocks with it), the steps that fit under every cap are chosen in order,
+ * rows are locked after the steps' enrollments (the order every writer takes, so a batch stepping
+ * under row locks never deadlocks with it; `enrollmentsLocked` when the caller holds them already), the steps that fit under every cap are chosen in order,
  * and only those are written and counted.
  */
-export async function writeCounted(db: pg.PoolClient, commits: Commit[]): Promise<boolean[]> {
-  const ids = commits.filter((c) => c.expectedRev !== null).map((c) => c.enrollment.id).sort();
+export async function writeCounted(db: pg.PoolClient, commits: Commit[], enrollmentsLocked = false): Promise<boolean[]> {
+  const ids = enrollmentsLocked ? [] : commits.filter((c) => c.expectedRev !== null).map((c) => c.enrollment.id).sort();
   if (ids.length) await db.query('SELECT 1 FROM enrollments WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
   const all = commits.flatMap((c) => c.counters).flatMap((b) => [b.key, ...(b.window ?? [])].map((key) => ({ scope: b.scope, key }))); // F13: a window's rows are locked too
   const keys = [...new Map(all.map((b) => [`${b.scope}\u0000${b.key}`, b])).values()]
