@@ -27,6 +27,9 @@ export interface ServeConfig {
 
 type Flags = Record<string, string | true>;
 
+const FLAGS = ['config', 'port', 'host', 'store', 'secret', 'base-url', 'dispatch-url', 'timezone', 'sender', 'edition', 'add-ons', 'max-created', 'max-active', 'max-actions',
+  'whatsapp-templates', 'retry-for', 'retry-base', 'retry-max'];
+
 const KEYS = ['port', 'host', 'store', 'secret', 'baseUrl', 'dispatchUrl', 'timezone', 'defaultSender', 'limits', 'whatsappTemplates', 'retry', 'fatigue'];
 
 function readConfig(path: string): Record<string, unknown> {
@@ -54,6 +57,8 @@ export function serveConfig(flags: Flags): ServeConfig {
   const problems: Problem[] = [];
   const bad = (field: string, rule: string, message: string) => problems.push({ field, rule, message });
   for (const k of Object.keys(file)) if (!KEYS.includes(k)) bad(k, 'D4', `unknown setting (known: ${KEYS.join(', ')})`);
+  // A misspelt flag (--default-sender for --sender) must not be ignored in silence.
+  for (const k of Object.keys(flags)) if (!FLAGS.includes(k)) bad(`--${k}`, 'D4', `unknown flag (known: ${FLAGS.map((f) => `--${f}`).join(', ')})`);
 
   const c: ServeConfig = { ...(file as ServeConfig) };
   const flag = (name: string) => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);

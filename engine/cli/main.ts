@@ -154,6 +154,10 @@ function storeFrom(spec: string | true | undefined) {
 }
 
 async function serveCommand(flags: Record<string, string | true>, io: Io): Promise<number> {
+  if (flags.help) {
+    io.out(USAGE);
+    return 0;
+  }
   try {
     const c = serveConfig(flags);
     const host = c.host ?? '127.0.0.1';
@@ -162,6 +166,11 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
       store: openStore(c.store, process.cwd()), secret: c.secret ?? process.env.CADENZA_SECRET, baseUrl, timezone: c.timezone,
       defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry, fatigue: c.fatigue,
     }).init();
+    // What goes wrong while serving (a step that cannot run, a store that failed) is said, not swallowed.
+    rt.subscribe((e) => {
+      if (e.type === 'error') io.err(`error: ${e.error}`);
+      else if (e.type === 'dispatchFailed') io.err(`hand-off of ${e.key} failed: ${e.error}`);
+    });
     const target = c.dispatchUrl;
     if (target) {
       rt.onDispatch(httpPerformer(target));

@@ -43,7 +43,9 @@ export class Core {
     this.clock = options.clock ?? systemClock;
     this.opts = {
       timezone: 'UTC', defaultSender: 'cadenza@localhost', baseUrl: 'http://localhost:1880', batchSize: 200,
-      leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...options, secret: options.secret ?? '',
+      // An option given as undefined (a host passing on a setting nobody filled in) keeps its default:
+      // `cadenza serve` without --sender once overwrote the default sender and no email could render.
+      leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...defined(options), secret: options.secret ?? '',
     };
     this.templateIds = new Set(Object.keys(options.templates ?? {}));
   }
@@ -173,4 +175,9 @@ export function recordIdOf(item: unknown): string {
 /** Whether a commit leaves work for a scheduler now: a timer already due, an action nobody took, a retry. */
 function dueNow(c: Commit, now: number): boolean {
   return (c.timer != null && c.timer <= now) || (c.outbox.length > 0 && !c.handOffUntil) || !!c.outboxChanges?.some((ch) => ch.op === 'requeue');
+}
+
+/** The options that were given a value. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

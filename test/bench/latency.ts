@@ -3,8 +3,9 @@
 // - SQLite, one process: the upsert and the loop share the runtime;
 // - PostgreSQL, two processes: this one upserts through a runtime that never runs the loop, a child
 //   (latency-child.ts) runs `rt.start()` and reports each hand-off over IPC.
-// Measured from outside (before the upsert, to the handler's receipt), so it does not depend on how a
-// commit wakes the loop: today the loop polls, so a sample waits for the next pass.
+// Measured from outside (before the upsert, to the handler's receipt), so it does not depend on how the
+// loop is woken: a commit that makes the welcome due wakes it (in process, and through LISTEN/NOTIFY
+// across processes); with the poll alone, a sample would wait for the next pass, up to a second.
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';

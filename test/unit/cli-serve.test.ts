@@ -2,6 +2,8 @@
 // config file, and `validate` saying when a WhatsApp template's approval is unknown. The served API is
 // the real one, in a child process on a temporary SQLite file, as a user would start it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -84,6 +86,41 @@ describe('cadenza serve settings', () => {
     }
     expect(e).toBeInstanceOf(CadenzaError);
     expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['D4 port', 'C3 limits.edition', 'C3 limits.active', 'D6 retry.holdMs']);
+  });
+
+  it('D4 a misspelt flag is refused, naming it, instead of being ignored', () => {
+    expect(() => serveConfig({ 'default-sender': 'sales@acme.example' })).toThrow(CadenzaError);
+    try {
+      serveConfig({ 'default-sender': 'sales@acme.example', sender: 'ok@acme.example' });
+    } catch (x) {
+      expect((x as CadenzaError).problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['D4 --default-sender']);
+    }
+  });
+
+  it('E2 D5 with only the README\'s flags (no --sender), a record matching the view is handed to --dispatch-url at once, delivered once', async () => {
+    const got: { key: string; subject: string; from: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const a = JSON.parse(body);
+        got.push({ key: String(req.headers['idempotency-key']), subject: a.email?.subject, from: a.email?.from });
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const store = `sqlite:${join(dir, 'welcome.db')}`;
+      const key = spawnSync(process.execPath, [bin, 'keys', 'create', '--name', 'a', '--scopes', 'manageAutomation', '--store', store], { cwd: dir, encoding: 'utf8' }).stdout.split('\n')[0];
+      const base = await serve(['--store', store, '--dispatch-url', `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`]);
+      const call = (method: string, path: string, body: unknown) => fetch(`${base}/api/v1${path}`, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      expect((await call('POST', '/cadences', { ...cadence('welcome'), enrollment: { mode: 'view', view: 'Lead_Status = "Hot"' } })).status).toBe(201);
+      expect(await (await call('PUT', '/records/Leads/L1', { Email: 'l1@example.com', Lead_Status: 'Hot' })).json()).toMatchObject({ recordId: 'L1' });
+      for (let i = 0; i < 400 && !got.length; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(got).toEqual([{ key: 'welcome:L1:1:s1', subject: 'Hi', from: 'cadenza@localhost' }]);
+    } finally {
+      receiver.close();
+    }
   });
 
   it('C4 validate says when a WhatsApp template approval is unknown, and checks it against a given list', async () => {
