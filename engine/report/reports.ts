@@ -92,15 +92,15 @@ function auditBounds(q: AuditPageQuery): { order: 'asc' | 'desc'; after?: number
   let limit = AUDIT_PAGE_ROWS;
   if (q.limit !== undefined && q.limit !== '') {
     limit = Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_ROWS) throw new CadenzaError('invalid_filter', 'D4', `limit must be a whole number from 1 to ${AUDIT_PAGE_ROWS}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_ROWS) throw badFilter('limit', `limit must be a whole number from 1 to ${AUDIT_PAGE_ROWS}`);
   }
   if (q.cursor !== undefined && q.cursor !== '') {
     // The cursor carries its direction, so following `next` needs nothing else from the caller.
     const m = /^(before|after):(\d{1,15})$/.exec(String(q.cursor));
-    if (!m) throw new CadenzaError('invalid_filter', 'D4', 'cursor must be the "next" of an earlier page (before:<seq> or after:<seq>)');
+    if (!m) throw badFilter('cursor', 'cursor must be the "next" of an earlier page (before:<seq> or after:<seq>)');
     return { order: m[1] === 'before' ? 'desc' : 'asc', after: Number(m[2]), limit };
   }
-  if (q.order !== undefined && q.order !== '' && q.order !== 'asc' && q.order !== 'desc') throw new CadenzaError('invalid_filter', 'D4', 'order must be "asc" (oldest first) or "desc" (newest first)');
+  if (q.order !== undefined && q.order !== '' && q.order !== 'asc' && q.order !== 'desc') throw badFilter('order', 'order must be "asc" (oldest first) or "desc" (newest first)');
   return { order: q.order === 'asc' ? 'asc' : 'desc', limit };
 }
 
@@ -128,7 +128,12 @@ export async function why(core: Core, enrollmentId: string, actor: Actor = AUTOM
 /** U9: the audit of a record or a cadence, a page at a time. */
 export async function auditLog(core: Core, filter: { recordId?: string; cadenceId?: string }, actor: Actor = AUTOMATION, q: AuditPageQuery = {}): Promise<AuditPage> {
   requirePermission(actor, 'view', 'P2');
-  if (!filter.recordId && !filter.cadenceId) throw new CadenzaError('invalid_filter', 'D4', 'give recordId or cadenceId');
+  if (!filter.recordId && !filter.cadenceId) throw badFilter('recordId', 'give recordId or cadenceId');
   if (filter.recordId && filter.cadenceId) throw new CadenzaError('invalid_filter', 'D4', 'give recordId or cadenceId, not both');
   return auditPage(core, filter.recordId ? { recordId: filter.recordId } : { cadenceId: filter.cadenceId }, q);
+}
+
+/** D4: a paging or filter parameter that cannot be read, named in the problems as in the message. */
+function badFilter(field: string, message: string): CadenzaError {
+  return new CadenzaError('invalid_filter', 'D4', message, [{ field, rule: 'D4', message }]);
 }

@@ -233,7 +233,7 @@ describe('hostile input at the HTTP edge', () => {
     // Bad paging is a 400 naming the parameter and the rule, never a 500.
     for (const q of ['cursor=before:x', 'cursor=sideways:3', 'limit=0', 'limit=1001', 'limit=2.5', 'order=up']) {
       const r = await request(app).get(`/api/v1/enrollments/c1:A/why?${q}`).set(as('viewer')).expect(400);
-      expect(r.body.error, q).toMatchObject({ rule: 'D4', message: expect.stringContaining(q.split('=')[0]) });
+      expect(r.body.error, q).toMatchObject({ rule: 'D4', message: expect.stringContaining(q.split('=')[0]), problems: [expect.objectContaining({ field: q.split('=')[0], rule: 'D4' })] });
     }
     expect((await request(app).get('/api/v1/audit').set(as('viewer')).expect(400)).body.error).toMatchObject({ rule: 'D4', message: expect.stringMatching(/recordId or cadenceId/) });
   });

@@ -29,10 +29,9 @@ export class DueClaims {
       const applied = commits.length ? await this.db.commitMany(commits) : [];
       // What the batch did not write is leased (rev-guarded) for the caller to take one by one.
       const done = new Set(commits.filter((_, i) => applied[i]).map((c) => c.enrollment.id));
+      const left = due.filter((d) => !done.has(d.enrollment.id));
       const lease = this.db.prepare('UPDATE enrollments SET due_at = ? WHERE id = ? AND rev = ?');
-      this.db.tx(() => {
-        for (const d of due) if (!done.has(d.enrollment.id)) lease.run(leaseUntil, d.enrollment.id, d.rev);
-      });
+      if (left.length) this.db.tx(() => left.forEach((d) => lease.run(leaseUntil, d.enrollment.id, d.rev)));
       return { due, applied };
     } finally {
       for (const d of due) this.claimed.delete(d.enrollment.id);
