@@ -1,6 +1,8 @@
 // Postgres figures for `npm run bench`, each beside a peer on the same database in the same run:
 // enrollment vs a raw batched INSERT, dispatch with 1/2/4 workers vs a raw SKIP LOCKED claim loop and
 // vs pg-boss doing the same work (due jobs, no-op handler, batch fetch + burst as its docs advise).
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
 import pg from 'pg';
 import { startPgServer } from '../helpers/pg-process';
 import { postgresLatency } from './latency';
@@ -106,7 +108,7 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       report('bytes per waiting enrollment (Postgres, + indexes)', `${Math.round(size / (n + single)).toLocaleString('en-US')} B`, `${n8nBytes.toLocaleString('en-US')} B n8n waiting execution`, size / (n + single) / n8nBytes, 'x the peer');
     }
 
-    // Dispatch with 1, 2 and 4 workers vs a raw SKIP LOCKED claim loop over the same number of rows.
+    // Dispatch with 1, 2 and 4 worker processes vs a raw SKIP LOCKED claim loop over the same number of rows.
     const d = Math.round(4000 * scale);
     let oneWorker = 0;
     let cadenzaRows = { perStep: 0, tables: {} as Record<string, number> };
@@ -122,15 +124,7 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       // Rows written per follow-up (issue 15), with 1 worker: counted around the dispatch phase only.
       const stats = workers === 1 ? await RowsWritten.open(url) : null;
       const before = await stats?.read();
-      const rts = await Promise.all(Array.from({ length: workers === 'capped' ? 1 : workers }, () => runtimeOn(url, clock, 4)));
-      let sent = 0;
-      for (const rt of rts) rt.onDispatchBatch((batch) => void (sent += batch.length));
-      const t = process.hrtime.bigint();
-      await Promise.all(rts.map(async (rt) => {
-        while (sent < d) if ((await rt.tick()).dispatched === 0 && sent < d) await new Promise((r) => setImmediate(r));
-      }));
-      const ms = since(t);
-      for (const rt of rts) await rt.store.close();
+      const ms = await dispatchInWorkers(url, workers === 'capped' ? 1 : workers, d);
       if (stats && before) {
         const after = await stats.read();
         cadenzaRows = { perStep: (after.total - before.total) / d, tables: delta(before, after) };
@@ -202,4 +196,31 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
   } finally {
     await stop();
   }
+}
+
+/**
+ * Dispatch by `n` worker processes (dispatch-child.ts), each a runtime of its own, as in production:
+ * timed from the go signal to the last follow-up handed off; resolves once every worker has exited
+ * (its store closed, so its table statistics are flushed).
+ */
+async function dispatchInWorkers(url: string, n: number, d: number): Promise<number> {
+  const kids = Array.from({ length: n }, () => fork(join(__dirname, 'dispatch-child.js'), [url, String(T0)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const exited = kids.map((k) => new Promise<void>((resolve) => k.once('exit', () => resolve())));
+  let sent = 0;
+  let done: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  await Promise.all(kids.map((k) => new Promise<void>((resolve, reject) => {
+    k.once('exit', (code) => reject(new Error(`dispatch worker exited (${code}) before it was ready`)));
+    k.on('message', (m: { ready?: true; sent?: number }) => {
+      if (m.ready) resolve();
+      if (m.sent && (sent += m.sent) >= d) done();
+    });
+  })));
+  const t = process.hrtime.bigint();
+  for (const k of kids) k.send({ go: true });
+  await all;
+  const ms = since(t);
+  for (const k of kids) k.send({ stop: true });
+  await Promise.all(exited);
+  return ms;
 }
