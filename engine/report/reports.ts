@@ -122,7 +122,10 @@ async function auditPage(core: Core, filter: { enrollmentId?: string; recordId?:
 /** A3 + U9: the ordered log of inputs and decisions of one enrollment, a page at a time (newest first by default). */
 export async function why(core: Core, enrollmentId: string, actor: Actor = AUTOMATION, q: AuditPageQuery = {}): Promise<AuditPage> {
   requirePermission(actor, 'view', 'P2');
-  return auditPage(core, { enrollmentId }, q);
+  const page = await auditPage(core, { enrollmentId }, q);
+  // An empty page past a cursor is the end of a log, or a log that never was: only the first is a 200.
+  if (!page.log.length && !(await core.store.getEnrollment(enrollmentId))) throw new CadenzaError('unknown_enrollment', 'D4', `no enrollment "${enrollmentId}"`);
+  return page;
 }
 
 /** U9: the audit of a record or a cadence, a page at a time. */

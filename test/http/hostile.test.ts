@@ -235,6 +235,8 @@ describe('hostile input at the HTTP edge', () => {
       const r = await request(app).get(`/api/v1/enrollments/c1:A/why?${q}`).set(as('viewer')).expect(400);
       expect(r.body.error, q).toMatchObject({ rule: 'D4', message: expect.stringContaining(q.split('=')[0]), problems: [expect.objectContaining({ field: q.split('=')[0], rule: 'D4' })] });
     }
+    // A cursor does not turn an unknown enrollment into an empty log.
+    expect((await request(app).get('/api/v1/enrollments/c1:nobody/why?cursor=before:7').set(as('viewer')).expect(404)).body.error).toMatchObject({ code: 'unknown_enrollment' });
     expect((await request(app).get('/api/v1/audit').set(as('viewer')).expect(400)).body.error).toMatchObject({ rule: 'D4', message: expect.stringMatching(/recordId or cadenceId/) });
   });
   it('A1 U9 the report\'s latest un-enrollments come from the enrollments, so a flood of audit rows cannot hide a manual un-enroll reason', async () => {
