@@ -223,6 +223,11 @@ export interface Store {
    */
   releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null): Promise<void>;
   nextDue(cadences?: readonly string[]): Promise<number | null>;
+  /**
+   * How many stepDue batches one process should run at once (default 1). PostgreSQL says 2 when its
+   * pool can hold both transactions and their reads: one batch is planned while the other is written.
+   */
+  readonly batchLanes?: number;
   /** Tells other processes that work of these cadences is due now (PostgreSQL: NOTIFY). Optional: SQLite has one process. */
   notifyDue?(cadenceIds: readonly string[]): Promise<void>;
   /**

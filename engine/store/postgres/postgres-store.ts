@@ -24,8 +24,12 @@ export class PostgresStore implements Store {
   /** LISTEN for other processes' wake-ups: one connection, opened when a scheduler first subscribes. */
   private channel: DueChannel | null = null;
 
+  /** Two batches at once need a connection each for their transactions and one each for their reads. */
+  readonly batchLanes: number;
+
   constructor(private readonly url: string, options: { max?: number } = {}) {
     const connectionString = url;
+    this.batchLanes = (options.max ?? 10) >= 4 ? 2 : 1;
     // A server that does not answer fails the call in 10 s rather than hanging a deploy or a credential test.
     this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
     // An idle client losing its connection must not crash the process; the next query reconnects.
