@@ -251,7 +251,9 @@ export class Scheduler {
       if (cadenceId === null || !only || only.includes(cadenceId)) this.wake();
     };
     this.core.dueListeners.add(onDue);
-    const unsubscribe = this.core.store.subscribeDue?.(onDue);
+    // Said, not thrown: the channel reconnects by itself (with backoff), and the poll covers the gap.
+    const channelDown = (e: Error) => this.core.emit({ type: 'error', error: `wake-up channel (LISTEN): ${e.message}; reconnecting, the ${intervalMs} ms poll runs meanwhile` });
+    const unsubscribe = this.core.store.subscribeDue?.(onDue, channelDown);
     this.unsubscribe = () => (this.core.dueListeners.delete(onDue), unsubscribe?.());
     this.loop = setTimeout(run, 0);
   }

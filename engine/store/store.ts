@@ -232,9 +232,10 @@ export interface Store {
   notifyDue?(cadenceIds: readonly string[]): Promise<void>;
   /**
    * Calls `fn` when another process said work is due (with its cadence id), and once with null after the
-   * channel reconnects (a notification may have been missed meanwhile). Returns the way to unsubscribe.
+   * channel reconnects (a notification may have been missed meanwhile); `onError` hears why the channel
+   * went down or could not come back (it keeps retrying). Returns the way to unsubscribe.
    */
-  subscribeDue?(fn: (cadenceId: string | null) => void): () => void;
+  subscribeDue?(fn: (cadenceId: string | null) => void, onError?: (e: Error) => void): () => void;
 
   claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<OutboxRow[]>;
   /** A transient failure: the row is released to be claimed again at `availableAt` (D6). */

@@ -217,9 +217,14 @@ export class PostgresStore implements Store {
     await this.pool.query(NOTIFY_MANY_SQL, [DUE_CHANNEL, cadenceIds]);
   }
 
-  subscribeDue(fn: (cadenceId: string | null) => void): () => void {
-    this.channel ??= new DueChannel(this.url).start();
-    return this.channel.subscribe(({ cadenceIds }) => (cadenceIds ? cadenceIds.forEach((id) => fn(id)) : fn(null)));
+  /** Who hears of the wake-up channel's failures (a lost LISTEN connection, a failed reconnect). */
+  private readonly channelErrors = new Set<(e: Error) => void>();
+
+  subscribeDue(fn: (cadenceId: string | null) => void, onError?: (e: Error) => void): () => void {
+    this.channel ??= new DueChannel(this.url, { onError: (e) => this.channelErrors.forEach((f) => f(e)) }).start();
+    if (onError) this.channelErrors.add(onError);
+    const unsubscribe = this.channel.subscribe(({ cadenceIds }) => (cadenceIds ? cadenceIds.forEach((id) => fn(id)) : fn(null)));
+    return () => (unsubscribe(), onError && this.channelErrors.delete(onError));
   }
 
   async releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null) {
