@@ -58,13 +58,45 @@ export function mergeUrl(template: string, data: Record<string, unknown>): strin
 /** Renders a template's HTML with `data`; `link` maps each template link (http/https) to what is sent. */
 export function renderHtml(template: string, data: Record<string, unknown>, link: (url: string) => string = (u) => u): string {
   let out = '';
+  for (const p of pieces(template)) out += typeof p === 'string' ? p : p.tag ? renderTag(p.tag, data, link) : mergeText(p.text!, data);
+  return out;
+}
+
+/**
+ * A template split once into what every record gets alike (text and tags without a merge field or a
+ * tracked link, kept rendered) and what depends on the record or the link (kept to render each time).
+ * Every email of a follow-up has the same template, so a step only renders its merge fields and links.
+ */
+type Piece = string | { tag?: string; text?: string };
+const compiled = new Map<string, Piece[]>();
+const COMPILED_MAX = 100; // templates come from definitions: a few; emptied when full
+
+function pieces(template: string): Piece[] {
+  let out = compiled.get(template);
+  if (out) return out;
+  out = [];
+  let fixed = '';
+  const add = (p: Piece) => {
+    if (typeof p === 'string') return void (fixed += p);
+    if (fixed) out!.push(fixed);
+    fixed = '';
+    out!.push(p);
+  };
+  const text = (s: string) => add(HAS_MERGE.test(s) ? { text: s } : s); // no merge field: mergeText returns it as it is
   let last = 0;
   for (const m of template.matchAll(TAG)) {
-    out += mergeText(template.slice(last, m.index), data);
-    out += renderTag(m[0], data, link);
+    text(template.slice(last, m.index));
+    // Without a merge field a tag's output depends on nothing but its link: rendered now unless it has one.
+    let linked = false;
+    const once = HAS_MERGE.test(m[0]) ? '' : renderTag(m[0], {}, (u) => ((linked = true), u));
+    add(HAS_MERGE.test(m[0]) || linked ? { tag: m[0] } : once);
     last = m.index! + m[0].length;
   }
-  return out + mergeText(template.slice(last), data);
+  text(template.slice(last));
+  if (fixed) out.push(fixed);
+  if (compiled.size >= COMPILED_MAX) compiled.clear();
+  compiled.set(template, out);
+  return out;
 }
 
 function renderTag(tag: string, data: Record<string, unknown>, link: (url: string) => string): string {
