@@ -54,22 +54,28 @@ export class Scheduler {
     const now = this.core.clock.now();
     const handOffs: Promise<void>[] = [];
     let timers = 0;
-    for (;;) {
-      const lease = now + this.core.opts.leaseMs;
-      // The cadences' own timers first (U4's un-enrollment wins over a follow-up due at once, U6), then
-      // a batch of the enrollments whose timer is due, then one by one whatever the batch left.
-      const cadenceTimers = await this.core.store.claimTimers(now, this.core.opts.batchSize, lease, scope.cadences);
-      await this.fireEach(cadenceTimers);
-      const batch = await stepDue(this.core, now, this.core.opts.batchSize, lease, scope.cadences, (n) => this.canHandOff(n));
-      timers += cadenceTimers.length + batch.due;
-      if (this.written.size > 50_000) this.written.clear(); // only a bound: hand-offs that never report (lease ended) leave theirs
-      for (const [id, w] of batch.written) this.written.set(id, w);
-      if (batch.queued.length) handOffs.push(this.handOff(batch.queued));
-      for (const r of batch.rest) {
-        await this.fireEnrollment(r.id, r.leasedUntil).catch((e) => this.core.emit({ type: 'error', error: `enrollment ${r.id}: ${e instanceof Error ? e.message : String(e)}` }));
+    // A lane claims and steps batches until a claim comes back short. Stores that claim by row locks on
+    // a pool of connections run two lanes (Store.batchLanes): one plans a batch in JavaScript while the
+    // other's is being written, so neither the process nor the database waits on the other.
+    const lane = async () => {
+      for (;;) {
+        const lease = now + this.core.opts.leaseMs;
+        // The cadences' own timers first (U4's un-enrollment wins over a follow-up due at once, U6), then
+        // a batch of the enrollments whose timer is due, then one by one whatever the batch left.
+        const cadenceTimers = await this.core.store.claimTimers(now, this.core.opts.batchSize, lease, scope.cadences);
+        await this.fireEach(cadenceTimers);
+        const batch = await stepDue(this.core, now, this.core.opts.batchSize, lease, scope.cadences, (n) => this.canHandOff(n));
+        timers += cadenceTimers.length + batch.due;
+        if (this.written.size > 50_000) this.written.clear(); // only a bound: hand-offs that never report (lease ended) leave theirs
+        for (const [id, w] of batch.written) this.written.set(id, w);
+        if (batch.queued.length) handOffs.push(this.handOff(batch.queued));
+        for (const r of batch.rest) {
+          await this.fireEnrollment(r.id, r.leasedUntil).catch((e) => this.core.emit({ type: 'error', error: `enrollment ${r.id}: ${e instanceof Error ? e.message : String(e)}` }));
+        }
+        if (cadenceTimers.length < this.core.opts.batchSize && batch.due < this.core.opts.batchSize) break;
       }
-      if (cadenceTimers.length < this.core.opts.batchSize && batch.due < this.core.opts.batchSize) break;
-    }
+    };
+    await Promise.all(Array.from({ length: this.core.store.batchLanes ?? 1 }, lane));
     // The outbox: actions queued by others or left for want of a free slot, retries whose time has come,
     // leases of dead workers ended. A waiting pass goes on as slots free up, until none is left to claim.
     for (;;) {
@@ -245,7 +251,9 @@ export class Scheduler {
       if (cadenceId === null || !only || only.includes(cadenceId)) this.wake();
     };
     this.core.dueListeners.add(onDue);
-    const unsubscribe = this.core.store.subscribeDue?.(onDue);
+    // Said, not thrown: the channel reconnects by itself (with backoff), and the poll covers the gap.
+    const channelDown = (e: Error) => this.core.emit({ type: 'error', error: `wake-up channel (LISTEN): ${e.message}; reconnecting, the ${intervalMs} ms poll runs meanwhile` });
+    const unsubscribe = this.core.store.subscribeDue?.(onDue, channelDown);
     this.unsubscribe = () => (this.core.dueListeners.delete(onDue), unsubscribe?.());
     this.loop = setTimeout(run, 0);
   }

@@ -223,13 +223,19 @@ export interface Store {
    */
   releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null): Promise<void>;
   nextDue(cadences?: readonly string[]): Promise<number | null>;
+  /**
+   * How many stepDue batches one process should run at once (default 1). PostgreSQL says 2 when its
+   * pool can hold both transactions and their reads: one batch is planned while the other is written.
+   */
+  readonly batchLanes?: number;
   /** Tells other processes that work of these cadences is due now (PostgreSQL: NOTIFY). Optional: SQLite has one process. */
   notifyDue?(cadenceIds: readonly string[]): Promise<void>;
   /**
    * Calls `fn` when another process said work is due (with its cadence id), and once with null after the
-   * channel reconnects (a notification may have been missed meanwhile). Returns the way to unsubscribe.
+   * channel reconnects (a notification may have been missed meanwhile); `onError` hears why the channel
+   * went down or could not come back (it keeps retrying). Returns the way to unsubscribe.
    */
-  subscribeDue?(fn: (cadenceId: string | null) => void): () => void;
+  subscribeDue?(fn: (cadenceId: string | null) => void, onError?: (e: Error) => void): () => void;
 
   claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<OutboxRow[]>;
   /** A transient failure: the row is released to be claimed again at `availableAt` (D6). */

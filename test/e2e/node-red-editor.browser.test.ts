@@ -49,7 +49,7 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
       d.close();
     }
   };
-  const enrollments = () => db<{ state: string }>("SELECT state FROM enrollments WHERE cadence_id = 'trig-sales' ORDER BY id").map((r) => JSON.parse(r.state));
+  const enrollments = () => db<{ state: string }>("SELECT json_set(state, '$.status', status, '$.reason', reason, '$.recordId', record_id) AS state FROM enrollments WHERE cadence_id = 'trig-sales' ORDER BY id").map((r) => JSON.parse(r.state));
   const until = async (what: string, fn: () => Promise<boolean> | boolean, ms = 60_000) => {
     const end = Date.now() + ms;
     while (!(await fn())) {

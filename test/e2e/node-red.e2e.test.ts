@@ -32,7 +32,7 @@ for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require
   const enrollment = (id: string) => {
     const db = new DatabaseSync(join(dir, 'cadenza.db'), { readOnly: true });
     try {
-      const row = db.prepare('SELECT state FROM enrollments WHERE id = ?').get(`trig-sales:${id}`) as { state: string } | undefined;
+      const row = db.prepare("SELECT json_set(state, '$.status', status, '$.reason', reason, '$.recordId', record_id) AS state FROM enrollments WHERE id = ?").get(`trig-sales:${id}`) as { state: string } | undefined;
       return row ? JSON.parse(row.state) : undefined;
     } finally {
       db.close();

@@ -15,7 +15,7 @@ const enrollment = (over: Partial<Enrollment> = {}): Enrollment => ({
 });
 const row = (key: string, at = T0): Omit<OutboxRow, 'status' | 'attempts'> => ({
   key, enrollmentId: 'c:r', cadenceId: 'c', nodeId: key.split(':').pop()!, recordId: 'r', channel: 'email',
-  payload: { key, record: { id: 'r' }, email: { to: 'r@x.example', subject: 'Hi', html: '<p>Hi</p>', text: 'Hi', messageId: '<m@x>' } }, availableAt: at, createdAt: at,
+  payload: { key, enrollmentId: 'c:r', cadenceId: 'c', recordId: 'r', module: 'Leads', record: { id: 'r' }, email: { to: 'r@x.example', subject: 'Hi', html: '<p>Hi</p>', text: 'Hi', messageId: '<m@x>', unsubscribeUrl: 'https://x.example/t/unsubscribe/t' } }, availableAt: at, createdAt: at,
 });
 const commit = (c: Partial<Commit> & { enrollment: Enrollment; expectedRev: number | null }): Commit => ({ outbox: [], audit: [], counters: [], ...c });
 
@@ -24,6 +24,25 @@ async function write(store: Store, c: Commit): Promise<boolean> {
 }
 
 describe('Store contract (both stores)', () => {
+  it('D1 an enrollment\'s identity, status and times are kept in its columns, not twice: its stored state leaves them out and every read puts them back', async () => {
+    h = await harness();
+    const s = h.store;
+    const e = enrollment({ status: 'active', reason: 'enrolled' });
+    expect(await write(s, commit({ enrollment: e, expectedRev: null, timer: T0 }))).toBe(true);
+    const moved = { ...e, status: 'stopped' as const, reason: 'replied (U1)', updatedAt: T0 + MIN };
+    expect(await write(s, commit({ enrollment: moved, expectedRev: 1, timer: null }))).toBe(true);
+    const [row] = (await h.snapshot()).enrollments as Record<string, unknown>[];
+    const state = typeof row.state === 'string' ? JSON.parse(row.state) : row.state;
+    for (const field of ['id', 'cadenceId', 'recordId', 'module', 'status', 'reason', 'startedAt', 'updatedAt']) expect(state).not.toHaveProperty(field);
+    expect(state).toMatchObject({ position: 'e1', run: 1, enrolledBy: 'rep' });
+    // Every read gives back the whole enrollment, as written.
+    expect(await s.getEnrollment('c:r')).toEqual({ enrollment: moved, rev: 2 });
+    expect(await s.findEnrollment('c', 'r')).toEqual({ enrollment: moved, rev: 2 });
+    expect(await s.listEnrollments({ cadenceId: 'c', status: 'stopped' })).toEqual([{ enrollment: moved, rev: 2 }]);
+    expect(await s.enrollmentsOfRecords(['r'])).toEqual([{ enrollment: moved, rev: 2 }]);
+    expect(await s.getEnrollments(['c:r'])).toEqual([{ enrollment: moved, rev: 2 }]);
+  });
+
   it('D1 U8 the enrollment\'s timer is what the commit says: set, moved, deleted, or left alone', async () => {
     h = await harness();
     const s = h.store;
@@ -57,6 +76,9 @@ describe('Store contract (both stores)', () => {
     expect(done).toMatchObject({ status: 'done', payload: { key: 'c:r:1:a', email: { to: 'r@x.example', subject: 'Hi', messageId: '<m@x>' } } });
     expect(done!.payload).not.toHaveProperty('record');
     expect((done!.payload as { email: object }).email).not.toHaveProperty('html');
+    // Nor what the row's columns hold already, nor the signed link: a delivered row is a small summary.
+    for (const field of ['enrollmentId', 'cadenceId', 'recordId', 'module']) expect(done!.payload).not.toHaveProperty(field);
+    expect((done!.payload as { email: object }).email).not.toHaveProperty('unsubscribeUrl');
     expect(await s.getOutbox('c:r:1:b')).toMatchObject({ status: 'dead', payload: { record: { id: 'r' }, email: { html: '<p>Hi</p>' } } });
     // A settle never turns a finished row back: done stays done, cancelled stays cancelled.
     await write(s, commit({ enrollment: enrollment(), expectedRev: 3, outboxChanges: [{ key: 'c:r:1:a', op: 'dead' }, { key: never, op: 'done' }] }));

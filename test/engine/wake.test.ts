@@ -2,7 +2,10 @@
 // handed off here within seconds was handed off because a commit woke it — never because a poll came.
 // (Real time only bounds how long the test waits; engine time is the virtual clock.)
 import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { Runtime, type DispatchedAction } from '../../engine/runtime/runtime';
+import type { PostgresStore } from '../../engine/store/postgres/postgres-store';
+import { LISTENER_NAME } from '../../engine/store/postgres/notify';
 import { emailCadence, harness, lead, published, STORE_KIND, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -61,6 +64,34 @@ describe('Scheduler wake-up (issue 15)', () => {
       expect(got.map((a) => `${a.recordId}:${a.nodeId}`)).toEqual(['a:e1', 'b:e1', 'c:e1']);
       expect(h.sent).toHaveLength(0);
     } finally {
+      await worker.stop();
+      await worker.store.close();
+    }
+  });
+
+  it.skipIf(STORE_KIND !== 'postgres')('D1 a wake-up channel cut under a running scheduler is said as an error event, comes back by itself, and wakes it again', async () => {
+    h = await harness();
+    await published(h, emailCadence({ enrollment: { mode: 'view', view: 'Lead_Status = "Hot"' } }));
+    const worker = await new Runtime({ store: h.openStore(), clock: h.clock, secret: 'test-secret' }).init();
+    const got: DispatchedAction[] = [];
+    const errors: string[] = [];
+    worker.onDispatch((a) => void got.push(a));
+    worker.subscribe((e) => e.type === 'error' && errors.push(e.error ?? ''));
+    worker.start(HOUR_POLL);
+    const admin = new pg.Client({ connectionString: (h.store as PostgresStore).pool.options.connectionString });
+    await admin.connect();
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // listening, and the first pass found nothing
+      const db = (await admin.query('SELECT current_database() AS d')).rows[0].d;
+      const killed = await admin.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [db, LISTENER_NAME]);
+      expect(killed.rows).toEqual([{ ok: true }]);
+      await until('the cut said as an error event', () => errors.length > 0);
+      expect(errors[0]).toMatch(/^wake-up channel \(LISTEN\): .+; reconnecting/);
+      await until('listening again', async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [db, LISTENER_NAME])).rowCount === 1);
+      await h.rt.upsertRecord('Leads', lead('a', { Lead_Status: 'Hot' }), 'form');
+      await until("a's welcome handed off by the other process after the reconnect", () => got.some((a) => a.recordId === 'a'));
+    } finally {
+      await admin.end();
       await worker.stop();
       await worker.store.close();
     }

@@ -26,6 +26,24 @@ describe('PostgreSQL store', () => {
     expect(due.every((d) => d.enrollment.id.startsWith('d'))).toBe(true);
   });
 
+  it('E4 E5 a record is enrolled once per cadence (unique per cadence and record) and its enrollments are found through that one index: no second index on the record', async () => {
+    h = await harness();
+    const pool = (h.store as PostgresStore).pool;
+    await pool.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at)
+      SELECT 'c' || (g % 5) || ':r' || g, 'c' || (g % 5), 'r' || g, 'Leads', 'active', 1, '{}'::jsonb, 0, 0 FROM generate_series(1, $1::int) g`, [100_000]);
+    await pool.query('ANALYZE enrollments');
+    const indexes = (await pool.query("SELECT indexname FROM pg_indexes WHERE tablename = 'enrollments' ORDER BY 1")).rows.map((r) => r.indexname);
+    expect(indexes).toEqual(['enrollments_cadence_reason', 'enrollments_due', 'enrollments_left', 'enrollments_pkey', 'enrollments_record_cadence']);
+    for (const [sql, args] of [['SELECT id FROM enrollments WHERE record_id = ANY($1::text[])', [['r7', 'r8']]], ['SELECT id FROM enrollments WHERE cadence_id = $1 AND record_id = $2', ['c2', 'r7']]] as const) {
+      const plan = JSON.stringify((await pool.query(`EXPLAIN (FORMAT JSON) ${sql}`, args as unknown[])).rows[0]);
+      expect(plan).toMatch(/"Index Name":"enrollments_record_cadence"/);
+      expect(plan).not.toMatch(/"Node Type":"Seq Scan"/);
+    }
+    // Unique still: a second enrollment of one record in one cadence is refused by the index, whatever its id.
+    await expect(pool.query("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) VALUES ('other', 'c2', 'r7', 'Leads', 'active', 1, '{}', 0, 0)"))
+      .rejects.toThrow(/enrollments_record_cadence/);
+  });
+
   it('D1 D2 a worker that dies in the middle of a batch frees it at once (the claim is a row lock, not a lease); another worker takes the work exactly once', async () => {
     h = await harness({ leaseMs: 5 * MIN });
     await published(h, emailCadence());

@@ -11,6 +11,7 @@ import { NUMERIC_TYPES, PreparingClient } from './client';
 import { DUE_CHANNEL, DueChannel, NOTIFY_MANY_SQL } from './notify';
 import { AUDIT_COLUMNS, auditJson, auditRows, writeCounted, writeSteps } from './steps';
 import { listAudit } from './audit';
+import { ENROLLMENT_READ, storedEnrollment } from '../enrollment-row';
 import { latestUnenrollments } from './unenrollments';
 import type { Enrollment, RecordSnapshot } from '../../machine/types';
 import type { CadenceDefinition } from '../../model/types';
@@ -24,8 +25,12 @@ export class PostgresStore implements Store {
   /** LISTEN for other processes' wake-ups: one connection, opened when a scheduler first subscribes. */
   private channel: DueChannel | null = null;
 
+  /** Two batches at once need a connection each for their transactions and one each for their reads. */
+  readonly batchLanes: number;
+
   constructor(private readonly url: string, options: { max?: number } = {}) {
     const connectionString = url;
+    this.batchLanes = (options.max ?? 10) >= 4 ? 2 : 1;
     // A server that does not answer fails the call in 10 s rather than hanging a deploy or a credential test.
     this.pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000, types: NUMERIC_TYPES as never, Client: PreparingClient as never });
     // An idle client losing its connection must not crash the process; the next query reconnects.
@@ -151,12 +156,12 @@ export class PostgresStore implements Store {
   }
 
   async getEnrollment(id: string) {
-    const [r] = await this.q('SELECT state, rev FROM enrollments WHERE id = $1', [id]);
+    const [r] = await this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE id = $1`, [id]);
     return r && stored(r);
   }
 
   async findEnrollment(cadenceId: string, recordId: string) {
-    const [r] = await this.q('SELECT state, rev FROM enrollments WHERE cadence_id = $1 AND record_id = $2', [cadenceId, recordId]);
+    const [r] = await this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE cadence_id = $1 AND record_id = $2`, [cadenceId, recordId]);
     return r && stored(r);
   }
 
@@ -167,7 +172,7 @@ export class PostgresStore implements Store {
     if (f.recordId) (args.push(f.recordId), where.push(`record_id = $${args.length}`));
     if (f.status) (args.push(f.status), where.push(`status = $${args.length}`));
     args.push(f.limit ?? 1000);
-    return (await this.q(`SELECT state, rev FROM enrollments WHERE ${where.join(' AND ')} ORDER BY id COLLATE "C" LIMIT $${args.length}`, args)).map(stored);
+    return (await this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE ${where.join(' AND ')} ORDER BY id COLLATE "C" LIMIT $${args.length}`, args)).map(stored);
   }
 
   async commit(c: Commit): Promise<boolean> {
@@ -196,7 +201,7 @@ export class PostgresStore implements Store {
   async stepDue(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, step: (due: StoredEnrollment[]) => Promise<Commit[]>) {
     const only = cadences ? 'AND cadence_id = ANY($3::text[])' : '';
     return this.tx(async (db) => {
-      const due = (await this.q(`SELECT state, rev FROM enrollments WHERE due_at <= $1 ${only} ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, cadences ? [now, limit, cadences] : [now, limit], db)).map(stored);
+      const due = (await this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE due_at <= $1 ${only} ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, cadences ? [now, limit, cadences] : [now, limit], db)).map(stored);
       if (!due.length) return { due, applied: [] };
       const commits = await step(due);
       const applied = !commits.length ? [] : commits.some((c) => c.counters.length) ? await writeCounted(db, commits, true) : await writeSteps(db, commits);
@@ -212,9 +217,14 @@ export class PostgresStore implements Store {
     await this.pool.query(NOTIFY_MANY_SQL, [DUE_CHANNEL, cadenceIds]);
   }
 
-  subscribeDue(fn: (cadenceId: string | null) => void): () => void {
-    this.channel ??= new DueChannel(this.url).start();
-    return this.channel.subscribe(({ cadenceIds }) => (cadenceIds ? cadenceIds.forEach((id) => fn(id)) : fn(null)));
+  /** Who hears of the wake-up channel's failures (a lost LISTEN connection, a failed reconnect). */
+  private readonly channelErrors = new Set<(e: Error) => void>();
+
+  subscribeDue(fn: (cadenceId: string | null) => void, onError?: (e: Error) => void): () => void {
+    this.channel ??= new DueChannel(this.url, { onError: (e) => this.channelErrors.forEach((f) => f(e)) }).start();
+    if (onError) this.channelErrors.add(onError);
+    const unsubscribe = this.channel.subscribe(({ cadenceIds }) => (cadenceIds ? cadenceIds.forEach((id) => fn(id)) : fn(null)));
+    return () => (unsubscribe(), onError && this.channelErrors.delete(onError));
   }
 
   async releaseDue(enrollmentId: string, leasedUntil: number, dueAt: number | null) {
@@ -222,11 +232,11 @@ export class PostgresStore implements Store {
   }
 
   async enrollmentsOfRecords(recordIds: readonly string[]) {
-    return (await this.q('SELECT state, rev FROM enrollments WHERE record_id = ANY($1::text[])', [recordIds])).map(stored);
+    return (await this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE record_id = ANY($1::text[])`, [recordIds])).map(stored);
   }
 
   async getEnrollments(ids: readonly string[]) {
-    return (await this.q('SELECT state, rev FROM enrollments WHERE id = ANY($1::text[])', [ids])).map(stored);
+    return (await this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE id = ANY($1::text[])`, [ids])).map(stored);
   }
 
   async getRecords(keys: readonly { module: string; id: string }[]) {
@@ -371,8 +381,9 @@ function recordRow(r: Row): RecordSnapshot {
   return { id: r.id as string, module: r.module as string, data: r.data as Record<string, unknown>, unsubscribed: r.unsubscribed === true };
 }
 
+/** A row read with ENROLLMENT_READ (enrollment-row.ts). */
 function stored(r: Row): StoredEnrollment {
-  return { enrollment: r.state as Enrollment, rev: r.rev as number };
+  return storedEnrollment(r, r.state as object);
 }
 
 function outboxRow(r: Row): OutboxRow {

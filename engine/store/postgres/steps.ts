@@ -2,10 +2,12 @@
 // each commit's enrollment (rev-guarded, its timer in its due_at), outbox changes, new outbox rows and
 // audit, as the commit says (no rule here); and the transaction around it when capped counters count.
 import pg from 'pg';
+import { SENT_DROPPED } from '../sent';
+import { COLUMN_FIELDS } from '../enrollment-row';
 import { packAudit, type Commit, type CounterBump, type PackedAudit } from '../store';
 
-/** What a delivered action keeps: what was sent to whom, not its bodies or the record copy (SQLite's twin). */
-export const SENT_SUMMARY = "payload - 'record' #- '{email,html}' #- '{email,text}' #- '{email,headers}'";
+/** What a delivered action keeps: what was sent to whom, not its bodies, the record copy or its columns' ids (engine/store/sent.ts). */
+export const SENT_SUMMARY = `payload ${SENT_DROPPED.map((path) => `#- '{${path.join(',')}}'`).join(' ')}`;
 
 // Rows arrive as one JSON array per statement (jsonb_to_recordset): a single parameter whatever the batch size.
 const OUTBOX_COLUMNS = '(key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)';
@@ -27,12 +29,12 @@ export async function writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[])
   const changes = JSON.stringify(commits.flatMap((c) => (c.outboxChanges ?? []).map((ch) => ({ enrollment_id: c.enrollment.id, key: ch.key, op: ch.op, at: c.enrollment.updatedAt }))));
   const r = await db.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb, set_due boolean, due bigint)),
     moved AS (
-      UPDATE enrollments e SET status = x.state->>'status', reason = x.state->>'reason', state = x.state, rev = e.rev + 1,
+      UPDATE enrollments e SET status = x.state->>'status', reason = x.state->>'reason', state = x.state - $5::text[], rev = e.rev + 1,
         started_at = (x.state->>'startedAt')::bigint, updated_at = (x.state->>'updatedAt')::bigint, due_at = CASE WHEN x.set_due THEN x.due ELSE e.due_at END
       FROM x WHERE x.rev IS NOT NULL AND e.id = x.state->>'id' AND e.rev = x.rev RETURNING e.id),
     fresh AS (
       INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at, due_at)
-      SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', x.state->>'reason', 1, x.state, (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint, x.due
+      SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', x.state->>'reason', 1, x.state - $5::text[], (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint, x.due
       FROM x WHERE x.rev IS NULL ON CONFLICT DO NOTHING RETURNING id),
     applied AS (SELECT id FROM moved UNION ALL SELECT id FROM fresh),
     k AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS k(enrollment_id text, key text, op text, at bigint) WHERE k.enrollment_id IN (SELECT id FROM applied)),
@@ -53,7 +55,7 @@ export async function writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[])
         ELSE o.status = 'pending' END),
     queued AS (INSERT INTO outbox ${OUTBOX_COLUMNS} ${outboxRows('$2')} WHERE x.enrollment_id IN (SELECT id FROM applied)),
     logged AS (INSERT INTO audit ${AUDIT_COLUMNS} ${auditRows('$3')} WHERE x.enrollment_id IN (SELECT id FROM applied))
-    SELECT id FROM applied`, [steps, outboxJson(commits), audit, changes]);
+    SELECT id FROM applied`, [steps, outboxJson(commits), audit, changes, COLUMN_FIELDS]);
   const ok = new Set(r.rows.map((row) => row.id as string));
   return commits.map((c) => ok.has(c.enrollment.id));
 }

@@ -4,6 +4,7 @@
 import type { StatementSync } from 'node:sqlite';
 import type { Commit, StoredEnrollment } from '../store';
 import { stored } from './rows';
+import { ENROLLMENT_READ } from '../enrollment-row';
 
 export interface DueHost {
   prepare(sql: string): StatementSync;
@@ -20,7 +21,7 @@ export class DueClaims {
   async step(now: number, limit: number, leaseUntil: number, cadences: readonly string[] | undefined, step: (due: StoredEnrollment[]) => Promise<Commit[]>) {
     const only = cadences ? 'AND cadence_id IN (SELECT value FROM json_each(?))' : '';
     const args: (string | number)[] = [now, JSON.stringify([...this.claimed]), ...(cadences ? [JSON.stringify(cadences)] : []), limit];
-    const due = (this.db.prepare(`SELECT state, rev FROM enrollments WHERE due_at <= ? AND id NOT IN (SELECT value FROM json_each(?)) ${only} ORDER BY due_at, id LIMIT ?`)
+    const due = (this.db.prepare(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE due_at <= ? AND id NOT IN (SELECT value FROM json_each(?)) ${only} ORDER BY due_at, id LIMIT ?`)
       .all(...args) as Record<string, unknown>[]).map(stored);
     if (!due.length) return { due, applied: [] as boolean[] };
     for (const d of due) this.claimed.add(d.enrollment.id);

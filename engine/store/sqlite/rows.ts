@@ -1,5 +1,6 @@
 // How SQLite rows become the store's types: JSON columns parsed, integers as booleans.
-import type { Enrollment, RecordSnapshot } from '../../machine/types';
+import type { RecordSnapshot } from '../../machine/types';
+import { storedEnrollment } from '../enrollment-row';
 import type { CadenceRow, OutboxRow, StoredEnrollment } from '../store';
 
 type Row = Record<string, unknown>;
@@ -16,8 +17,9 @@ export function recordRow(r: Row): RecordSnapshot {
   return { id: r.id as string, module: r.module as string, data: JSON.parse(r.data as string), unsubscribed: r.unsubscribed === 1 };
 }
 
+/** A row read with ENROLLMENT_READ (enrollment-row.ts). */
 export function stored(r: Row): StoredEnrollment {
-  return { enrollment: JSON.parse(r.state as string) as Enrollment, rev: r.rev as number };
+  return storedEnrollment(r, JSON.parse(r.state as string));
 }
 
 export function outboxRow(r: Row): OutboxRow {

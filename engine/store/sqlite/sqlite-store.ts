@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { migrationFiles } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
+import { SENT_DROPPED } from '../sent';
+import { ENROLLMENT_READ, stateOf } from '../enrollment-row';
 import { leaseLock } from './lock';
 import { DueClaims } from './due';
 import { listAudit } from './audit';
@@ -134,12 +136,12 @@ export class SqliteStore implements Store {
   // Enrollments ------------------------------------------------------------------------------------
 
   async getEnrollment(id: string) {
-    const r = this.q('SELECT state, rev FROM enrollments WHERE id = ?').get(id) as Row | undefined;
+    const r = this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE id = ?`).get(id) as Row | undefined;
     return r && stored(r);
   }
 
   async findEnrollment(cadenceId: string, recordId: string) {
-    const r = this.q('SELECT state, rev FROM enrollments WHERE cadence_id = ? AND record_id = ?').get(cadenceId, recordId) as Row | undefined;
+    const r = this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE cadence_id = ? AND record_id = ?`).get(cadenceId, recordId) as Row | undefined;
     return r && stored(r);
   }
 
@@ -150,7 +152,7 @@ export class SqliteStore implements Store {
     if (f.recordId) (where.push('record_id = ?'), args.push(f.recordId));
     if (f.status) (where.push('status = ?'), args.push(f.status));
     args.push(f.limit ?? 1000);
-    return (this.q(`SELECT state, rev FROM enrollments WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Row[]).map(stored);
+    return (this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Row[]).map(stored);
   }
 
   async commit(c: Commit): Promise<boolean> {
@@ -185,11 +187,11 @@ export class SqliteStore implements Store {
   }
 
   async enrollmentsOfRecords(recordIds: readonly string[]) {
-    return (this.q('SELECT state, rev FROM enrollments WHERE record_id IN (SELECT value FROM json_each(?))').all(JSON.stringify(recordIds)) as Row[]).map(stored);
+    return (this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE record_id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(recordIds)) as Row[]).map(stored);
   }
 
   async getEnrollments(ids: readonly string[]) {
-    return (this.q('SELECT state, rev FROM enrollments WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(ids)) as Row[]).map(stored);
+    return (this.q(`SELECT ${ENROLLMENT_READ} FROM enrollments WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)) as Row[]).map(stored);
   }
 
   async getRecords(keys: readonly { module: string; id: string }[]) {
@@ -202,7 +204,7 @@ export class SqliteStore implements Store {
 
   /** The writes of one step, inside a transaction the caller holds; false when its rev moved. */
   private writeStep(c: Commit, e: Enrollment): boolean {
-    const state = JSON.stringify(e);
+    const state = JSON.stringify(stateOf(e));
     if (c.expectedRev === null) {
       const r = this.q(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at, due_at)
         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(e.id, e.cadenceId, e.recordId, e.module, e.status, e.reason, state, e.startedAt, e.updatedAt, c.timer ?? null);
@@ -380,10 +382,11 @@ export class SqliteStore implements Store {
 }
 
 /**
- * A delivered action keeps what says what was sent (to, subject, Message-ID, key…), not its bodies
- * or the record copy: nothing reads them after the hand-off, and they were most of a row's bytes.
+ * A delivered action keeps what says what was sent (key, channel, version; to, from, subject,
+ * Message-ID), not its bodies, the record copy, or the ids its row's columns hold already: nothing
+ * reads them after the hand-off, and they were most of a row's bytes (SENT_FIELDS, PostgreSQL's twin).
  */
-const SENT_SUMMARY = "json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers')";
+const SENT_SUMMARY = `json_remove(payload, ${SENT_DROPPED.map((path) => `'$.${path.join('.')}'`).join(', ')})`;
 
 
 export class CapReached extends Error {
