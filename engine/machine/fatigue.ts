@@ -40,8 +40,10 @@ function windowKeys(l: FatigueLimit, recordId: string, today: string): string[] 
 export function fatigueKeys(node: FollowUpNode, ctx: Context, zone: string): string[] {
   const rid = ctx.record?.id;
   if (!rid) return [];
+  const limits = limitsFor(node.channel, ctx);
+  if (!limits.length) return []; // no limit: no local date to work out
   const today = localDate(ctx.now, zone);
-  return [...new Set(limitsFor(node.channel, ctx).flatMap((l) => windowKeys(l, rid, today)))];
+  return [...new Set(limits.flatMap((l) => windowKeys(l, rid, today)))];
 }
 
 export function describe(l: FatigueLimit): string {
@@ -53,11 +55,13 @@ export function describe(l: FatigueLimit): string {
 export function held(node: FollowUpNode, ctx: Context, zone: string): { limit: Applied; until: number } | null {
   const rid = ctx.record?.id;
   if (!rid) return null;
+  const limits = limitsFor(node.channel, ctx);
+  if (!limits.length) return null;
   const today = localDate(ctx.now, zone);
   const n = (k: string) => ctx.sentToContact?.[k] ?? 0;
   let first: Applied | null = null;
   let shift = 0;
-  for (const l of limitsFor(node.channel, ctx)) {
+  for (const l of limits) {
     const chans = l.channel ? [l.channel] : TOUCH;
     const sumFrom = (k: number) => { // the window ending k days from today: its past days are today-(days-1-k) .. today
       let s = 0;
@@ -82,10 +86,10 @@ export function held(node: FollowUpNode, ctx: Context, zone: string): { limit: A
 export function fatigueBumps(node: FollowUpNode, ctx: Context, zone: string): { scope: string; key: string; max?: number; window?: string[]; checkOnly?: boolean }[] {
   const rid = ctx.record?.id;
   if (!rid || !TOUCH.includes(node.channel)) return [];
-  const today = localDate(ctx.now, zone);
-  const key = contactKey(rid, node.channel, today);
   const limits = limitsFor(node.channel, ctx);
   if (!limits.length && !(ctx.fatigue?.length)) return [];
+  const today = localDate(ctx.now, zone);
+  const key = contactKey(rid, node.channel, today);
   return [
     { scope: CONTACT, key },
     ...limits.map((l) => ({ scope: CONTACT, key, max: l.max, window: windowKeys(l, rid, today).filter((k) => k !== key), checkOnly: true })),

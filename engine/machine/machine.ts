@@ -334,11 +334,10 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
     }
     if (typeof data.Email !== 'string' || !EMAIL.test(data.Email)) return stop(s, 'failed', `no valid email address for "${node.id}" (F9)`, fx);
     const cap = ctx.def.senderDailyCap;
-    const sender = senderOf(node, ctx);
-    const used = ctx.sentToday[capKey(node, ctx)] ?? 0;
-    if (cap !== undefined && used >= cap) {
+    // The counter key needs the local date: worked out only when there is a cap to check.
+    if (cap !== undefined && (ctx.sentToday[capKey(node, ctx)] ?? 0) >= cap) {
       const until = nextDayOpen(ctx.now, ctx.def.sendWindow, zone);
-      fx.push(log('deferred', `${sender} reached its daily cap of ${cap} (F12)`, { until: new Date(until).toISOString() }));
+      fx.push(log('deferred', `${senderOf(node, ctx)} reached its daily cap of ${cap} (F12)`, { until: new Date(until).toISOString() }));
       return { ...s, dueAt: until };
     }
   }

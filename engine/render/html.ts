@@ -11,7 +11,7 @@
 const HTML: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML[c]);
 
-export const MERGE = /\{\{(\{)?\s*([A-Za-z0-9_.$-]+)\s*\}?\}\}/g;
+const MERGE = /\{\{(\{)?\s*([A-Za-z0-9_.$-]+)\s*\}?\}\}/g;
 const HAS_MERGE = /\{\{/;
 const TAG = /<[^<>]*>/g;
 // Linear on any tag: `(?<!\s)` starts only at the beginning of a run of whitespace and `(?=(\s+))\1`
@@ -36,9 +36,36 @@ export function text(data: unknown, path: string): string {
   return v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/**
+ * `s` with each merge field replaced by `fill(path, raw)`, as `s.replace(MERGE, …)` does. The texts are
+ * a template's, the same for every record: each is split at its merge fields once (bounded; emptied
+ * when full), so a step fills them in without scanning the text again.
+ */
+export function fillMerge(s: string, fill: (path: string, raw: boolean) => string): string {
+  if (!HAS_MERGE.test(s)) return s;
+  let split = splits.get(s);
+  if (!split) {
+    split = { parts: [], fields: [] };
+    let last = 0;
+    for (const m of s.matchAll(MERGE)) {
+      split.parts.push(s.slice(last, m.index));
+      split.fields.push({ raw: m[1] !== undefined, path: m[2] });
+      last = m.index! + m[0].length;
+    }
+    split.parts.push(s.slice(last));
+    if (splits.size >= SPLITS_MAX) splits.clear();
+    splits.set(s, split);
+  }
+  let out = split.parts[0];
+  for (let i = 0; i < split.fields.length; i++) out += fill(split.fields[i].path, split.fields[i].raw) + split.parts[i + 1];
+  return out;
+}
+const splits = new Map<string, { parts: string[]; fields: { raw: boolean; path: string }[] }>();
+const SPLITS_MAX = 1000;
+
 /** Merge into HTML text: escaped, except the directory's signature when asked for raw. */
 function mergeText(s: string, data: Record<string, unknown>): string {
-  return s.replace(MERGE, (_m, raw: string | undefined, path: string) => (raw && RAW_ALLOWED.has(path) ? text(data, path) : escapeHtml(text(data, path))));
+  return fillMerge(s, (path, raw) => (raw && RAW_ALLOWED.has(path) ? text(data, path) : escapeHtml(text(data, path))));
 }
 
 const decodeAmp = (s: string) => s.replace(/&amp;/g, '&');
@@ -51,20 +78,52 @@ export function mergeUrl(template: string, data: Record<string, unknown>): strin
   const authority = /^\s*([a-z][a-z0-9+.-]*:)(\/\/[^/?#]*)?/i.exec(template);
   if (!authority) return HAS_MERGE.test(template) ? undefined : decodeAmp(template);
   if (HAS_MERGE.test(authority[0])) return undefined;
-  const rest = template.slice(authority[0].length).replace(MERGE, (_m, _raw, path: string) => encodeURIComponent(text(data, path)));
+  const rest = fillMerge(template.slice(authority[0].length), (path) => encodeURIComponent(text(data, path)));
   return decodeAmp(authority[0].trim() + rest);
 }
 
 /** Renders a template's HTML with `data`; `link` maps each template link (http/https) to what is sent. */
 export function renderHtml(template: string, data: Record<string, unknown>, link: (url: string) => string = (u) => u): string {
   let out = '';
+  for (const p of pieces(template)) out += typeof p === 'string' ? p : p.tag ? renderTag(p.tag, data, link) : mergeText(p.text!, data);
+  return out;
+}
+
+/**
+ * A template split once into what every record gets alike (text and tags without a merge field or a
+ * tracked link, kept rendered) and what depends on the record or the link (kept to render each time).
+ * Every email of a follow-up has the same template, so a step only renders its merge fields and links.
+ */
+type Piece = string | { tag?: string; text?: string };
+const compiled = new Map<string, Piece[]>();
+const COMPILED_MAX = 100; // templates come from definitions: a few; emptied when full
+
+function pieces(template: string): Piece[] {
+  let out = compiled.get(template);
+  if (out) return out;
+  out = [];
+  let fixed = '';
+  const add = (p: Piece) => {
+    if (typeof p === 'string') return void (fixed += p);
+    if (fixed) out!.push(fixed);
+    fixed = '';
+    out!.push(p);
+  };
+  const text = (s: string) => add(HAS_MERGE.test(s) ? { text: s } : s); // no merge field: mergeText returns it as it is
   let last = 0;
   for (const m of template.matchAll(TAG)) {
-    out += mergeText(template.slice(last, m.index), data);
-    out += renderTag(m[0], data, link);
+    text(template.slice(last, m.index));
+    // Without a merge field a tag's output depends on nothing but its link: rendered now unless it has one.
+    let linked = false;
+    const once = HAS_MERGE.test(m[0]) ? '' : renderTag(m[0], {}, (u) => ((linked = true), u));
+    add(HAS_MERGE.test(m[0]) || linked ? { tag: m[0] } : once);
     last = m.index! + m[0].length;
   }
-  return out + mergeText(template.slice(last), data);
+  text(template.slice(last));
+  if (fixed) out.push(fixed);
+  if (compiled.size >= COMPILED_MAX) compiled.clear();
+  compiled.set(template, out);
+  return out;
 }
 
 function renderTag(tag: string, data: Record<string, unknown>, link: (url: string) => string): string {

@@ -4,7 +4,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ActionRef, RecordSnapshot } from '../machine/types';
 import type { FollowUpNode, Template } from '../model/types';
-import { escapeHtml, MERGE, renderHtml, text as mergeText } from './html';
+import { escapeHtml, fillMerge, renderHtml, text as mergeText } from './html';
 
 export { escapeHtml };
 
@@ -16,7 +16,7 @@ export const headerSafe = (s: string) => s.replace(HEADER_UNSAFE, ' ').replace(/
 /** `{{First_Name}}`, `{{Owner.signature}}` into text (plain text, subjects, task descriptions); HTML goes through renderHtml. */
 export function merge(text: string, data: Record<string, unknown>, html: boolean): string {
   if (html) return renderHtml(text, data);
-  return text.replace(MERGE, (_m, _raw: string | undefined, path: string) => mergeText(data, path));
+  return fillMerge(text, (path) => mergeText(data, path));
 }
 
 export function sign(payload: string, secret: string): string {

@@ -55,8 +55,9 @@ export async function context(core: Core,
 }
 
 export function renderFor(core: Core, action: ActionRef, node: FollowUpNode, rec: RecordSnapshot, now: number, zone: string, def: CadenceDefinition): Partial<DispatchedAction> {
-  // F7: a task's due date in the cadence's calendar (business days skip weekends and holidays).
-  const dueAt = addDelay(now, node.dueIn ?? { amount: 1, unit: 'days' }, zone, def.sendWindow);
+  // F7: a task's due date in the cadence's calendar (business days skip weekends and holidays); a
+  // message has none, and skips the calendar work.
+  const dueAt = node.channel === 'email' || node.channel === 'whatsapp' ? 0 : addDelay(now, node.dueIn ?? { amount: 1, unit: 'days' }, zone, def.sendWindow);
   const out = render(action, node, rec, { templates: core.opts.templates ?? {}, defaultSender: core.opts.defaultSender, secret: core.opts.secret, baseUrl: core.opts.baseUrl, users: core.opts.users }, dueAt);
   if (node.channel === 'email') return { email: out as EmailPayload };
   if (node.channel === 'whatsapp') return { whatsapp: out as WhatsAppPayload };

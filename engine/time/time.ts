@@ -1,21 +1,52 @@
 // Delays, business days and send windows, computed in a time zone with luxon. Everything takes and
 // returns epoch milliseconds: an instant is scheduled once, so a DST change can move the wall-clock
 // label of a send but never skip or repeat it (F11).
-import { DateTime, IANAZone } from 'luxon';
+import { DateTime, IANAZone, Info, type Zone } from 'luxon';
 import type { Delay, SendWindow } from '../model/types';
 
 export const WEEKDAYS = [1, 2, 3, 4, 5];
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+/** The largest epoch milliseconds a Date (and luxon) accepts. */
+const MAX_TIME = 8.64e15;
 
-export function isValidZone(zone: string): boolean {
-  return typeof zone === 'string' && IANAZone.isValidZone(zone);
+// Every step asks for the same few zones several times. Luxon would lower-case and parse a zone name on
+// each DateTime, and checks a name by building an Intl.DateTimeFormat (~40 µs) every time it is asked;
+// both answers only depend on the name, so they are kept. Names come from records: the maps are
+// bounded, and simply emptied when full.
+const CACHE_MAX = 1000;
+const zones = new Map<string, Zone>();
+const validZones = new Map<string, boolean>();
+
+function remember<V>(map: Map<string, V>, key: string, make: (key: string) => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    if (map.size >= CACHE_MAX) map.clear();
+    map.set(key, (v = make(key)));
+  }
+  return v;
 }
 
+export function isValidZone(zone: string): boolean {
+  return typeof zone === 'string' && remember(validZones, zone, (z) => IANAZone.isValidZone(z));
+}
+
+/** The luxon zone a name stands for, as DateTime.fromMillis(t, { zone: name }) would resolve it. */
+const luxonZone = (name: string): Zone => remember(zones, name, (z) => Info.normalizeZone(z));
+
 function local(t: number, zone: string): DateTime {
-  return DateTime.fromMillis(t, { zone });
+  return DateTime.fromMillis(t, { zone: luxonZone(zone) });
 }
 
 export function localDate(t: number, zone: string): string {
+  // Luxon's own arithmetic (shift by the zone's offset, read the UTC calendar) without building a
+  // DateTime; years outside 0000-9999, invalid zones and instants go through luxon for its formats.
+  const z = luxonZone(zone);
+  if (z.isValid && Math.abs(t) <= MAX_TIME) {
+    const d = new Date(t + z.offset(t) * MINUTE);
+    const year = d.getUTCFullYear();
+    if (year >= 0 && year <= 9999) return d.toISOString().slice(0, 10);
+  }
   return local(t, zone).toISODate() as string;
 }
 
@@ -44,8 +75,13 @@ export function addDelay(from: number, delay: Delay | undefined, zone: string, w
       return from + delay.amount * MINUTE;
     case 'hours':
       return from + delay.amount * 60 * MINUTE;
-    case 'days':
+    case 'days': {
+      // A zone with one fixed offset (UTC included) has no DST: a day is 24 hours, as luxon would count
+      // it (whole days from a whole millisecond; anything else, or out of range, goes through luxon).
+      const fixed = from + delay.amount * DAY;
+      if (luxonZone(zone).isUniversal && Number.isInteger(delay.amount) && Number.isInteger(from) && Math.abs(from) <= MAX_TIME && Math.abs(fixed) <= MAX_TIME) return fixed;
       return local(from, zone).plus({ days: delay.amount }).toMillis();
+    }
     case 'businessDays': {
       const days = window?.days?.length ? window.days : WEEKDAYS;
       const holidays = window?.holidays ?? [];
