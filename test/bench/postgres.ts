@@ -80,13 +80,13 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
       t = process.hrtime.bigint();
       for (let i = 0; i < n; i += 500) {
         const ids = Array.from({ length: Math.min(500, n - i) }, (_, k) => `r${i + k}`);
-        const state = (id: string) => ({ id: `bench:${id}`, cadenceId: 'bench', version: 1, recordId: id, module: 'Leads', status: 'active', run: 1, position: 'e1', wait: 'due', dueAt: T0,
-          startedAt: T0, enrolledBy: 'automation', reason: 'enrolled', updatedAt: T0, last: null, exitChecks: [], executed: 0 });
+        // As the engine stores it: the fields its columns hold are not repeated in the state.
+        const state = () => ({ version: 1, run: 1, position: 'e1', wait: 'due', dueAt: T0, enrolledBy: 'automation', last: null, exitChecks: [], executed: 0 });
         await r.query('BEGIN');
         await r.query(`INSERT INTO records (module, id, data, unsubscribed, updated_at) SELECT 'Leads', x.id, x.data, false, ${T0} FROM jsonb_to_recordset($1::jsonb) AS x(id text, data jsonb)`,
           [JSON.stringify(ids.map((id) => ({ id, data: { id, First_Name: 'N', Email: `${id}@x.example`, Lead_Status: 'Hot' } })))]);
-        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 1, x.state, ${T0}, ${T0}, ${T0}
-          FROM jsonb_to_recordset($1::jsonb) AS x(id text, state jsonb)`, [JSON.stringify(ids.map((id) => ({ id, state: state(id) })))]);
+        await r.query(`INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at, due_at) SELECT 'bench:' || x.id, 'bench', x.id, 'Leads', 'active', 'enrolled', 1, x.state, ${T0}, ${T0}, ${T0}
+          FROM jsonb_to_recordset($1::jsonb) AS x(id text, state jsonb)`, [JSON.stringify(ids.map((id) => ({ id, state: state() })))]);
         await r.query(`INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) SELECT ${T0}, 'bench', 'bench:' || id, id, 'automation', 'enrolled', 'enrolled by automation (E2)', '{"version":1}' FROM unnest($1::text[]) id`, [ids]);
         await r.query('COMMIT');
       }

@@ -82,7 +82,7 @@ async function rawRun(dir: string, n: number) {
   await store.migrate();
   const db = store.db;
   const insRec = db.prepare('INSERT INTO records (module, id, data, unsubscribed, updated_at) VALUES (?, ?, ?, 0, ?)');
-  const insEnr = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at, due_at) VALUES (?, 'bench', ?, 'Leads', 'active', 1, ?, ?, ?, ?)");
+  const insEnr = db.prepare("INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at, due_at) VALUES (?, 'bench', ?, 'Leads', 'active', 'enrolled', 1, ?, ?, ?, ?)");
   const insAudit = db.prepare("INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data) VALUES (?, 'bench', ?, ?, 'automation', ?, ?, ?)");
   const [, enrollMs] = time(() => {
     for (let i = 0; i < n; i++) {
@@ -93,11 +93,14 @@ async function rawRun(dir: string, n: number) {
       if (i % 500 === 499 || i === n - 1) db.exec('COMMIT');
     }
   });
-  // The claim a single writer needs: read the due rows (SQLite has one writer; nothing to lock).
+  // The claim a single writer needs: read the due rows (SQLite has one writer; nothing to lock). Then
+  // what the engine writes per follow-up: the step (enrollment, outbox row, its audit row: one packed
+  // row per step) and, once delivered, the verdict's step (outbox row done, enrollment, audit row).
   const claim = db.prepare('SELECT id FROM enrollments WHERE due_at <= ? ORDER BY due_at LIMIT 500');
-  const upd = db.prepare("UPDATE enrollments SET state = ?, rev = rev + 1, updated_at = ?, due_at = ? WHERE id = ?");
+  const upd = db.prepare('UPDATE enrollments SET state = ?, rev = rev + 1, updated_at = ?, due_at = ? WHERE id = ?');
   const out = db.prepare("INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at) VALUES (?, ?, 'bench', 'e1', ?, 'email', ?, 'pending', 1, ?, ?)");
-  const ack = db.prepare("UPDATE outbox SET status = 'done', done_at = ? WHERE key IN (SELECT value FROM json_each(?))");
+  const insStep = db.prepare("INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data, more) VALUES (?, 'bench', ?, ?, 'automation', ?, ?, ?, ?)");
+  const ack = db.prepare("UPDATE outbox SET status = 'done', done_at = ?, payload = json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers') WHERE key = ?");
   const now = T0 + 3_600_000;
   const [, dispatchMs] = time(() => {
     for (;;) {
@@ -106,12 +109,20 @@ async function rawRun(dir: string, n: number) {
       for (const t of due) {
         const id = t.id;
         const rec = id.slice('bench:'.length);
-        upd.run(benchState(Number(rec.slice(1)), 'e2', now + 2 * 86_400_000), now, now + 2 * 86_400_000, id);
+        upd.run(benchState(Number(rec.slice(1)), 'e1', null), now, null, id);
         out.run(`${id}:1:e1`, id, rec, benchPayload(rec), now, now);
-        for (const event of ['criteria', 'executed', 'scheduled']) insAudit.run(now, id, rec, event, `${event} e1`, JSON.stringify({ key: `${id}:1:e1` }));
+        insStep.run(now, id, rec, 'criteria', 'checked before acting (U6)', JSON.stringify({ exit: null, view: true }), JSON.stringify([{ event: 'queued', reason: 'email follow-up "e1" handed to its performer (D5)', data: { key: `${id}:1:e1` } }]));
       }
       db.exec('COMMIT');
-      ack.run(now, JSON.stringify(due.map((t) => `${t.id.slice(2)}:1:e1`)));
+      db.exec('BEGIN IMMEDIATE');
+      for (const t of due) {
+        const id = t.id;
+        const rec = id.slice('bench:'.length);
+        ack.run(now, `${id}:1:e1`);
+        upd.run(benchState(Number(rec.slice(1)), 'e2', now + 2 * 86_400_000), now, now + 2 * 86_400_000, id);
+        insStep.run(now, id, rec, 'executed', 'email follow-up "e1" delivered (D5)', JSON.stringify({ key: `${id}:1:e1` }), null);
+      }
+      db.exec('COMMIT');
       if (due.length < 500) break;
     }
   });
@@ -119,10 +130,10 @@ async function rawRun(dir: string, n: number) {
   return { enrollMs, dispatchMs };
 }
 
-/** An enrollment's state as the engine stores it (same fields, same size). */
-function benchState(i: number, position: string, dueAt: number): string {
-  return JSON.stringify({ id: `bench:r${i}`, cadenceId: 'bench', version: 1, recordId: `r${i}`, module: 'Leads', status: 'active', run: 1, position, wait: 'due', dueAt,
-    startedAt: T0, enrolledBy: 'automation', reason: 'enrolled', updatedAt: T0, last: position === 'e1' ? null : { nodeId: 'e1', key: `bench:r${i}:1:e1`, channel: 'email', at: T0, completedAt: T0, outcomes: [] }, exitChecks: [], executed: position === 'e1' ? 0 : 1 });
+/** An enrollment's state as the engine stores it (same fields, same size; its columns' fields are not repeated in it). */
+function benchState(i: number, position: string, dueAt: number | null): string {
+  return JSON.stringify({ run: 1, position, wait: dueAt === null ? 'delivery' : 'due', dueAt, version: 1, enrolledBy: 'automation', executed: position === 'e1' ? 0 : 1, exitChecks: [],
+    last: position === 'e1' && dueAt !== null ? null : { nodeId: 'e1', key: `bench:r${i}:1:e1`, channel: 'email', at: T0, completedAt: T0, outcomes: [], delivery: dueAt === null ? 'queued' : 'delivered' } });
 }
 
 /** A rendered email action of the engine's size: the record copy, bodies with three signed links, headers. */
