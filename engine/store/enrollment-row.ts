@@ -18,13 +18,25 @@ export function stateOf(e: Enrollment): Omit<Enrollment, (typeof COLUMN_FIELDS)[
   return rest;
 }
 
+/**
+ * The order an enrollment's fields are declared in (machine/types.ts): reads give every enrollment its
+ * fields in this order, whether its row was written before or after the columns left `state`, so an
+ * API answer never mixes two orders (a client that diffs or hashes raw JSON sees no change).
+ */
+const ORDER = ['id', 'cadenceId', 'version', 'recordId', 'module', 'status', 'run', 'position', 'wait', 'dueAt', 'startedAt', 'anchorAt',
+  'outcomeAt', 'enrolledBy', 'reason', 'updatedAt', 'last', 'exitChecks', 'executed', 'heldBy'];
+
 /** A row read with ENROLLMENT_READ, its state already parsed. */
-export function storedEnrollment(r: Record<string, unknown>, state: object): StoredEnrollment {
-  return {
-    enrollment: {
-      ...state, id: r.id, cadenceId: r.cadence_id, recordId: r.record_id, module: r.module, status: r.status, reason: r.reason,
-      startedAt: Number(r.started_at), updatedAt: Number(r.updated_at),
-    } as Enrollment,
-    rev: r.rev as number,
+export function storedEnrollment(r: Record<string, unknown>, state: Record<string, unknown>): StoredEnrollment {
+  const columns: Record<string, unknown> = {
+    id: r.id, cadenceId: r.cadence_id, recordId: r.record_id, module: r.module, status: r.status, reason: r.reason,
+    startedAt: Number(r.started_at), updatedAt: Number(r.updated_at),
   };
+  const e: Record<string, unknown> = {};
+  for (const k of ORDER) {
+    if (k in columns) e[k] = columns[k];
+    else if (k in state) e[k] = state[k];
+  }
+  for (const k of Object.keys(state)) if (!(k in e)) e[k] = state[k]; // a field added later keeps its value
+  return { enrollment: e as unknown as Enrollment, rev: r.rev as number };
 }

@@ -4,6 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Enrollment } from '../../engine/machine/types';
 import type { Commit, OutboxRow, Store } from '../../engine/store/store';
+import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
+import type { PostgresStore } from '../../engine/store/postgres/postgres-store';
 import { DAY, MIN, T0, harness, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -41,6 +43,16 @@ describe('Store contract (both stores)', () => {
     expect(await s.listEnrollments({ cadenceId: 'c', status: 'stopped' })).toEqual([{ enrollment: moved, rev: 2 }]);
     expect(await s.enrollmentsOfRecords(['r'])).toEqual([{ enrollment: moved, rev: 2 }]);
     expect(await s.getEnrollments(['c:r'])).toEqual([{ enrollment: moved, rev: 2 }]);
+    // In the order the machine declares its fields, as before: an API answer reads the same.
+    expect(Object.keys((await s.getEnrollment('c:r'))!.enrollment)).toEqual(Object.keys(moved));
+    // A row written by an earlier version (its state repeating the columns) reads the same, in the same order.
+    const old = { ...enrollment({ recordId: 'o' }), id: 'c:o', heldBy: 'F13' as const };
+    const sql = 'INSERT INTO enrollments (id, cadence_id, record_id, module, status, reason, rev, state, started_at, updated_at) VALUES';
+    if (s instanceof SqliteStore) s.db.prepare(`${sql} (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`).run(old.id, 'c', 'o', 'Leads', 'active', 'enrolled', JSON.stringify(old), T0, T0);
+    else await (s as PostgresStore).pool.query(`${sql} ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)`, [old.id, 'c', 'o', 'Leads', 'active', 'enrolled', JSON.stringify(old), T0, T0]);
+    const read = (await s.getEnrollment('c:o'))!.enrollment;
+    expect(read).toEqual(old);
+    expect(Object.keys(read)).toEqual(Object.keys(old));
   });
 
   it('D1 U8 the enrollment\'s timer is what the commit says: set, moved, deleted, or left alone', async () => {

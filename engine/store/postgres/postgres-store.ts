@@ -383,7 +383,7 @@ function recordRow(r: Row): RecordSnapshot {
 
 /** A row read with ENROLLMENT_READ (enrollment-row.ts). */
 function stored(r: Row): StoredEnrollment {
-  return storedEnrollment(r, r.state as object);
+  return storedEnrollment(r, r.state as Record<string, unknown>);
 }
 
 function outboxRow(r: Row): OutboxRow {

@@ -19,7 +19,7 @@ export function recordRow(r: Row): RecordSnapshot {
 
 /** A row read with ENROLLMENT_READ (enrollment-row.ts). */
 export function stored(r: Row): StoredEnrollment {
-  return storedEnrollment(r, JSON.parse(r.state as string));
+  return storedEnrollment(r, JSON.parse(r.state as string) as Record<string, unknown>);
 }
 
 export function outboxRow(r: Row): OutboxRow {
