@@ -88,6 +88,8 @@ export function addDelay(from: number, delay: Delay | undefined, zone: string, w
       let d = local(from, zone);
       for (let left = Math.ceil(delay.amount); left > 0; ) {
         d = d.plus({ days: 1 });
+        // An instant past the calendar's range (or an unknown zone) is never a work day: say so, not loop forever.
+        if (!d.isValid) throw new RangeError(`${delay.amount} business days from ${from} in ${zone}: ${d.invalidExplanation ?? d.invalidReason ?? 'no such date'}`);
         if (isWorkDay(d, days, holidays)) left--;
       }
       return d.toMillis();

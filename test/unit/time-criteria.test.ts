@@ -16,6 +16,11 @@ describe('time', () => {
     expect(iso(addDelay(fri, { amount: 2, unit: 'businessDays' }, 'UTC', { holidays: ['2026-03-09'] }))).toBe('2026-03-11T10:00:00.000Z');
   });
 
+  it('F1 D4 business days past the calendar\'s range or in an unknown zone are refused at once, never counted forever', () => {
+    expect(() => addDelay(8_640_000_000_000_000 - 1, { amount: 3, unit: 'businessDays' }, 'Pacific/Apia')).toThrow(RangeError);
+    expect(() => addDelay(at('2026-03-06T10:00:00Z'), { amount: 2, unit: 'businessDays' }, 'Not/AZone')).toThrow(/business days .* Not\/AZone/);
+  });
+
   it('F1 a day delay keeps the local time of day across a DST change', () => {
     const before = at('2026-03-07T14:00:00Z'); // 09:00 EST, the day before spring-forward in New York
     expect(iso(addDelay(before, { amount: 1, unit: 'days' }, 'America/New_York'))).toBe('2026-03-08T13:00:00.000Z'); // 09:00 EDT
