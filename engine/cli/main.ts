@@ -179,11 +179,21 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
     const server = await serve(rt, c.port!, host);
     const addr = server.address();
     io.out(`Cadenza is serving on http://${host}:${typeof addr === 'object' && addr ? addr.port : c.port}/  (API /api/v1, report /cadenza/)`);
+    // The first SIGINT/SIGTERM stops gracefully: no new requests, hand-offs in flight get their grace
+    // (stopGraceMs), then the store closes — on PostgreSQL its pool and LISTEN connection, which would
+    // otherwise keep the process alive. A second signal exits at once.
     await new Promise<void>((resolve) => {
-      const stop = () => server.close(() => resolve());
+      const stop = () => {
+        io.err('Stopping: finishing hand-offs in flight (a second signal exits at once)…');
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    await rt.stop();
+    await rt.store.close();
     return 0;
   } catch (e) {
     io.err(e instanceof Error ? e.message : String(e));
