@@ -13,3 +13,16 @@ export function migrationFiles(dir: string): { version: number; path: string }[]
   }
   return files.map((f) => ({ version: parseInt(f, 10), path: join(dir, f) }));
 }
+
+/**
+ * Refuses to open a database a newer version migrated: its rows may be laid out in a way this code
+ * cannot read or write (an older worker left running after an upgrade would claim work and fail on it
+ * in silence). Said before anything is read.
+ */
+export function refuseNewerSchema(applied: readonly number[], known: readonly { version: number }[]): void {
+  const newest = Math.max(0, ...applied);
+  const ours = Math.max(0, ...known.map((m) => m.version));
+  if (newest > ours) {
+    throw new Error(`this database was migrated by a newer Cadenza (schema version ${newest}; this version knows up to ${ours}): upgrade this process to the version the others run (stop every process, then start them all on the new version)`);
+  }
+}

@@ -55,6 +55,19 @@ describe('Store contract (both stores)', () => {
     expect(Object.keys(read)).toEqual(Object.keys(old));
   });
 
+  it('D1 D4 a database a newer version migrated is refused, naming both schema versions, before anything is read or written', async () => {
+    h = await harness();
+    const sql = 'INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)';
+    if (h.store instanceof SqliteStore) h.store.db.exec(sql);
+    else await (h.store as PostgresStore).pool.query(sql);
+    const older = h.openStore();
+    try {
+      await expect(older.migrate()).rejects.toThrow(/migrated by a newer Cadenza \(schema version 999; this version knows up to \d+\): upgrade this process/);
+    } finally {
+      await older.close();
+    }
+  });
+
   it('D1 U8 the enrollment\'s timer is what the commit says: set, moved, deleted, or left alone', async () => {
     h = await harness();
     const s = h.store;

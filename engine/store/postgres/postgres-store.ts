@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { migrationFiles } from '../migration-files';
+import { migrationFiles, refuseNewerSchema } from '../migration-files';
 import { NUMERIC_TYPES, PreparingClient } from './client';
 import { DUE_CHANNEL, DueChannel, NOTIFY_MANY_SQL } from './notify';
 import { AUDIT_COLUMNS, auditJson, auditRows, writeCounted, writeSteps } from './steps';
@@ -96,7 +96,9 @@ export class PostgresStore implements Store {
       await c.query('SELECT pg_advisory_xact_lock(727172)');
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const done = new Set((await this.q<{ version: number }>('SELECT version FROM schema_migrations', [], c)).map((r) => r.version));
-      for (const { version, path } of migrationFiles(MIGRATIONS)) {
+      const files = migrationFiles(MIGRATIONS);
+      refuseNewerSchema([...done], files);
+      for (const { version, path } of files) {
         if (done.has(version)) continue;
         await c.query(readFileSync(path, 'utf8'));
         await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()]);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { migrationFiles } from '../migration-files';
+import { migrationFiles, refuseNewerSchema } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
 import { SENT_DROPPED } from '../sent';
 import { ENROLLMENT_READ, stateOf } from '../enrollment-row';
@@ -68,7 +68,9 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    for (const { version, path } of migrationFiles(MIGRATIONS_DIR)) {
+    const files = migrationFiles(MIGRATIONS_DIR);
+    refuseNewerSchema((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version), files);
+    for (const { version, path } of files) {
       this.tx(() => {
         if (this.q('SELECT 1 FROM schema_migrations WHERE version = ?').get(version)) return;
         this.db.exec(readFileSync(path, 'utf8'));
