@@ -13,6 +13,7 @@ import { Criteria } from '../../engine/criteria/criteria';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
 import { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
+import { SENT_DROPPED } from '../../engine/store/sent';
 import type { CadenceDefinition } from '../../engine/model/types';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
@@ -100,7 +101,7 @@ async function rawRun(dir: string, n: number, round = 0) {
   const upd = db.prepare('UPDATE enrollments SET state = ?, rev = rev + 1, updated_at = ?, due_at = ? WHERE id = ?');
   const out = db.prepare("INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, created_at) VALUES (?, ?, 'bench', 'e1', ?, 'email', ?, 'pending', 1, ?, ?)");
   const insStep = db.prepare("INSERT INTO audit (at, cadence_id, enrollment_id, record_id, actor, event, reason, data, more) VALUES (?, 'bench', ?, ?, 'automation', ?, ?, ?, ?)");
-  const ack = db.prepare("UPDATE outbox SET status = 'done', done_at = ?, payload = json_remove(payload, '$.record', '$.email.html', '$.email.text', '$.email.headers') WHERE key = ?");
+  const ack = db.prepare(`UPDATE outbox SET status = 'done', done_at = ?, payload = json_remove(payload, ${SENT_DROPPED.map((p) => `'$.${p.join('.')}'`).join(', ')}) WHERE key = ?`);
   const now = T0 + 3_600_000;
   const [, dispatchMs] = time(() => {
     for (;;) {

@@ -386,7 +386,7 @@ export class SqliteStore implements Store {
 /**
  * A delivered action keeps what says what was sent (key, channel, version; to, from, subject,
  * Message-ID), not its bodies, the record copy, or the ids its row's columns hold already: nothing
- * reads them after the hand-off, and they were most of a row's bytes (SENT_FIELDS, PostgreSQL's twin).
+ * reads them after the hand-off, and they were most of a row's bytes (store/sent.ts, shared with PostgreSQL).
  */
 const SENT_SUMMARY = `json_remove(payload, ${SENT_DROPPED.map((path) => `'$.${path.join('.')}'`).join(', ')})`;
 
