@@ -3,6 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Runtime, type DispatchedAction } from '../../engine/runtime/runtime';
 import type { PostgresStore } from '../../engine/store/postgres/postgres-store';
+import { SENT_SUMMARY } from '../../engine/store/postgres/steps';
+import { SENT_DROPPED } from '../../engine/store/sent';
 import { DAY, MIN, T0, emailCadence, harness, lead, published, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -42,6 +44,24 @@ describe('PostgreSQL store', () => {
     // Unique still: a second enrollment of one record in one cadence is refused by the index, whatever its id.
     await expect(pool.query("INSERT INTO enrollments (id, cadence_id, record_id, module, status, rev, state, started_at, updated_at) VALUES ('other', 'c2', 'r7', 'Leads', 'active', 1, '{}', 0, 0)"))
       .rejects.toThrow(/enrollments_record_cadence/);
+  });
+
+  it('D5 a delivered row keeps the summary of engine/store/sent.ts, built in one pass: the same value as dropping each path in turn, for every channel and for odd payloads', async () => {
+    h = await harness();
+    const pool = (h.store as PostgresStore).pool;
+    const payloads = [
+      { key: 'k', record: { id: 'r', Email: 'r@x' }, enrollmentId: 'c:r', cadenceId: 'c', recordId: 'r', nodeId: 'e1', module: 'Leads', attempt: 2, channel: 'email', version: 3,
+        email: { to: 'r@x', from: 'f@x', subject: 'Hi', html: '<p>Hi</p>', text: 'Hi', headers: { 'X-Cadenza-Key': 'k' }, unsubscribeUrl: 'u', messageId: '<m@x>' } },
+      { key: 'k', channel: 'task', activity: { subject: 'Call', description: 'about the renewal', dueAt: 5 }, record: {} },
+      { key: 'k', channel: 'whatsapp', whatsapp: { to: '+1', template: 't', params: { a: 1 } }, nodeId: 'w' },
+      { key: 'k', email: null, activity: 'text' }, // shapes the engine never writes: left as they are
+      { key: 'k' },
+    ];
+    const old = `payload ${SENT_DROPPED.map((path) => `#- '{${path.join(',')}}'`).join(' ')}`;
+    const rows = (await pool.query(`SELECT ${old} AS a, ${SENT_SUMMARY} AS b FROM jsonb_array_elements($1::jsonb) AS p(payload)`, [JSON.stringify(payloads)])).rows;
+    expect(rows).toHaveLength(payloads.length);
+    for (const r of rows) expect(r.b).toEqual(r.a);
+    expect(rows[0].b).toEqual({ key: 'k', channel: 'email', version: 3, email: { to: 'r@x', from: 'f@x', subject: 'Hi', messageId: '<m@x>' } });
   });
 
   it('D1 D2 a worker that dies in the middle of a batch frees it at once (the claim is a row lock, not a lease); another worker takes the work exactly once', async () => {

@@ -6,8 +6,22 @@ import { SENT_DROPPED } from '../sent';
 import { COLUMN_FIELDS } from '../enrollment-row';
 import { packAudit, type Commit, type CounterBump, type PackedAudit } from '../store';
 
-/** What a delivered action keeps: what was sent to whom, not its bodies, the record copy or its columns' ids (engine/store/sent.ts). */
-export const SENT_SUMMARY = `payload ${SENT_DROPPED.map((path) => `#- '{${path.join(',')}}'`).join(' ')}`;
+/**
+ * What a delivered action keeps: what was sent to whom, not its bodies, the record copy or its columns'
+ * ids (engine/store/sent.ts). One `jsonb - text[]` for the top-level fields and one per channel object,
+ * not one `#-` per path: each operator rebuilds the whole value, and a chain of thirteen on every
+ * verdict was the largest part of the statement's cost to PostgreSQL.
+ */
+export const SENT_SUMMARY = (() => {
+  if (SENT_DROPPED.some((p) => p.length > 2)) throw new Error('SENT_SUMMARY drops fields one or two levels deep');
+  const list = (keys: string[]) => `'{${keys.join(',')}}'::text[]`;
+  const top = SENT_DROPPED.filter((p) => p.length === 1).map((p) => p[0]);
+  const nested = new Map<string, string[]>();
+  for (const [parent, key] of SENT_DROPPED.filter((p) => p.length === 2)) nested.set(parent, [...(nested.get(parent) ?? []), key]);
+  const objects = [...nested].map(([parent, keys]) =>
+    ` || CASE WHEN jsonb_typeof(payload->'${parent}') = 'object' THEN jsonb_build_object('${parent}', (payload->'${parent}') - ${list(keys)}) ELSE '{}'::jsonb END`);
+  return `(payload - ${list(top)}${objects.join('')})`;
+})();
 
 // Rows arrive as one JSON array per statement (jsonb_to_recordset): a single parameter whatever the batch size.
 const OUTBOX_COLUMNS = '(key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)';
