@@ -5,6 +5,7 @@
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
 import { PostgresStore } from '../../engine/store/postgres/postgres-store';
+import { ownCpuMs } from './cpu';
 
 const [url, t0] = [process.argv[2], Number(process.argv[3])];
 
@@ -16,9 +17,11 @@ async function main() {
   process.on('message', async (m: { go?: true; stop?: true }) => {
     if (m.stop) running = false;
     if (!m.go) return;
+    const cpu = process.cpuUsage();
     while (running) if ((await rt.tick()).dispatched === 0) await new Promise((r) => setTimeout(r, 1));
     await rt.store.close();
-    process.exit(0);
+    // The worker's own CPU from the go signal on (the parent adds the database server's).
+    process.send!({ cpuMs: ownCpuMs(cpu) }, () => process.exit(0));
   });
   process.send!({ ready: true });
 }

@@ -8,6 +8,9 @@
 // the database, drops this session's cached snapshot and reads: exact, whatever the timing.
 import pg from 'pg';
 
+/** The bench's own observing sessions (this one, cpu.ts's), left out when it waits for the writers to leave. */
+export const OBSERVER = 'cadenza-bench-observer';
+
 export interface Counts { total: number; tables: Record<string, number> }
 
 /** What was written between two reads, per table (tables with none left out). */
@@ -19,7 +22,7 @@ export class RowsWritten {
   private constructor(private readonly c: pg.Client, private readonly db: string) {}
 
   static async open(url: string): Promise<RowsWritten> {
-    const c = new pg.Client({ connectionString: url });
+    const c = new pg.Client({ connectionString: url, application_name: OBSERVER });
     c.on('error', () => undefined);
     await c.connect();
     return new RowsWritten(c, new URL(url).pathname.slice(1));
@@ -29,7 +32,7 @@ export class RowsWritten {
   async read(): Promise<Counts> {
     for (let i = 0; ; i++) {
       // Client backends only: an autovacuum worker on the database writes no tuples it would count.
-      const { n } = (await this.c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()", [this.db])).rows[0];
+      const { n } = (await this.c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND application_name <> $2", [this.db, OBSERVER])).rows[0];
       if (n === 0) break;
       if (i > 1000) throw new Error(`${n} sessions still open on ${this.db}: their counts would be missing`);
       await new Promise((r) => setTimeout(r, 10));

@@ -7,12 +7,15 @@ import pg from 'pg';
 import { startPgServer } from '../helpers/pg-process';
 import { postgresLatency } from './latency';
 import { RowsWritten, delta } from './pg-stats';
+import { ownCpuMs, serverCpuOf } from './cpu';
 import { VirtualClock } from '../../engine/runtime/clock';
 import { Runtime } from '../../engine/runtime/runtime';
 import { PostgresStore } from '../../engine/store/postgres/postgres-store';
 import type { CadenceDefinition } from '../../engine/model/types';
 
 const T0 = Date.parse('2026-03-02T08:00:00Z');
+/** CPU milliseconds of a run: the database server's (null without /proc) and the worker's or client's own. */
+type Cpu = { db: number | null; own: number };
 type Report = (what: string, ours: string, peer: string, ratio: number, unit?: string) => void;
 const rate = (n: number, ms: number) => `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
@@ -113,15 +116,20 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
     // on a shared machine a single run swings by up to 1.5x, and so do the peers.
     const d = Math.round(4000 * scale);
     const runs = { one: [] as number[], raw: [] as number[], boss: [] as number[] };
+    const cpu = { one: [] as Cpu[], raw: [] as Cpu[], boss: [] as Cpu[] };
     let cadenzaRows = { perStep: 0, tables: {} as Record<string, number> };
     let bossRows = { perJob: 0, tables: {} as Record<string, number> };
     for (let round = 0; round < ROUNDS; round++) {
       const one = await cadenzaDispatch(admin, 1, d, round === 0);
       runs.one.push(one.ms);
+      cpu.one.push(one.cpu);
       if (one.rows) cadenzaRows = one.rows;
-      runs.raw.push(await rawClaimLoop(admin, d));
+      const loop = await rawClaimLoop(admin, d);
+      runs.raw.push(loop.ms);
+      cpu.raw.push(loop.cpu);
       const boss = await pgBoss(admin, d);
       runs.boss.push(boss.ms);
+      cpu.boss.push(boss.cpu);
       if (round === 0) bossRows = boss.rows;
     }
     const oneWorker = median(runs.one);
@@ -137,6 +145,17 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
     const version = require('pg-boss/package.json').version as string;
     const boss = median(runs.boss);
     report(`Postgres: pg-boss ${version}, 1 worker (${d} jobs, median of ${ROUNDS})`, rate(d, boss), `Cadenza 1 worker ${rate(d, oneWorker)}`, boss / oneWorker, 'Cadenza/pg-boss');
+    // Where the time goes: CPU per follow-up on each side, medians over the same rounds. Both cores are busy
+    // in these runs, so the rates above follow the total: to go faster, a side has to do less.
+    const per = (xs: Cpu[], side: keyof Cpu) => (xs.some((x) => x[side] === null) ? null : (median(xs.map((x) => x[side]!)) * 1000) / d);
+    const us = (v: number | null) => (v === null ? '?' : `${Math.round(v)} µs`);
+    const split = (xs: Cpu[]) => ({ db: per(xs, 'db'), own: per(xs, 'own') });
+    const [ours, loop, theirs] = [split(cpu.one), split(cpu.raw), split(cpu.boss)];
+    if (ours.db !== null && theirs.db !== null && loop.db !== null) {
+      const total = (x: { db: number | null; own: number | null }) => x.db! + x.own!;
+      report(`Postgres: CPU per follow-up, database + worker, 1 worker (${d}, median of ${ROUNDS})`, `${us(ours.db)} + ${us(ours.own)}`, `pg-boss ${us(theirs.db)} + ${us(theirs.own)} per job`, total(ours) / total(theirs), 'x pg-boss');
+      report('Postgres: the same, beside the raw claim loop', `${us(ours.db)} + ${us(ours.own)}`, `raw loop ${us(loop.db)} + ${us(loop.own)} per row`, total(ours) / total(loop), 'x the raw loop');
+    }
     report(`Postgres: rows written per follow-up, 1 worker (${d})`, cadenzaRows.perStep.toFixed(2), `${bossRows.perJob.toFixed(2)} per pg-boss job`, cadenzaRows.perStep / bossRows.perJob, 'x pg-boss');
     if (process.env.CADENZA_BENCH_TABLES === '1') console.log('rows written in dispatch:', { cadenza: cadenzaRows.tables, pgBoss: bossRows.tables });
     // Upsert -> hand-off across two processes, on a database of its own.
@@ -166,31 +185,40 @@ async function cadenzaDispatch(admin: string, workers: number | 'capped', d: num
   await setup.store.close();
   const stats = countRows ? await RowsWritten.open(url) : null;
   const before = await stats?.read();
-  const ms = await dispatchInWorkers(url, workers === 'capped' ? 1 : workers, d);
+  const { out: { ms, workerCpuMs }, serverMs } = await serverCpuOf(url, () => dispatchInWorkers(url, workers === 'capped' ? 1 : workers, d));
   let rows: { perStep: number; tables: Record<string, number> } | null = null;
   if (stats && before) {
     const after = await stats.read();
     rows = { perStep: (after.total - before.total) / d, tables: delta(before, after) };
     await stats.close();
   }
-  return { ms, rows };
+  return { ms, rows, cpu: { db: serverMs, own: workerCpuMs } };
 }
 
 /** The floor: claim 200 due jobs with SKIP LOCKED and mark them done, in a loop, on a bare table. */
-async function rawClaimLoop(admin: string, d: number): Promise<number> {
-  const c = new pg.Client({ connectionString: await database(admin) });
+async function rawClaimLoop(admin: string, d: number): Promise<{ ms: number; cpu: Cpu }> {
+  const url = await database(admin);
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   await c.query('CREATE TABLE jobs (id bigserial PRIMARY KEY, due_at bigint NOT NULL, locked_until bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false); CREATE INDEX jobs_due ON jobs (due_at) WHERE NOT done');
   await c.query(`INSERT INTO jobs (due_at) SELECT ${T0} FROM generate_series(1, ${d})`);
-  const t = process.hrtime.bigint();
-  for (;;) {
-    const rows = (await c.query(`UPDATE jobs SET locked_until = $1 WHERE id = ANY(ARRAY(SELECT id FROM jobs WHERE NOT done AND due_at <= $2 AND locked_until <= $2 ORDER BY due_at LIMIT 200 FOR UPDATE SKIP LOCKED)) RETURNING id`, [T0 + 60_000, T0])).rows;
-    if (!rows.length) break;
-    await c.query('UPDATE jobs SET done = true WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
-  }
-  const ms = since(t);
   await c.end();
-  return ms;
+  const { out, serverMs } = await serverCpuOf(url, async () => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const cpu = process.cpuUsage();
+    const t = process.hrtime.bigint();
+    for (;;) {
+      const rows = (await c.query(`UPDATE jobs SET locked_until = $1 WHERE id = ANY(ARRAY(SELECT id FROM jobs WHERE NOT done AND due_at <= $2 AND locked_until <= $2 ORDER BY due_at LIMIT 200 FOR UPDATE SKIP LOCKED)) RETURNING id`, [T0 + 60_000, T0])).rows;
+      if (!rows.length) break;
+      await c.query('UPDATE jobs SET done = true WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+    }
+    const ms = since(t);
+    const own = ownCpuMs(cpu);
+    await c.end();
+    return { ms, own };
+  });
+  return { ms: out.ms, cpu: { db: serverMs, own: out.own } };
 }
 
 /** pg-boss doing the same work: as many due jobs, a no-op handler, batch fetch with burst (as its docs advise). */
@@ -211,21 +239,25 @@ async function pgBoss(admin: string, d: number) {
   await producer.stop({ graceful: false });
   const stats = await RowsWritten.open(url);
   const before = await stats.read();
-  const boss = await open();
-  let done = 0;
-  const t = process.hrtime.bigint();
-  await new Promise<void>((resolve) => {
-    void boss.work('bench', { batchSize: 200, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }, async (jobs: unknown[]) => {
-      done += jobs.length;
-      if (done >= d) resolve();
+  const { out, serverMs } = await serverCpuOf(url, async () => {
+    const cpu = process.cpuUsage();
+    const boss = await open();
+    let done = 0;
+    const t = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      void boss.work('bench', { batchSize: 200, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }, async (jobs: unknown[]) => {
+        done += jobs.length;
+        if (done >= d) resolve();
+      });
     });
+    const ms = since(t);
+    // Graceful: the last batch's completion is written before the pool closes (it is part of the work).
+    await boss.stop({ graceful: true, timeout: 10_000 }).catch(() => undefined);
+    return { ms, own: ownCpuMs(cpu) };
   });
-  const ms = since(t);
-  // Graceful: the last batch's completion is written before the pool closes (it is part of the work).
-  await boss.stop({ graceful: true, timeout: 10_000 }).catch(() => undefined);
   const after = await stats.read();
   await stats.close();
-  return { ms, rows: { perJob: (after.total - before.total) / d, tables: delta(before, after) } };
+  return { ms: out.ms, cpu: { db: serverMs, own: out.own }, rows: { perJob: (after.total - before.total) / d, tables: delta(before, after) } };
 }
 
 /**
@@ -233,16 +265,18 @@ async function pgBoss(admin: string, d: number) {
  * timed from the go signal to the last follow-up handed off; resolves once every worker has exited
  * (its store closed, so its table statistics are flushed).
  */
-async function dispatchInWorkers(url: string, n: number, d: number): Promise<number> {
+async function dispatchInWorkers(url: string, n: number, d: number): Promise<{ ms: number; workerCpuMs: number }> {
   const kids = Array.from({ length: n }, () => fork(join(__dirname, 'dispatch-child.js'), [url, String(T0)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const exited = kids.map((k) => new Promise<void>((resolve) => k.once('exit', () => resolve())));
   let sent = 0;
+  let workerCpuMs = 0;
   let done: () => void = () => undefined;
   const all = new Promise<void>((resolve) => (done = resolve));
   await Promise.all(kids.map((k) => new Promise<void>((resolve, reject) => {
     k.once('exit', (code) => reject(new Error(`dispatch worker exited (${code}) before it was ready`)));
-    k.on('message', (m: { ready?: true; sent?: number }) => {
+    k.on('message', (m: { ready?: true; sent?: number; cpuMs?: number }) => {
       if (m.ready) resolve();
+      if (m.cpuMs) workerCpuMs += m.cpuMs;
       if (m.sent && (sent += m.sent) >= d) done();
     });
   })));
@@ -252,5 +286,5 @@ async function dispatchInWorkers(url: string, n: number, d: number): Promise<num
   const ms = since(t);
   for (const k of kids) k.send({ stop: true });
   await Promise.all(exited);
-  return ms;
+  return { ms, workerCpuMs };
 }
