@@ -323,9 +323,12 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
     return { ...s, dueAt: open };
   }
   const data = ctx.record?.data ?? {};
-  const isMessage = node.channel === 'email' || node.channel === 'whatsapp';
-  if (node.templateId !== undefined && isMessage && !ctx.templates.has(node.templateId))
+  // F9: an email's stored template, or a WhatsApp template (C4: its own approved list, not the email
+  // templates), that is gone by the time the step is due fails the step, naming it.
+  if (node.templateId !== undefined && node.channel === 'email' && !ctx.templates.has(node.templateId))
     return stop(s, 'failed', `template "${node.templateId}" was deleted (F9)`, fx);
+  if (node.templateId !== undefined && node.channel === 'whatsapp' && ctx.whatsappTemplates && !ctx.whatsappTemplates.has(node.templateId))
+    return stop(s, 'failed', `WhatsApp template "${node.templateId}" is no longer approved (C4, F9)`, fx);
   if (node.channel === 'email') {
     if (ctx.record?.unsubscribed) {
       fx.push(log('skipped', `"${node.id}": the record unsubscribed; no more emails (F8)`));

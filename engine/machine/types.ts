@@ -82,8 +82,10 @@ export interface Context {
   criteria: CriteriaResults;
   /** Default zone when neither record nor cadence names one. */
   timezone: string;
-  /** Template ids that exist now (F9). */
+  /** Email template ids that exist now (F9). */
   templates: ReadonlySet<string>;
+  /** WhatsApp templates approved now (C4, F9); absent when no list is configured, and then any id goes. */
+  whatsappTemplates?: ReadonlySet<string>;
   defaultSender: string;
   /** Emails already sent today by the sender of the due follow-up, keyed `${sender}|${localDate}` (F12). */
   sentToday: Readonly<Record<string, number>>;

@@ -28,6 +28,8 @@ export class Core {
   /** The options with their defaults; `secret` is filled in by Runtime.init when none was configured. */
   readonly opts: ResolvedOptions;
   readonly templateIds: ReadonlySet<string>;
+  /** The approved WhatsApp templates (C4), when a list is configured. */
+  readonly whatsappTemplateIds: ReadonlySet<string> | undefined;
   readonly listeners = new Set<(e: RuntimeEvent) => void>();
   /** Called with a cadence id when a commit made work of it due now (the scheduler wakes, issue 15). */
   readonly dueListeners = new Set<(cadenceId: string) => void>();
@@ -48,6 +50,7 @@ export class Core {
       leaseMs: 60_000, recheckMs: 3_600_000, maxRecordBytes: 256 * 1024, ...defined(options), secret: options.secret ?? '',
     };
     this.templateIds = new Set(Object.keys(options.templates ?? {}));
+    this.whatsappTemplateIds = options.whatsappTemplates ? new Set(options.whatsappTemplates) : undefined;
   }
 
   emit(e: RuntimeEvent): void {

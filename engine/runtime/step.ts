@@ -37,7 +37,7 @@ export async function context(core: Core,
 ): Promise<Context> {
   const ctx: Context = {
     now: core.clock.now(), def, record: rec, criteria, timezone: core.opts.timezone, defaultSender: core.opts.defaultSender,
-    templates: core.templateIds, sentToday: {}, actionsLeft: Infinity,
+    templates: core.templateIds, whatsappTemplates: core.whatsappTemplateIds, sentToday: {}, actionsLeft: Infinity,
   };
   const node = findNode(def, e?.position);
   if (e?.wait === 'due' && node?.type === 'followUp') {

@@ -80,6 +80,32 @@ describe('cadences', () => {
     expect(h.sent[0].whatsapp).toBeUndefined();
   });
 
+  it('C4 F9 a WhatsApp step sends its approved template (checked against the approved list, not the email templates); one whose approval is withdrawn fails, naming it', async () => {
+    const wa = (id: string, templateId: string, over = {}) => ({ id, type: 'followUp' as const, channel: 'whatsapp' as const, templateId, ...over });
+    h = await harness({ whatsappTemplates: ['welcome_v1', 'promo_v2'] });
+    await published(h, emailCadence({ nodes: [wa('w1', 'welcome_v1'), wa('w2', 'promo_v2', { delay: { amount: 1, unit: 'days' } })], edges: [{ from: 'trigger', to: 'w1' }, { from: 'w1', to: 'w2' }] }));
+    await h.rt.enroll('c1', [lead('A', { Mobile: '+1 555 0100' })], 'rep');
+    await h.advance(0);
+    expect(h.sent.map((a) => [a.nodeId, a.whatsapp?.templateId, a.whatsapp?.to])).toEqual([['w1', 'welcome_v1', '+1 555 0100']]);
+    // The engine restarts with promo_v2 no longer approved: the step waiting for it fails, naming why.
+    await h.rt.stop();
+    const again = await new Runtime({ store: h.store, clock: h.clock, secret: 'test-secret', whatsappTemplates: ['welcome_v1'] }).init();
+    again.onDispatch((a) => void h.sent.push({ ...a, at: h.clock.now() }));
+    await again.runUntil(h.clock.now() + 2 * DAY, h.clock);
+    expect(h.sent).toHaveLength(1);
+    expect(await again.getEnrollment('c1', 'A')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/WhatsApp template "promo_v2" is no longer approved \(C4, F9\)/) });
+    await again.stop();
+  });
+
+  it('C4 without an approved list configured, any WhatsApp template id is sent (as the validator and the CLI say)', async () => {
+    h = await harness();
+    await published(h, emailCadence({ nodes: [{ id: 'w1', type: 'followUp', channel: 'whatsapp', templateId: 'anything_v9' }], edges: [{ from: 'trigger', to: 'w1' }] }));
+    await h.rt.enroll('c1', [lead('A', { Phone: '+44 20 7946 0000' })], 'rep');
+    await h.advance(0);
+    expect(h.sent[0]).toMatchObject({ channel: 'whatsapp', whatsapp: { templateId: 'anything_v9', to: '+44 20 7946 0000' } });
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed' });
+  });
+
   it('C5 a configurable limit on actions per cadence', async () => {
     h = await harness({ limits: { actionsPerCadence: 3 } });
     await published(h, emailCadence());
