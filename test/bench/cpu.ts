@@ -1,6 +1,6 @@
-// CPU time, for "where does a follow-up's cost lie": the database server's (every postgres process of
-// this machine, read from /proc) and a worker's own. On a machine whose cores are all busy, throughput
-// is the inverse of the CPU a unit of work takes in total, so these rows say which side to make cheaper.
+// CPU time, for "where does a follow-up's cost lie": the database server's (its processes, read from
+// /proc) and a worker's own. A run that keeps every core busy goes as fast as the CPU a unit of work
+// takes in total allows, so these rows say which side would have to do less.
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { OBSERVER } from './pg-stats';
@@ -9,10 +9,12 @@ import { OBSERVER } from './pg-stats';
 const HZ = 100;
 
 /**
- * CPU milliseconds used so far by the postgres processes of this machine, those that exited included
- * (a reaped backend's time is added to its parent's cutime/cstime); null where there is no /proc.
+ * CPU milliseconds used so far by one PostgreSQL server: its postmaster and the processes it started,
+ * those that exited included (a reaped backend's time is added to the postmaster's cutime/cstime).
+ * Only that server's: another one on the machine (a test run's) starting or stopping would count
+ * otherwise. Null where there is no /proc.
  */
-export function serverCpuMs(): number | null {
+export function serverCpuMs(postmaster: number): number | null {
   let dirs: string[];
   try {
     dirs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -21,18 +23,21 @@ export function serverCpuMs(): number | null {
   }
   let ticks = 0;
   for (const pid of dirs) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (!stat.includes('(postgres)')) continue;
-    // Fields after "pid (comm) ": state is the 1st, utime the 12th, stime, cutime, cstime follow.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    const f = statFields(pid);
+    // Fields after "pid (comm) ": ppid is the 2nd, utime the 12th, then stime, cutime, cstime.
+    if (f && (Number(pid) === postmaster || Number(f[1]) === postmaster)) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
   }
   return (ticks * 1000) / HZ;
+}
+
+/** The fields of /proc/<pid>/stat after "pid (comm) ", or null when it has exited (or there is no /proc). */
+function statFields(pid: string | number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
 }
 
 /** This process's CPU milliseconds (user + system) since `from`. */
@@ -60,11 +65,15 @@ export async function serverCpuOf<T>(url: string, work: () => Promise<T>): Promi
   c.on('error', () => undefined);
   await c.connect();
   try {
+    // This session's backend is a child of the server's postmaster; a server elsewhere is not measured.
+    const backend = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+    const postmaster = process.env.CADENZA_BENCH_PG_URL ? null : Number(statFields(backend)?.[1] ?? NaN);
+    const read = () => (postmaster && Number.isFinite(postmaster) ? serverCpuMs(postmaster) : null);
     await quiet(c);
-    const before = serverCpuMs();
+    const before = read();
     const out = await work();
     await quiet(c);
-    const after = serverCpuMs();
+    const after = read();
     return { out, serverMs: before === null || after === null ? null : after - before };
   } finally {
     await c.end().catch(() => undefined);

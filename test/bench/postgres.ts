@@ -145,8 +145,9 @@ export async function postgresBench(report: Report, scale: number, n8nBytes: num
     const version = require('pg-boss/package.json').version as string;
     const boss = median(runs.boss);
     report(`Postgres: pg-boss ${version}, 1 worker (${d} jobs, median of ${ROUNDS})`, rate(d, boss), `Cadenza 1 worker ${rate(d, oneWorker)}`, boss / oneWorker, 'Cadenza/pg-boss');
-    // Where the time goes: CPU per follow-up on each side, medians over the same rounds. Both cores are busy
-    // in these runs, so the rates above follow the total: to go faster, a side has to do less.
+    // Where the time goes: CPU per follow-up on each side, medians over the same rounds. Cadenza's run keeps
+    // both cores busy, so its rate follows its total: to go faster, a side has to do less. The peers leave
+    // a core partly idle (one connection, one process), so theirs is a cost per job, not a rate.
     const per = (xs: Cpu[], side: keyof Cpu) => (xs.some((x) => x[side] === null) ? null : (median(xs.map((x) => x[side]!)) * 1000) / d);
     const us = (v: number | null) => (v === null ? '?' : `${Math.round(v)} µs`);
     const split = (xs: Cpu[]) => ({ db: per(xs, 'db'), own: per(xs, 'own') });
@@ -240,8 +241,8 @@ async function pgBoss(admin: string, d: number) {
   const stats = await RowsWritten.open(url);
   const before = await stats.read();
   const { out, serverMs } = await serverCpuOf(url, async () => {
-    const cpu = process.cpuUsage();
     const boss = await open();
+    const cpu = process.cpuUsage(); // from its start on, as a Cadenza worker's is from after its init
     let done = 0;
     const t = process.hrtime.bigint();
     await new Promise<void>((resolve) => {

@@ -290,7 +290,7 @@ function printTable() {
   console.log(line(['what', 'Cadenza', 'peer (same run)', 'ratio']));
   console.log(line(w.map((x) => '-'.repeat(x))));
   for (const r of rows) console.log(line([r.what, r.ours, r.peer, r.ratio]));
-  console.log('\nRatios above 1 mean Cadenza is faster (throughput) or costlier (claim, memory) than the peer.');
+  console.log('\nRatios above 1 mean Cadenza is faster (throughput) or costlier (claim, memory, CPU and rows per follow-up) than the peer.');
   console.log(`Machine: ${require('node:os').cpus().length} cores, ${Math.round(require('node:os').totalmem() / 2 ** 30)} GiB, Node ${process.version}.`);
 }
 
