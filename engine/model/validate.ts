@@ -12,6 +12,11 @@ import { OUT, TIMEOUT, TRIGGER } from './types';
 export interface ValidateOptions {
   /** Pre-approved WhatsApp templates (C4); when given, a WhatsApp step must use one of them. */
   whatsappTemplates?: readonly string[];
+  /**
+   * The stored email templates of the engine (F6, F9), when known: an email's templateId must name one.
+   * The hosts and `cadenza serve` have none, so there an email is written with its subject and body.
+   */
+  emailTemplates?: readonly string[];
   criteria?: Criteria;
 }
 
@@ -304,6 +309,8 @@ function checkFollowUp(
     else if (n.channel === 'email') for (const p of templateProblems(t.body as string)) add('F6', 'template.body', p, n.id);
   }
   if (n.templateId !== undefined && typeof n.templateId !== 'string') add('F6', 'templateId', 'must be a string', n.id);
+  else if (n.channel === 'email' && n.templateId !== undefined && options.emailTemplates && !options.emailTemplates.includes(n.templateId))
+    add('F6', 'templateId', options.emailTemplates.length ? `no stored email template "${n.templateId}"` : `"${n.templateId}": this engine has no stored email templates; write the subject and body instead (a template id is for WhatsApp)`, n.id);
   if (n.channel === 'email' && !n.template && !n.templateId) add('F6', 'template', 'an email needs a template or templateId', n.id);
   if (n.channel === 'email' && n.template && !n.template.subject) add('F6', 'template.subject', 'an email needs a subject', n.id);
   if (n.sender !== undefined && (typeof n.sender !== 'string' || !EMAIL.test(n.sender))) add('F6', 'sender', 'must be an email address', n.id);

@@ -16,9 +16,12 @@ import { actorId, AUTOMATION, requirePermission, type Actor } from './permission
 import { apply, evaluate } from './step';
 import type { DeployResult } from './types';
 
+/** What a definition is checked against in this engine: its approved WhatsApp templates and stored email templates. */
+const checks = (core: Core) => ({ whatsappTemplates: core.opts.whatsappTemplates, emailTemplates: [...core.templateIds] });
+
 export async function createCadence(core: Core, input: unknown, actor: Actor): Promise<CadenceRow> {
   requirePermission(actor, 'manage');
-  const def = assertDefinition(input, { whatsappTemplates: core.opts.whatsappTemplates });
+  const def = assertDefinition(input, checks(core));
   if (await core.store.getCadence(def.id)) throw new CadenzaError('exists', 'C2', `cadence "${def.id}" already exists: edit its draft instead`);
   const created = (await core.store.listCadences(def.module)).length;
   const limit = moduleLimits(core.opts.limits).created;
@@ -34,7 +37,7 @@ export async function createCadence(core: Core, input: unknown, actor: Actor): P
 export async function updateDraft(core: Core, id: string, input: unknown, actor: Actor): Promise<CadenceRow> {
   requirePermission(actor, 'manage');
   const row = await core.requireCadence(id);
-  const def = assertDefinition(input, { whatsappTemplates: core.opts.whatsappTemplates });
+  const def = assertDefinition(input, checks(core));
   if (def.id !== id) throw new CadenzaError('invalid_definition', 'D4', `definition id "${def.id}" does not match cadence "${id}"`);
   if (def.module !== row.module) throw new CadenzaError('invalid_definition', 'C1', `a cadence belongs to one module: ${row.module}, not ${def.module}`);
   const next = { ...row, name: def.name, draft: def, updatedAt: core.clock.now() };
@@ -73,7 +76,7 @@ export async function publish(core: Core, id: string, actor: Actor): Promise<{ v
   requirePermission(actor, 'manage');
   const row = await core.requireCadence(id);
   if (!row.draft) throw new CadenzaError('no_draft', 'C2', `cadence "${id}" has no draft to publish`);
-  const def = assertDefinition(row.draft, { whatsappTemplates: core.opts.whatsappTemplates });
+  const def = assertDefinition(row.draft, checks(core));
   if (row.status !== 'active') await checkActiveLimit(core, row.module);
   const warnings = await publishCheck(core, def);
   const version = (row.activeVersion ?? 0) + 1;
@@ -128,7 +131,7 @@ export async function activate(core: Core, id: string, actor: Actor): Promise<{ 
  * and published; changed -> a new version (V1, V2); unchanged but inactive -> activated; else nothing.
  */
 export async function deploy(core: Core, input: unknown, actor: Actor): Promise<DeployResult> {
-  const def = assertDefinition(input, { whatsappTemplates: core.opts.whatsappTemplates });
+  const def = assertDefinition(input, checks(core));
   // Several instances deploying the same flows at once (a cluster booting) take turns: the first
   // publishes, the others then find their definition published (unchanged).
   return core.store.exclusive(`deploy:${def.id}`, () => deployOnce(core, def, actor));

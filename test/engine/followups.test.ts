@@ -167,13 +167,30 @@ describe('follow-ups', () => {
     expect((await h.store.getRecord('Leads', 'A'))?.unsubscribed).toBe(true);
   });
 
-  it('F9 D6 a follow-up that cannot run moves the enrollment to failed with the reason', async () => {
-    h = await harness({ templates: { promo: { subject: 'Promo', body: 'x' } }, retry: { baseMs: MIN, holdMs: HOUR } });
-    await published(h, emailCadence());
-    await published(h, emailCadence({ id: 'tpl', nodes: [{ id: 'e1', type: 'followUp', channel: 'email', templateId: 'gone' }], edges: [{ from: 'trigger', to: 'e1' }] }));
-    await h.rt.enroll('c1', [lead('noaddr', { Email: 'not-an-address' })], 'rep');
-    await h.rt.enroll('tpl', [lead('B')], 'rep');
+  it('F6 F9 an email whose templateId names no stored template is refused when drafted, naming the field; without stored templates (the hosts, cadenza serve) it says to write the subject and body', async () => {
+    const tpl = (id: string) => emailCadence({ id, nodes: [{ id: 'e1', type: 'followUp', channel: 'email', templateId: 'welcome' }], edges: [{ from: 'trigger', to: 'e1' }] });
+    h = await harness();
+    const before = await h.snapshot();
+    await expect(h.rt.createCadence(tpl('none'), 'admin')).rejects.toMatchObject({ rule: 'F6', problems: [expect.objectContaining({ field: 'templateId', node: 'e1', message: expect.stringMatching(/no stored email templates; write the subject and body/) })] });
+    expect(await h.snapshot()).toEqual(before);
+    await h.restart({ templates: { promo: { subject: 'Promo', body: 'x' } } });
+    await expect(h.rt.createCadence(tpl('other'), 'admin')).rejects.toMatchObject({ problems: [expect.objectContaining({ rule: 'F6', field: 'templateId', message: 'no stored email template "welcome"' })] });
+    await h.restart({ templates: { welcome: { subject: 'Hi {{First_Name}}', body: 'Hello' } } });
+    await published(h, tpl('ok'));
+    await h.rt.enroll('ok', [lead('A')], 'rep');
     await h.advance(0);
+    expect(h.sent[0]).toMatchObject({ nodeId: 'e1', email: { subject: 'Hi AnnA' } });
+  });
+
+  it('F9 D6 a follow-up that cannot run moves the enrollment to failed with the reason', async () => {
+    // The template "gone" exists when the cadence is published, and not when its step is due.
+    h = await harness({ templates: { promo: { subject: 'Promo', body: 'x' }, gone: { subject: 'Soon gone', body: 'x' } } });
+    await published(h, emailCadence({ id: 'tpl', nodes: [{ id: 'e1', type: 'followUp', channel: 'email', templateId: 'gone', delay: { amount: 1, unit: 'hours' } }], edges: [{ from: 'trigger', to: 'e1' }] }));
+    await h.rt.enroll('tpl', [lead('B')], 'rep');
+    await h.restart({ templates: { promo: { subject: 'Promo', body: 'x' } }, retry: { baseMs: MIN, holdMs: HOUR } });
+    await published(h, emailCadence());
+    await h.rt.enroll('c1', [lead('noaddr', { Email: 'not-an-address' })], 'rep');
+    await h.advance(HOUR);
     expect(await h.rt.getEnrollment('c1', 'noaddr')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/no valid email address/) });
     expect(await h.rt.getEnrollment('tpl', 'B')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/template "gone" was deleted/) });
     expect(h.sent).toEqual([]);

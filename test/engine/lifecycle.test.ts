@@ -88,13 +88,10 @@ describe('cadences', () => {
     await h.advance(0);
     expect(h.sent.map((a) => [a.nodeId, a.whatsapp?.templateId, a.whatsapp?.to])).toEqual([['w1', 'welcome_v1', '+1 555 0100']]);
     // The engine restarts with promo_v2 no longer approved: the step waiting for it fails, naming why.
-    await h.rt.stop();
-    const again = await new Runtime({ store: h.store, clock: h.clock, secret: 'test-secret', whatsappTemplates: ['welcome_v1'] }).init();
-    again.onDispatch((a) => void h.sent.push({ ...a, at: h.clock.now() }));
-    await again.runUntil(h.clock.now() + 2 * DAY, h.clock);
+    await h.restart({ whatsappTemplates: ['welcome_v1'] });
+    await h.advance(2 * DAY);
     expect(h.sent).toHaveLength(1);
-    expect(await again.getEnrollment('c1', 'A')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/WhatsApp template "promo_v2" is no longer approved \(C4, F9\)/) });
-    await again.stop();
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/WhatsApp template "promo_v2" is no longer approved \(C4, F9\)/) });
   });
 
   it('C4 without an approved list configured, any WhatsApp template id is sent (as the validator and the CLI say)', async () => {

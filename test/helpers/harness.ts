@@ -29,6 +29,8 @@ export interface Harness {
   snapshot(): Promise<Record<string, unknown[]>>;
   sent: (DispatchedAction & { at: number })[];
   dir: string;
+  /** The engine restarted with other options on the same store and clock (a changed setting, a redeploy). */
+  restart(options: Partial<RuntimeOptions>): Promise<void>;
   /** Moves virtual time forward, firing everything due on the way. */
   advance(ms: number): Promise<void>;
   close(): Promise<void>;
@@ -55,31 +57,40 @@ export async function hostStoreSpec(dir: string): Promise<string> {
   return STORE_KIND === 'postgres' ? freshPostgres() : join(dir, 'cadenza.db');
 }
 
-export async function harness(opts: Partial<RuntimeOptions> = {}, start = T0): Promise<Harness> {
+export async function harness(opts: Partial<RuntimeOptions> = {}, startAt = T0): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'cadenza-test-'));
   const pgUrl = STORE_KIND === 'postgres' ? await freshPostgres() : undefined;
   const openStore = (): Store => (pgUrl ? new PostgresStore(pgUrl, { max: 4 }) : new SqliteStore(join(dir, 'cadenza.db')));
   const store = openStore();
-  const clock = new VirtualClock(start);
-  const rt = await new Runtime({ store, clock, secret: 'test-secret', ...opts }).init();
+  const clock = new VirtualClock(startAt);
   const sent: (DispatchedAction & { at: number })[] = [];
-  rt.onDispatch((a) => {
-    sent.push({ ...a, at: clock.now() });
-  });
+  const start = async (options: Partial<RuntimeOptions>) => {
+    const rt = await new Runtime({ store, clock, secret: 'test-secret', ...options }).init();
+    rt.onDispatch((a) => {
+      sent.push({ ...a, at: clock.now() });
+    });
+    return rt;
+  };
+  const rt = await start(opts);
   const snapshot = async () => {
     if (store instanceof SqliteStore) return Object.fromEntries(TABLES.map((t) => [t, store.db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all()]));
     const p = (store as PostgresStore).pool;
     return Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, (await p.query(`SELECT * FROM ${t} ORDER BY 1`)).rows])));
   };
-  return {
+  const h: Harness = {
     rt, clock, store, sent, dir, openStore, snapshot,
-    advance: (ms) => rt.runUntil(clock.now() + ms, clock),
+    advance: (ms) => h.rt.runUntil(clock.now() + ms, clock),
+    restart: async (options) => {
+      await h.rt.stop();
+      h.rt = await start(options);
+    },
     close: async () => {
-      await rt.stop();
+      await h.rt.stop();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return h;
 }
 
 /** A small email → branch → email/call definition, overridable per test. */

@@ -38,7 +38,7 @@ describe('editor check of a Node-RED flow', () => {
     expect(problems.fn[0]).toMatch(/^C6|^F1/);
     expect(problems.fn[0]).toContain('Wire "No response: bump" straight to "Call after the bump"');
     expect(problems.lonely).toEqual([
-      'F6 template.subject: an email needs a subject — Fill in the Subject and Body, or a Template id.',
+      'F6 template.subject: an email needs a subject — Fill in the Subject and Body.',
       'C6 wires: no Cadence Trigger reaches this node, so it never runs: wire it from the trigger or from a step of a cadence',
     ]);
     expect(problems['call-bump']).toBeUndefined(); // explained by the function node in front of it

@@ -23,7 +23,8 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
     const def = compileTrigger(flow, t.id);
     for (const n of def.nodes) reached.add(n.id);
     // The trigger's own settings and the graph: problems without a node belong to the trigger.
-    for (const p of validateDefinition(def)) problems.push({ ...p, node: p.node && byId.has(p.node) ? p.node : t.id });
+    // Node-RED has no stored email templates: an email is written in its step (a template id is for WhatsApp).
+    for (const p of validateDefinition(def, { emailTemplates: [] })) problems.push({ ...p, node: p.node && byId.has(p.node) ? p.node : t.id });
   }
 
   // An ordinary node on a cadence wire: the engine never sends messages along these wires (it keeps

@@ -65,7 +65,7 @@ export const followUpFields: INodeProperties[] = [
   },
   { displayName: 'Subject', name: 'subject', type: 'string', default: '', placeholder: 'Hi {{First_Name}}' },
   { displayName: 'Body', name: 'body', type: 'string', typeOptions: { rows: 6 }, default: '', placeholder: '<p>Hello {{First_Name}}</p>' },
-  { displayName: 'Template ID', name: 'templateId', type: 'string', default: '', description: 'A pre-approved template (required for WhatsApp) instead of subject and body' },
+  { displayName: 'WhatsApp Template', name: 'templateId', type: 'string', default: '', displayOptions: { show: { channel: ['whatsapp'] } }, description: 'The pre-approved WhatsApp template this step sends (C4)' },
   { displayName: 'Sender', name: 'sender', type: 'string', default: '', displayOptions: { show: { channel: ['email'] } } },
   { displayName: 'Assign To', name: 'assignee', type: 'string', default: 'owner', displayOptions: { show: { channel: ['task', 'call'] } }, description: '"owner" or a user ID' },
   { displayName: 'Due In', name: 'dueIn', type: 'number', default: 1, typeOptions: delayBounds, displayOptions: { show: { channel: ['task', 'call'] } } },
