@@ -54,5 +54,15 @@ export class CadenzaApi implements ICredentialType {
       displayName: 'Retry Failing Deliveries For (Hours)', name: 'retryHours', type: 'number', default: 72,
       description: 'How long a follow-up whose performer keeps failing is retried before the step fails',
     },
+    {
+      displayName: 'Contact Limits (JSON)', name: 'contactLimits', type: 'string', typeOptions: { rows: 3 }, default: '',
+      placeholder: '[{"channel": "email", "max": 3, "days": 7}, {"max": 1, "days": 1}]',
+      description: 'At most so many messages to one person in so many days, across all cadences (F13). Without "channel": emails, WhatsApp messages and calls together. A follow-up over a limit waits for the first day with room; a trigger can be exempt.',
+    },
+    {
+      displayName: 'Users (JSON)', name: 'users', type: 'string', typeOptions: { rows: 4 }, default: '',
+      placeholder: '{"u1": {"name": "Ann Lee", "email": "ann@example.com", "signature": "<p>Ann</p>"}}',
+      description: "The record owners, by the ID in a record's Owner field: {{Owner.name}}, {{Owner.email}} and the signature, {{{Owner.signature}}} (three braces: its HTML kept), merge from here (F6), never from the record",
+    },
   ];
 }

@@ -1,11 +1,13 @@
 // `cadenza serve` settings: a JSON config file (--config) and flags, flags winning. The same settings
 // the Node-RED config node and the n8n credential carry: edition limits (C3), the approved WhatsApp
-// templates (C4) and the retry policy of failing deliveries (D6). A bad value is refused naming the
+// templates (C4), the retry policy of failing deliveries (D6), contact limits (F13) and the user
+// directory (F6, F7). A bad value is refused naming the
 // field and the rule, before the store is opened.
 import { readFileSync } from 'node:fs';
 import { durationMs } from '../model/duration';
 import { CadenzaError, type Problem } from '../model/errors';
 import { fatigueProblems } from '../model/validate';
+import { usersProblems } from '../model/users';
 import { EDITIONS, type Edition, type LimitSettings } from '../runtime/limits';
 import type { RuntimeOptions } from '../runtime/runtime';
 
@@ -23,6 +25,8 @@ export interface ServeConfig {
   retry?: RuntimeOptions['retry'];
   /** F13: contact limits across all cadences, `{ limits: [{ channel?, max, days }] }`. */
   fatigue?: RuntimeOptions['fatigue'];
+  /** F6, F7: the user directory, `{ id: { name?, email?, signature? } }`. */
+  users?: RuntimeOptions['users'];
 }
 
 type Flags = Record<string, string | true>;
@@ -30,7 +34,7 @@ type Flags = Record<string, string | true>;
 const FLAGS = ['config', 'port', 'host', 'store', 'secret', 'base-url', 'dispatch-url', 'timezone', 'sender', 'edition', 'add-ons', 'max-created', 'max-active', 'max-actions',
   'whatsapp-templates', 'retry-for', 'retry-base', 'retry-max'];
 
-const KEYS = ['port', 'host', 'store', 'secret', 'baseUrl', 'dispatchUrl', 'timezone', 'defaultSender', 'limits', 'whatsappTemplates', 'retry', 'fatigue'];
+const KEYS = ['port', 'host', 'store', 'secret', 'baseUrl', 'dispatchUrl', 'timezone', 'defaultSender', 'limits', 'whatsappTemplates', 'retry', 'fatigue', 'users'];
 
 function readConfig(path: string): Record<string, unknown> {
   let raw: unknown;
@@ -105,6 +109,7 @@ export function serveConfig(flags: Flags): ServeConfig {
   }
   for (const k of Object.keys(retry)) if (!['holdMs', 'baseMs', 'maxMs', 'jitter'].includes(k)) bad(`retry.${k}`, 'D6', 'unknown (known: holdMs, baseMs, maxMs, jitter)');
   if (c.fatigue !== undefined) for (const p of fatigueProblems(c.fatigue, 'fatigue')) bad(p.field, 'F13', p.message);
+  if (c.users !== undefined) for (const p of usersProblems(c.users, 'users')) bad(p.field, p.rule, p.message);
   if (problems.length) throw new CadenzaError('invalid_config', problems[0].rule, `cadenza serve: ${problems.length} bad setting${problems.length > 1 ? 's' : ''}`, problems);
   return c;
 }

@@ -164,7 +164,7 @@ async function serveCommand(flags: Record<string, string | true>, io: Io): Promi
     const baseUrl = c.baseUrl ?? `http://${host}:${c.port}`;
     const rt = await new Runtime({
       store: openStore(c.store, process.cwd()), secret: c.secret ?? process.env.CADENZA_SECRET, baseUrl, timezone: c.timezone,
-      defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry, fatigue: c.fatigue,
+      defaultSender: c.defaultSender, limits: c.limits, whatsappTemplates: c.whatsappTemplates, retry: c.retry, fatigue: c.fatigue, users: c.users,
     }).init();
     // What goes wrong while serving (a step that cannot run, a store that failed) is said, not swallowed.
     rt.subscribe((e) => {

@@ -6,6 +6,7 @@ import type { Criteria } from '../criteria/criteria';
 import { boundedCriteria } from '../sandbox/sandbox';
 import { fatigueProblems, shapeProblem } from '../model/validate';
 import type { Enrollment, RecordSnapshot } from '../machine/types';
+import { usersProblems } from '../model/users';
 import { CadenzaError } from '../model/errors';
 import type { CadenceDefinition } from '../model/types';
 import type { CadenceRow, Commit, Store, StoredEnrollment } from '../store/store';
@@ -40,6 +41,10 @@ export class Core {
     if (options.fatigue !== undefined) {
       const problems = fatigueProblems(options.fatigue, 'fatigue').map((p) => ({ rule: 'F13', ...p }));
       if (problems.length) throw new CadenzaError('invalid_options', 'F13', 'invalid contact limits (F13)', problems);
+    }
+    if (options.users !== undefined) {
+      const problems = usersProblems(options.users, 'users');
+      if (problems.length) throw new CadenzaError('invalid_options', problems[0].rule, 'invalid user directory (F6, F7)', problems);
     }
     this.store = options.store;
     this.clock = options.clock ?? systemClock;

@@ -3,7 +3,7 @@
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
 import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
-import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
+import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, hostOptions, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
 import { DateTime } from 'luxon';
 import type { Node, NodeMessage, Red } from './red';
 
@@ -42,9 +42,12 @@ export class NodeRedHost {
 
   constructor(private readonly RED: Red, readonly node: Node, cfg: Record<string, unknown>) {
     const injected = (RED.settings.cadenza ?? {}) as CadenzaSettings;
+    const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
+    // C4, D6, F13 and the user directory (F6, F7), read as `cadenza serve` and the n8n credential read
+    // them; a bad one is refused before the store is opened.
+    const options = hostOptions({ whatsappTemplates: str('whatsappTemplates'), retryHours: cfg.retryHours as number | undefined, contactLimits: str('contactLimits'), users: str('users') });
     // A SQLite file in the user directory by default, or a postgres:// URL shared by several instances.
     this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
-    const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     const port = RED.settings.uiPort ?? 1880;
     this.timezone = str('timezone') ?? HOST_DEFAULTS.timezone;
     this.defaultSender = str('sender') ?? HOST_DEFAULTS.sender;
@@ -56,9 +59,7 @@ export class NodeRedHost {
       baseUrl: str('baseUrl') ?? `http://localhost:${port}${(RED.settings.httpNodeRoot ?? '/').replace(/\/$/, '')}/cadenza`,
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
-      // C4 and D6, as `cadenza serve` and the n8n credential take them.
-      whatsappTemplates: str('whatsappTemplates')?.split(',').map((t) => t.trim()).filter(Boolean),
-      retry: Number(cfg.retryHours) > 0 ? { holdMs: Number(cfg.retryHours) * 3_600_000 } : undefined,
+      ...options,
     });
     this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));

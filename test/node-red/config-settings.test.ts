@@ -1,7 +1,7 @@
 // The Node-RED engine node carries the settings `cadenza serve` and the n8n credential take: approved
-// WhatsApp templates (C4) and the retry window (D6), besides the edition limits. In the real Node-RED
-// runtime (node-red-node-test-helper), on a virtual clock.
-import { mkdtempSync, rmSync } from 'node:fs';
+// WhatsApp templates (C4), the retry window (D6), contact limits (F13) and the user directory (F6, F7),
+// besides the edition limits. In the real Node-RED runtime (node-red-node-test-helper), on a virtual clock.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -43,5 +43,61 @@ describe('Node-RED engine node settings', () => {
     expect(statuses.at(-1)).toMatchObject({ fill: 'red', text: expect.stringMatching(/C4 templateId/) });
     // The retry window reaches the runtime's delivery policy.
     expect(host.runtime.deliveryPolicy.holdMs).toBe(12 * 3_600_000);
+  });
+
+  it('F13 F6 contact limits and the user directory set on the engine node hold a second email to the next day and merge the owner\'s signature', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cadenza-nrcfg-'));
+    const clock = new VirtualClock(Date.parse('2026-03-02T08:00:00Z')); // a Monday
+    helper.settings({ cadenza: { clock, manualTick: true }, userDir: dir });
+    await new Promise<void>((r) => helper.startServer(r));
+    const cfg = {
+      id: 'cfg', type: 'cadenza-config', storePath: join(dir, 'c.db'),
+      contactLimits: '[{"channel": "email", "max": 1, "days": 1}]',
+      users: '{"u1": {"name": "Ann Lee", "signature": "<p>-- Ann, Sales</p>"}}',
+    };
+    await helper.load(NODES, [
+      cfg,
+      { id: 't1', type: 'cadenza-trigger', engine: 'cfg', name: 'Two emails', module: 'Leads', mode: 'manual', wires: [['s1']] },
+      { id: 's1', type: 'cadenza-followup', name: 'Hello', channel: 'email', subject: 'Hi', body: '<p>Hello</p>{{{Owner.signature}}}', wires: [['out'], ['s2']] },
+      { id: 's2', type: 'cadenza-followup', name: 'Again', channel: 'email', delay: 1, delayUnit: 'hours', subject: 'Again', body: 'Again', wires: [['out'], []] },
+      { id: 'out', type: 'helper' },
+    ]);
+    const host = helper.getNode('cfg').host;
+    await flush();
+    await host.settled();
+    const got: Record<string, any>[] = [];
+    helper.getNode('out').on('input', (msg: Record<string, any>) => got.push(msg));
+    await host.runtime.enroll('t1', [{ id: 'A', Email: 'a@example.com', Owner: 'u1' }], 'rep');
+    await host.runtime.tick();
+    await flush();
+    expect(got).toHaveLength(1);
+    expect(got[0].payload).toContain('<p>-- Ann, Sales</p>'); // from the directory, as HTML
+    clock.set(clock.now() + 2 * 3_600_000);
+    await host.runtime.tick();
+    await flush();
+    expect(got).toHaveLength(1); // held: one email a day to this person
+    expect(await host.runtime.getEnrollment('t1', 'A')).toMatchObject({ status: 'active', heldBy: 'F13' });
+    clock.set(Date.parse('2026-03-03T08:00:00Z'));
+    await host.runtime.tick();
+    await flush();
+    expect(got.map((m) => m.topic)).toEqual(['Hi', 'Again']);
+  });
+
+  it('F13 F7 a bad contact limit or user directory keeps the engine from starting and says which field and rule, in the log and on the cadence nodes', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cadenza-nrcfg-'));
+    helper.settings({ cadenza: { clock: new VirtualClock(Date.parse('2026-03-02T08:00:00Z')), manualTick: true }, userDir: dir });
+    await new Promise<void>((r) => helper.startServer(r));
+    const cfg = { id: 'cfg', type: 'cadenza-config', storePath: join(dir, 'c.db'), contactLimits: '[{"max": 3, "days": 0}]', users: '{"u1": {"email": "not an address"}}' };
+    await helper.load(NODES, [cfg, { id: 't1', type: 'cadenza-trigger', engine: 'cfg', name: 'T', module: 'Leads', mode: 'manual', wires: [[]] }]);
+    await flush();
+    const engine = helper.getNode('cfg');
+    expect(engine.host).toBeUndefined();
+    const logged = engine.error.args.map((a: unknown[]) => String(a[0])).join('\n');
+    expect(logged).toMatch(/2 bad engine settings/);
+    expect(logged).toMatch(/F13 contactLimits\[0\]\.days: must be a whole number of days, 1 to 90/);
+    expect(logged).toMatch(/F7 users\.u1\.email: must be an email address/);
+    expect(existsSync(join(dir, 'c.db'))).toBe(false); // refused before the store was opened
+    const status = helper.getNode('t1').status.args.map((a: unknown[]) => a[0]).at(-1);
+    expect(status).toMatchObject({ fill: 'red', text: expect.stringMatching(/contactLimits/) });
   });
 });

@@ -88,6 +88,20 @@ describe('cadenza serve settings', () => {
     expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['D4 port', 'C3 limits.edition', 'C3 limits.active', 'D6 retry.holdMs']);
   });
 
+  it('F7 F6 F13 a config file\'s user directory and contact limits are checked like the hosts\' (same fields, same rules)', () => {
+    const config = join(dir, 'users.json');
+    writeFileSync(config, JSON.stringify({ users: { u1: { name: 'Ann', email: 'ann@example.com', signature: '<p>Ann</p>' } }, fatigue: { limits: [{ max: 1, days: 1 }] } }));
+    expect(serveConfig({ config }).users).toEqual({ u1: { name: 'Ann', email: 'ann@example.com', signature: '<p>Ann</p>' } });
+    writeFileSync(config, JSON.stringify({ users: { u1: { email: 'nope', signature: 7, phone: '1' } }, fatigue: { limits: [{ max: 0, days: 1 }] } }));
+    let e: CadenzaError | undefined;
+    try {
+      serveConfig({ config });
+    } catch (x) {
+      e = x as CadenzaError;
+    }
+    expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['F13 fatigue.limits[0].max', 'F7 users.u1.email', 'F6 users.u1.signature', 'F7 users.u1.phone']);
+  });
+
   it('D4 a misspelt flag is refused, naming it, instead of being ignored', () => {
     expect(() => serveConfig({ 'default-sender': 'sales@acme.example' })).toThrow(CadenzaError);
     try {

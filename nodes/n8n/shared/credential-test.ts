@@ -9,7 +9,9 @@ export async function cadenzaStoreTest(this: ICredentialTestFunctions, credentia
     await engine.runtime.store.listCadences();
     return { status: 'OK', message: `Store ${engine.where} is ready` };
   } catch (e) {
-    return { status: 'Error', message: `Cannot open the Cadenza store: ${(e as Error).message}` };
+    // A bad setting (contact limits, users, retry) is named as such: the store was never opened.
+    const setting = (e as { code?: string }).code === 'invalid_options';
+    return { status: 'Error', message: `${setting ? 'Invalid Cadenza setting' : 'Cannot open the Cadenza store'}: ${(e as Error).message}` };
   }
 }
 

@@ -11,6 +11,7 @@ import { canonicalJson } from '../../../engine/model/validate';
 import type { Clock } from '../../../engine/runtime/clock';
 import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../../engine/runtime/runtime';
 import { describeStore, openStore } from '../../../engine/store/open';
+import { hostOptions } from '../../../engine/host/settings';
 import type { Edition } from '../../../engine/runtime/limits';
 
 export interface CadenzaCredentials {
@@ -24,6 +25,10 @@ export interface CadenzaCredentials {
   /** Comma-separated approved WhatsApp template ids; empty accepts any (C4). */
   whatsappTemplates?: string;
   retryHours?: number;
+  /** F13: the engine's contact limits, as JSON. */
+  contactLimits?: string;
+  /** F6, F7: the user directory, as JSON. */
+  users?: string;
 }
 
 export interface CadenzaItem {
@@ -72,12 +77,14 @@ export class CadenzaEngine {
   constructor(path: string, creds: CadenzaCredentials, fingerprint = settingsFingerprint(creds)) {
     this.where = describeStore(path, process.cwd());
     this.fingerprint = fingerprint;
+    // C4, D6, F13 and the user directory (F6, F7), read as `cadenza serve` and the Node-RED engine node
+    // read them; a bad one is refused before the store is opened.
+    const options = hostOptions(creds);
     this.runtime = new Runtime({
       store: openStore(path, process.cwd()), clock: settings.clock, timezone: creds.timezone || 'UTC',
       defaultSender: creds.sender || 'cadenza@localhost', baseUrl: creds.baseUrl || 'http://localhost:5678/webhook', secret: creds.secret || undefined,
       limits: { edition: creds.edition || 'enterprise', addOns: Number(creds.addOns) || 0 },
-      whatsappTemplates: creds.whatsappTemplates?.trim() ? creds.whatsappTemplates.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
-      retry: Number(creds.retryHours) > 0 ? { holdMs: Number(creds.retryHours) * 3_600_000 } : undefined,
+      ...options,
       // One hand-off is a whole n8n execution (up to a batch of sends through SMTP or an API): a time
       // limit of seconds would retry batches whose execution is still sending, i.e. send them twice.
       handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,

@@ -1,0 +1,55 @@
+// The engine settings both editors carry as text fields (the Node-RED engine node, the n8n credential),
+// read into Runtime options in one place: the same fields, the same rules, the same errors in both.
+// `cadenza serve` takes the same settings as JSON (engine/cli/config.ts) and checks them with the same
+// functions. A bad value is refused naming its field and rule; nothing is half-applied.
+import { CadenzaError, type Problem } from '../model/errors';
+import { usersProblems, type Users } from '../model/users';
+import { fatigueProblems } from '../model/validate';
+import type { RuntimeOptions } from '../runtime/types';
+
+export interface HostSettingsText {
+  /** Comma-separated approved WhatsApp template ids; empty accepts any (C4). */
+  whatsappTemplates?: string;
+  /** How long a failing performer's follow-ups are retried, in hours (D6). */
+  retryHours?: number | string;
+  /** F13: the engine's contact limits, JSON: `[{ "channel": "email", "max": 3, "days": 7 }]`. */
+  contactLimits?: string;
+  /** F6, F7: the user directory, JSON: `{ "u1": { "name", "email", "signature" } }`. */
+  users?: string;
+}
+
+/** A JSON text field, parsed; empty is "not set". */
+function json(text: string | undefined, field: string, rule: string, problems: Problem[]): unknown {
+  if (typeof text !== 'string' || !text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    problems.push({ rule, field, message: `is not valid JSON: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+/**
+ * The Runtime options of a host's engine settings, or a CadenzaError naming every bad field
+ * (`invalid_options`, with `problems`).
+ */
+export function hostOptions(t: HostSettingsText): Pick<RuntimeOptions, 'whatsappTemplates' | 'retry' | 'fatigue' | 'users'> {
+  const problems: Problem[] = [];
+  const whatsappTemplates = t.whatsappTemplates?.trim() ? t.whatsappTemplates.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  const hours = t.retryHours === undefined || t.retryHours === '' ? undefined : Number(t.retryHours);
+  if (hours !== undefined && !(hours > 0)) problems.push({ rule: 'D6', field: 'retryHours', message: 'must be a number of hours above 0' });
+  const limits = json(t.contactLimits, 'contactLimits', 'F13', problems);
+  if (limits !== undefined) {
+    if (!Array.isArray(limits)) problems.push({ rule: 'F13', field: 'contactLimits', message: 'must be a list: [{ "channel": "email", "max": 3, "days": 7 }]' });
+    else problems.push(...fatigueProblems({ limits }, 'contactLimits').map((p) => ({ rule: 'F13', ...p, field: p.field.replace(/^contactLimits\.limits/, 'contactLimits') })));
+  }
+  const users = json(t.users, 'users', 'F7', problems);
+  if (users !== undefined) problems.push(...usersProblems(users, 'users'));
+  if (problems.length) throw new CadenzaError('invalid_options', problems[0].rule, `${problems.length} bad engine setting${problems.length > 1 ? 's' : ''}`, problems);
+  return {
+    whatsappTemplates,
+    retry: hours !== undefined ? { holdMs: hours * 3_600_000 } : undefined,
+    fatigue: Array.isArray(limits) && limits.length ? { limits } : undefined,
+    users: users as Users | undefined,
+  };
+}
