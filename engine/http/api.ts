@@ -99,7 +99,7 @@ const ROUTES: Route[] = [
   route('GET', '/cadences/:id/preview', async ({ rt, actor, params }) => [200, await rt.previewEnrollment(params.id, actor)]),
   route('GET', '/cadences/:id/report', async ({ rt, actor, params }) => [200, await rt.cadenceReport(params.id, actor)]),
   route('GET', '/cadences/:id/enrollments', async ({ rt, actor, params, query }) => [200, {
-    enrollments: await rt.listEnrollments(params.id, { status: (query.get('status') ?? undefined) as never, after: query.get('after') ?? undefined, limit: Number(query.get('limit')) || undefined }, actor),
+    enrollments: await rt.listEnrollments(params.id, { status: (query.get('status') ?? undefined) as never, after: query.get('after') ?? undefined, limit: query.get('limit') ?? undefined }, actor),
   }]),
   route('POST', '/cadences/:id/enrollments', async ({ rt, actor, params, body, limits }) => {
     const records = obj(body).records;

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CadenceDefinition } from '../model/types';
 import { escapeHtml as esc } from '../render/render';
-import type { Actor } from '../runtime/permissions';
+import { can, type Actor } from '../runtime/permissions';
 import type { Runtime } from '../runtime/runtime';
 
 const COOKIE = 'cadenza_key';
@@ -15,7 +15,12 @@ type Report = Awaited<ReturnType<Runtime['cadenceReport']>>;
 function keyFrom(req: IncomingMessage): string | undefined {
   const c = String(req.headers.cookie ?? '');
   const m = new RegExp(`(?:^|;\\s*)${COOKIE}=([^;]+)`).exec(c);
-  return m ? decodeURIComponent(m[1]) : undefined;
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return undefined; // a malformed cookie is no key: the sign-in form, never a thrown URIError
+  }
 }
 
 function html(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) {
@@ -158,13 +163,16 @@ export function reportHandler(rt: Runtime) {
     if (!['/', '/cadenza', '/cadenza/'].includes(pathname)) return false;
     if (req.method === 'POST') {
       const key = await postedKey(req);
+      const actor = key && key !== 'too large' ? await rt.authenticate(key) : undefined;
       if (key === 'too large') {
         html(res, 413, shell('Cadenza: sign in', '<p>This request is too large.</p>'), { Connection: 'close' });
         req.destroy();
-      } else if (!key || !(await rt.authenticate(key))) html(res, 401, shell('Cadenza: sign in', `<p>That key was not accepted.</p>${SIGN_IN}`));
+      } else if (!actor) html(res, 401, shell('Cadenza: sign in', `<p>That key was not accepted.</p>${SIGN_IN}`));
+      // A key without the view scope is told so here, not let in to a page it may not see (P2).
+      else if (!can(actor, 'view')) html(res, 403, shell('Cadenza: sign in', `<p>That key has no <b>view</b> scope (P2): create one with it for the report page.</p>${SIGN_IN}`));
       // Post/redirect/get: the key lives in an HttpOnly cookie, never in a URL. Back to where the form was
       // posted — under a host's mount path (Node-RED's /cadenza/), not its root (the editor).
-      else html(res, 303, '', { Location: new URL((req as { originalUrl?: string }).originalUrl ?? pathname, 'http://local').pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(key)}; HttpOnly; SameSite=Strict; Path=/` });
+      else html(res, 303, '', { Location: new URL((req as { originalUrl?: string }).originalUrl ?? pathname, 'http://local').pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(key!)}; HttpOnly; SameSite=Strict; Path=/` });
       return true;
     }
     if (req.method !== 'GET') return false;

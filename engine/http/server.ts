@@ -15,9 +15,18 @@ export function cadenzaHttp(rt: Runtime, options: ApiOptions = {}) {
     } catch {
       return send(res, 400, { error: { code: 'invalid_url', rule: 'D4', message: 'malformed URL' } });
     }
-    for (const part of parts) if (await part(req, res, url.pathname, url.searchParams)) return;
+    try {
+      for (const part of parts) if (await part(req, res, url.pathname, url.searchParams)) return;
+    } catch (e) {
+      // A request must never take the process down (cadenza serve, Node-RED's server): what a handler
+      // did not expect is answered and said, without the request's data.
+      rt.reportError(`HTTP ${req.method} ${url.pathname}: ${e instanceof Error ? e.message : String(e)}`);
+      if (!res.headersSent) send(res, 500, { error: { code: 'internal', rule: 'D4', message: 'the request could not be handled; the engine log says why' } });
+      else res.end();
+      return;
+    }
     if (next) return next();
-    send(res, 404, { error: { code: 'not_found', message: `no route ${url.pathname}` } });
+    send(res, 404, { error: { code: 'not_found', rule: 'D4', message: `no route ${url.pathname}` } });
   };
 }
 

@@ -112,7 +112,7 @@ export function trackingHandler(rt: Runtime) {
       }
       try {
         await rt.unsubscribe(claims.m, claims.r, 'recipient');
-        page(res, 200, 'You have been unsubscribed. You will receive no more emails from this sequence.');
+        page(res, 200, 'You have been unsubscribed. You will receive no more emails from any of our sequences.');
       } catch {
         page(res, 410, 'This link has expired.');
       }

@@ -19,12 +19,14 @@ export async function getCadence(core: Core, id: string, actor: Actor = AUTOMATI
   return { cadence, definition: cadence.activeVersion ? await core.definition(id, cadence.activeVersion) : null };
 }
 
-export async function listEnrollments(core: Core, cadenceId: string, filter: { status?: Enrollment['status']; after?: string; limit?: number }, actor: Actor = AUTOMATION): Promise<Enrollment[]> {
+export async function listEnrollments(core: Core, cadenceId: string, filter: { status?: Enrollment['status']; after?: string; limit?: number | string }, actor: Actor = AUTOMATION): Promise<Enrollment[]> {
   requirePermission(actor, 'view', 'P2');
   await core.requireCadence(cadenceId);
   const statuses = ['active', 'completed', 'stopped', 'failed'];
   if (filter.status !== undefined && !statuses.includes(filter.status)) throw new CadenzaError('invalid_filter', 'D4', `status must be one of ${statuses.join(', ')}`);
-  const limit = Math.min(Math.max(Number(filter.limit) || 100, 1), 1000);
+  // As the audit pages do: a limit out of range is said, not quietly clamped.
+  const limit = filter.limit === undefined || filter.limit === '' ? 100 : Number(filter.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw badFilter('limit', 'limit must be a whole number from 1 to 1000');
   return (await core.store.listEnrollments({ cadenceId, status: filter.status, after: filter.after, limit })).map((e) => e.enrollment);
 }
 

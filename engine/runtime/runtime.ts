@@ -76,6 +76,11 @@ export class Runtime {
     this.scheduler.batchHandler = handler;
   }
 
+  /** Says a failure at an edge (an HTTP request a handler did not expect) to the runtime's error listeners. */
+  reportError(error: string): void {
+    this.core.emit({ type: 'error', error });
+  }
+
   subscribe(fn: (e: RuntimeEvent) => void): () => void {
     this.core.listeners.add(fn);
     return () => this.core.listeners.delete(fn);
@@ -294,7 +299,7 @@ export class Runtime {
     return reports.getCadence(this.core, id, actor);
   }
 
-  async listEnrollments(cadenceId: string, filter: { status?: Enrollment['status']; after?: string; limit?: number }, actor: Actor = AUTOMATION): Promise<Enrollment[]> {
+  async listEnrollments(cadenceId: string, filter: { status?: Enrollment['status']; after?: string; limit?: number | string }, actor: Actor = AUTOMATION): Promise<Enrollment[]> {
     return reports.listEnrollments(this.core, cadenceId, filter, actor);
   }
 

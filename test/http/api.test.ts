@@ -118,6 +118,9 @@ describe('HTTP API', () => {
     const list = await request(app).get('/api/v1/cadences/c1/enrollments?status=active').set(as('viewer')).expect(200);
     expect(list.body.enrollments.map((e: { recordId: string }) => e.recordId)).toEqual(['A', 'B']);
     await request(app).get('/api/v1/cadences/c1/enrollments?status=dancing').set(as('viewer')).expect(400);
+    // D4: a page size out of range is refused naming it, as the audit pages do, not quietly clamped.
+    for (const bad of ['-1', '1e9', '2.5', 'ten']) expect((await request(app).get(`/api/v1/cadences/c1/enrollments?limit=${bad}`).set(as('viewer')).expect(400)).body.error).toMatchObject({ rule: 'D4', problems: [{ field: 'limit' }] });
+    expect((await request(app).get('/api/v1/cadences/c1/enrollments?limit=1').set(as('viewer')).expect(200)).body.enrollments).toHaveLength(1);
     const un = await request(app).post('/api/v1/cadences/c1/enrollments/A/unenroll').set(as('remover')).send({ reason: 'asked us to stop' }).expect(200);
     expect(un.body).toMatchObject({ status: 'stopped', reason: 'asked us to stop' });
     await request(app).post('/api/v1/cadences/c1/enrollments/A/unenroll').set(as('remover')).send({}).expect(409);

@@ -57,6 +57,22 @@ describe('hostile input at the HTTP edge', () => {
     expect(await h.store.getRecord('Leads', 'D')).toBeFalsy();
   });
 
+  it('D4 a malformed cookie on the report page is the sign-in form, never a thrown error (it took cadenza serve down); unknown paths name the rule', async () => {
+    for (const cookie of ['cadenza_key=%E0%A4%A', 'cadenza_key=%', 'cadenza_key=%ZZ; other=1']) {
+      const page = await request(app).get('/cadenza/').set('Cookie', cookie);
+      expect(page.status).toBe(401);
+      expect(page.text).toMatch(/<form/);
+    }
+    await request(app).get('/api/v1/cadences').set(as('viewer')).expect(200); // still serving
+    // P2: a key without the view scope is refused at sign-in, naming the scope, and gets no cookie.
+    const enrollOnly = (await h.rt.createApiKey('forms', ['enroll'], 'test')).key;
+    const refused = await request(app).post('/cadenza/').type('form').send({ key: enrollOnly }).expect(403);
+    expect(refused.text).toMatch(/no <b>view<\/b> scope \(P2\)/);
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    const lost = await request(app).get('/nowhere').expect(404);
+    expect(lost.body.error).toMatchObject({ code: 'not_found', rule: 'D4' });
+  });
+
   it('D4 wrong types on outcomes and replies are a 400 naming the field, not a 500; nothing changes', async () => {
     await seeded();
     const key = h.sent[0].key;
