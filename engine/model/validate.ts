@@ -340,11 +340,14 @@ export function canonicalJson(v: unknown): string {
 }
 
 /** V2: a follow-up counts as edited when anything about it differs. */
+/** V2: whether the follow-up `id` does the same in both versions. Its name is a label: renaming it edits nothing. */
 export function sameFollowUp(a: CadenceDefinition, b: CadenceDefinition, id: string): boolean {
   const na = findNode(a, id);
   const nb = findNode(b, id);
   if (!na || !nb) return false;
-  return canonicalJson(na) === canonicalJson(nb);
+  const { name: _a, ...ra } = na;
+  const { name: _b, ...rb } = nb;
+  return canonicalJson(ra) === canonicalJson(rb);
 }
 
 export function delayOf(d: Delay | undefined): Delay {

@@ -25,7 +25,8 @@ const RAW_ALLOWED = new Set(['Owner.signature', 'Owner.Signature']);
 export function lookup(data: unknown, path: string): unknown {
   let v: unknown = data;
   for (const part of path.split('.')) {
-    if (v === null || typeof v !== 'object') return undefined;
+    // Own fields only: {{constructor}} or {{__proto__}} must not print an object's internals (F6).
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, part)) return undefined;
     v = (v as Record<string, unknown>)[part];
   }
   return v;

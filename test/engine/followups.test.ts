@@ -167,6 +167,15 @@ describe('follow-ups', () => {
     expect((await h.store.getRecord('Leads', 'A'))?.unsubscribed).toBe(true);
   });
 
+  it('F6 a merge field reads the record\'s own fields only: {{constructor}}, {{__proto__}} or {{Owner.toString}} print nothing, not an object\'s internals', async () => {
+    h = await harness();
+    await published(h, emailCadence({ nodes: [{ id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi {{constructor}}{{__proto__}}{{toString}}|{{First_Name.length}}', body: '<p>{{Owner.toString}}{{hasOwnProperty}}x</p>' } }], edges: [{ from: 'trigger', to: 'e1' }] }));
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    expect(h.sent[0].email).toMatchObject({ subject: 'Hi |' });
+    expect(h.sent[0].email!.html).toMatch(/^<p>x<\/p>/);
+  });
+
   it('F6 F9 an email whose templateId names no stored template is refused when drafted, naming the field; without stored templates (the hosts, cadenza serve) it says to write the subject and body', async () => {
     const tpl = (id: string) => emailCadence({ id, nodes: [{ id: 'e1', type: 'followUp', channel: 'email', templateId: 'welcome' }], edges: [{ from: 'trigger', to: 'e1' }] });
     h = await harness();

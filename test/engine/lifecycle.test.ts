@@ -247,6 +247,19 @@ describe('versions and activation', () => {
     expect(h.sent.filter((s) => s.recordId === 'waiting-e2').map((s) => s.email?.subject)).toEqual(['one', 'two, reworded']);
   });
 
+  it('V2 renaming a follow-up edits nothing: who waits on it carries on, and gets it under its new name', async () => {
+    h = await harness();
+    await published(h, three());
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    const renamed = three({ nodes: three().nodes.map((n) => (n.id === 'e2' ? { ...n, name: 'Second touch, renamed' } : n)) });
+    await h.rt.updateDraft('c1', renamed, 'admin');
+    expect(await h.rt.publish('c1', 'admin')).toMatchObject({ stopped: 0 });
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'active', position: 'e2' });
+    await h.advance(3 * DAY);
+    expect(sentTo(h, 'A')).toEqual(['e1', 'e2']);
+  });
+
   it('V3 deactivating halts every scheduled action; halted actions do not run on reactivation; newly matching records enroll', async () => {
     h = await harness();
     await published(h, three({ enrollment: { mode: 'view', view: 'Hot = true' } }));
