@@ -18,6 +18,10 @@ const CHANNEL_LABELS: Record<string, Omit<INodePropertyOptions, 'value'>> = {
 export const OUTCOME_OPTIONS: INodePropertyOptions[] = ALL_OUTCOMES.map((o) => ({ name: o, value: o }));
 
 export const triggerFields: INodeProperties[] = [
+  {
+    displayName: 'To change a live cadence, edit and publish this workflow. Switching the workflow off deactivates the cadence (V3): when it is switched on again, every enrollment it held stops; resume them with Cadenza Enroll.',
+    name: 'lifecycleNotice', type: 'notice', default: '',
+  },
   { displayName: 'Cadence Name', name: 'cadenceName', type: 'string', default: '', description: 'Shown in reports; the workflow name when empty' },
   { displayName: 'Module', name: 'module', type: 'string', default: 'Leads', required: true, description: 'The one module whose records this cadence follows up (Leads, Contacts, Deals, … or a custom one)' },
   {
