@@ -26,10 +26,18 @@ export interface DispatcherOptions {
   timeoutMs: number;
 }
 
+/**
+ * An SMTP refusal that retrying cannot change: a 5xx reply with a class-5 enhanced status (RFC 3463),
+ * as "550 5.1.1 mailbox does not exist". Mail nodes report it only in their error text, so it is
+ * read there; a 4xx reply or a bare 5xx without the status stays transient (D6).
+ */
+const SMTP_PERMANENT = /\b5\d\d[ -]5\.\d{1,3}\.\d{1,3}\b/;
+export const permanentRefusal = (message: string): boolean => SMTP_PERMANENT.test(message);
+
 export function classify(e: unknown): Failure {
   const message = e instanceof Error ? e.message : String(e);
-  const permanent = e instanceof CannotRunError || (typeof e === 'object' && e !== null && (e as { permanent?: unknown }).permanent === true);
-  return { message: message || 'failed', permanent };
+  const flagged = e instanceof CannotRunError || (typeof e === 'object' && e !== null && (e as { permanent?: unknown }).permanent === true);
+  return { message: message || 'failed', permanent: flagged || permanentRefusal(message) };
 }
 
 export class Dispatcher {

@@ -7,7 +7,7 @@ import type { MachineEvent } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import type { OutboxRow, TimerRow } from '../store/store';
 import type { Core } from './core';
-import { Dispatcher, type HandOffResult } from './dispatcher';
+import { Dispatcher, permanentRefusal, type HandOffResult } from './dispatcher';
 import { engineKey } from './keys';
 import { AUTOMATION } from './permissions';
 import { reactMany } from './records';
@@ -23,6 +23,8 @@ export class Scheduler {
   private wake: () => void = () => undefined;
   /** Hand-offs confirmed and failed since start (tick() reports the difference). */
   private readonly counts = { delivered: 0, failed: 0 };
+  /** Keys whose latest hand-off in this process its performer reported failed (see confirmDelivery). */
+  private readonly failedHandOffs = new Set<string>();
   /** Hand-offs of this process waiting for their performer's verdict, by key (see awaitConfirmation). */
   private readonly confirmations = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   readonly delivery: Readonly<DeliveryPolicy>;
@@ -127,6 +129,9 @@ export class Scheduler {
       const verdicts: { row: OutboxRow; reason: string }[] = [];
       for (const { row, failure } of results) {
         if (!failure) continue;
+        // A hand-off that timed out stops waiting here, so its performer's late verdict is read from the
+        // outbox: a late "delivered" then settles the action before its retry goes out (no second send).
+        this.confirmations.get(row.key)?.reject(new Error(failure.message));
         this.counts.failed++;
         this.core.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: failure.message });
         const d = afterFailure(this.delivery, row.attempts, row.createdAt, now, failure, Math.random());
@@ -196,6 +201,7 @@ export class Scheduler {
    * called — or fails as a time-out after the hand-off time limit and is retried under the same key.
    */
   awaitConfirmation(key: string): Promise<void> {
+    this.failedHandOffs.delete(key); // a new hand-off: its own verdict decides
     return new Promise<void>((resolve, reject) => {
       this.confirmations.get(key)?.reject(new Error('handed off again'));
       const done = () => this.confirmations.delete(key);
@@ -211,8 +217,18 @@ export class Scheduler {
   async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }): Promise<{ applied: boolean }> {
     if (typeof key !== 'string' || !key) throw new CadenzaError('invalid_outcome', 'D4', 'the action\'s key (msg.cadenza.key) is required to confirm a delivery');
     key = engineKey(key);
-    const failure = error ? Object.assign(new Error(error.message || 'the performer failed'), { permanent: !!error.permanent }) : null;
+    const message = error?.message || 'the performer failed';
+    const failure = error ? Object.assign(new Error(message), { permanent: !!error.permanent || permanentRefusal(message) }) : null;
     const waiting = this.confirmations.get(key);
+    if (failure) {
+      if (this.failedHandOffs.size > 10_000) this.failedHandOffs.clear(); // only a bound
+      this.failedHandOffs.add(key);
+    } else if (!waiting && this.failedHandOffs.has(key)) {
+      // Node-RED's node.error(err, msg) idiom fires Catch and then Complete for one attempt: the
+      // failure stands, the action is retried under its key, and the late "delivered" is said, not applied.
+      this.core.emit({ type: 'error', error: `${key}: "delivered" after its performer reported this hand-off failed; ignored, it is retried (D5, D6)` });
+      return { applied: false };
+    }
     if (waiting) {
       if (failure) waiting.reject(failure);
       else waiting.resolve();

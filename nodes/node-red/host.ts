@@ -29,6 +29,9 @@ export interface CheckInstance extends Node {
 const hosts = new Set<NodeRedHost>();
 let routesMounted = false;
 
+/** How long a confirmed step's performer (Complete / Catch) may take before the hand-off counts as failed. */
+const HAND_OFF_TIMEOUT_MS = 11 * 60_000;
+
 export class NodeRedHost {
   readonly runtime: Runtime;
   readonly ready: Promise<void>;
@@ -60,6 +63,9 @@ export class NodeRedHost {
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
       ...options,
+      // A mail node may wait on a slow relay for minutes (nodemailer allows 10 on a socket). A hand-off
+      // given up sooner is handed over again while the first may still be sending: the lead gets two.
+      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
     });
     this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));

@@ -192,6 +192,68 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     expect(await run(['retry', 'c1'])).toBe(2);
   });
 
+  it('D6 F9 an SMTP refusal with a permanent status (550 5.1.1) fails the step at once from its text alone; a 4xx is retried', async () => {
+    h = await harness({ retry: { baseMs: MIN, holdMs: DAY } });
+    await published(h, emailCadence());
+    const calls: string[] = [];
+    h.rt.onDispatch((a) => {
+      calls.push(a.recordId);
+      // As a mail node reports it: a plain Error whose text carries the relay's reply, no flag.
+      throw new Error(a.recordId === 'gone' ? 'Message failed: 550 5.1.1 <gone@example.com>: mailbox does not exist' : 'Message failed: 451 4.7.1 greylisted, try later');
+    });
+    await h.rt.enroll('c1', [lead('gone'), lead('grey')], 'rep');
+    await h.advance(30 * MIN);
+    expect(await h.rt.getEnrollment('c1', 'gone')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^follow-up "e1" could not be delivered: Message failed: 550 5\.1\.1 .*\(F9, D6\)$/) });
+    expect(calls.filter((c) => c === 'gone')).toHaveLength(1);
+    expect(await h.rt.getEnrollment('c1', 'grey')).toMatchObject({ status: 'active', wait: 'delivery' });
+    expect(calls.filter((c) => c === 'grey').length).toBeGreaterThan(1);
+  });
+
+  it('D5 D6 a performer that reports a hand-off failed and then delivered (Node-RED\'s Catch, then Complete) is taken at its failure: retried under the same key, executed once', async () => {
+    h = await harness({ retry: { baseMs: MIN, holdMs: DAY } });
+    await published(h, emailCadence({ nodes: [emailCadence().nodes[0]], edges: [{ from: 'trigger', to: 'e1' }] }));
+    const attempts: number[] = [];
+    const errors: string[] = [];
+    h.rt.subscribe((e) => e.type === 'error' && errors.push(e.error));
+    h.rt.onDispatch((a) => {
+      attempts.push(a.attempt);
+      const verdict = h.rt.awaitConfirmation(a.key);
+      setImmediate(async () => {
+        if (a.attempt === 1) {
+          await h.rt.confirmDelivery(a.key, { message: 'CRM answered 503' });
+          expect(await h.rt.confirmDelivery(a.key)).toEqual({ applied: false });
+        } else await h.rt.confirmDelivery(a.key);
+      });
+      return verdict;
+    });
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'active', wait: 'delivery', executed: 0 });
+    expect(errors.join()).toMatch(/"delivered" after its performer reported this hand-off failed; ignored, it is retried/);
+    await h.advance(HOUR);
+    expect(attempts).toEqual([1, 2]);
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed', executed: 1 });
+  });
+
+  it('D2 D5 a verdict that comes after the hand-off timed out still counts: a late "delivered" settles the action, and no second copy goes out', async () => {
+    h = await harness({ handOffTimeoutMs: 50, retry: { baseMs: MIN, holdMs: DAY } });
+    await published(h, emailCadence({ nodes: [emailCadence().nodes[0]], edges: [{ from: 'trigger', to: 'e1' }] }));
+    const handed: string[] = [];
+    h.rt.onDispatch((a) => {
+      handed.push(a.key);
+      // A slow relay: it accepts the email after the hand-off's time limit (real time: this is I/O).
+      setTimeout(() => void h.rt.confirmDelivery(a.key), 150);
+      return h.rt.awaitConfirmation(a.key);
+    });
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.rt.tick();
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ wait: 'delivery', executed: 0 }); // timed out: waiting for its retry
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed', executed: 1 });
+    await h.advance(DAY);
+    expect(handed).toEqual(['c1:A:1:e1']);
+  });
+
   it('D6 R5 P2 retry needs the enroll permission and an existing enrollment', async () => {
     h = await harness();
     await published(h, emailCadence());
