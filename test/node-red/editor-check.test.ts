@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explain } from '../../engine/host/hints';
 import { checkNodeRedFlow } from '../../engine/model/formats/node-red-check';
+import { compileTrigger } from '../../engine/model/formats/node-red';
 
 type FlowNode = Record<string, any>;
 const sales = (): FlowNode[] => JSON.parse(readFileSync(join(__dirname, '../../flows/node-red/sales-ready-lead.json'), 'utf8'));
@@ -48,5 +49,13 @@ describe('editor check of a Node-RED flow', () => {
     const flow = sales();
     flow.find((n) => n.id === 'responded')!.outcomes = ['replied', 'busy'];
     expect(byNode(flow).responded).toEqual(['C6 outcomes: "busy" is not an outcome of a email follow-up (opened, clicked, replied, auto-replied, bounced) — Choose outcomes the step before the branch can report.']);
+  });
+
+  it('C6 D4 a branch whose wires no longer match its outcomes (an imported or hand-edited flow) is named, and the flow does not compile: no wire is moved to another outcome in silence', () => {
+    const flow = sales();
+    flow.find((n) => n.id === 'responded')!.outcomes = ['replied']; // its three wires left as they were
+    const problems = byNode(flow);
+    expect(problems.responded).toEqual(['C6 wires: the branch has 3 wired outputs but 2 outcomes (replied, timeout): open it, check its outcomes and wire each output again']);
+    expect(() => compileTrigger(flow as never, 'trig-sales')).toThrow(/a branch's wires do not match its outcomes/);
   });
 });

@@ -2,7 +2,7 @@
 // run through the engine's own validation, plus what only the flow shows — an ordinary node (a core
 // `delay`, a `function`) sitting between cadence nodes, which silently cuts the cadence there, and
 // cadence nodes no trigger reaches. Pure: the admin endpoint calls it with the editor's nodes.
-import type { Problem } from '../errors';
+import { CadenzaError, type Problem } from '../errors';
 import { validateDefinition, validateNode } from '../validate';
 import { CADENCE_NODE_TYPES, compileTrigger, graphOutputs, NODE_RED_TYPES, type FlowNode } from './node-red';
 import { branchNode, checkNode, followUpNode } from './params';
@@ -20,7 +20,15 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
 
   for (const t of flow) {
     if (t.type !== NODE_RED_TYPES.trigger || !live(t)) continue;
-    const def = compileTrigger(flow, t.id);
+    let def: ReturnType<typeof compileTrigger>;
+    try {
+      def = compileTrigger(flow, t.id);
+    } catch (e) {
+      // A graph that cannot be read as drawn (a branch's wires out of step with its outcomes) says where.
+      if (!(e instanceof CadenzaError)) throw e;
+      problems.push(...e.problems);
+      continue;
+    }
     for (const n of def.nodes) reached.add(n.id);
     // The trigger's own settings and the graph: problems without a node belong to the trigger.
     // Node-RED has no stored email templates: an email is written in its step (a template id is for WhatsApp).

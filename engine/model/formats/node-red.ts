@@ -2,6 +2,7 @@
 // Cadence Trigger. Wires are the definition: only wires between cadenza nodes count; the action output
 // of a step and the "left" output of a check go to ordinary nodes and are not part of the graph.
 // Pure: it reads JSON, so the CLI can dry-run an exported flow and the runtime adapter compiles the same way.
+import { CadenzaError, type Problem } from '../errors';
 import type { CadenceDefinition, CadenceNode, Edge } from '../types';
 import { branchNode, branchPorts, checkNode, followUpNode, triggerSettings, type Params } from './params';
 
@@ -60,8 +61,16 @@ export function compileTrigger(flow: readonly FlowNode[], triggerId: string): Ca
   const edges: Edge[] = [];
   const seen = new Set<string>();
   const queue: FlowNode[] = [trigger];
+  const miswired: Problem[] = [];
   while (queue.length) {
     const n = queue.shift()!;
+    // A branch's outputs are its outcomes (and timeout) in order. A flow whose wires do not match them
+    // (edited by hand, imported from an older version) would send each wire to another outcome in silence.
+    const ports = n.type === NODE_RED_TYPES.branch ? branchPorts(n) : null;
+    if (ports && n.wires && n.wires.length !== ports.length) {
+      miswired.push({ rule: 'C6', field: 'wires', node: n.id, message: `the branch has ${n.wires.length} wired outputs but ${ports.length} outcomes (${ports.join(', ')}): open it, check its outcomes and wire each output again` });
+      continue;
+    }
     for (const { port, targets } of graphOutputs(n)) {
       for (const to of targets) {
         const target = byId.get(to);
@@ -75,6 +84,7 @@ export function compileTrigger(flow: readonly FlowNode[], triggerId: string): Ca
       }
     }
   }
+  if (miswired.length) throw new CadenzaError('invalid_definition', 'C6', 'a branch\'s wires do not match its outcomes', miswired);
   return { id: trigger.id, ...triggerSettings(trigger), nodes, edges };
 }
 
