@@ -11,7 +11,7 @@ export interface HostSettingsText {
   /** Comma-separated approved WhatsApp template ids; empty accepts any (C4). */
   whatsappTemplates?: string;
   /** How long a failing performer's follow-ups are retried, in hours (D6). */
-  retryHours?: number | string;
+  retryHours?: number | string | null;
   /** F13: the engine's contact limits, JSON: `[{ "channel": "email", "max": 3, "days": 7 }]`. */
   contactLimits?: string;
   /** F6, F7: the user directory, JSON: `{ "u1": { "name", "email", "signature" } }`. */
@@ -36,8 +36,9 @@ function json(text: string | undefined, field: string, rule: string, problems: P
 export function hostOptions(t: HostSettingsText): Pick<RuntimeOptions, 'whatsappTemplates' | 'retry' | 'fatigue' | 'users'> {
   const problems: Problem[] = [];
   const whatsappTemplates = t.whatsappTemplates?.trim() ? t.whatsappTemplates.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-  const hours = t.retryHours === undefined || t.retryHours === '' ? undefined : Number(t.retryHours);
-  if (hours !== undefined && !(hours > 0)) problems.push({ rule: 'D6', field: 'retryHours', message: 'must be a number of hours above 0' });
+  // Empty, null or 0 (what older saved settings hold when nobody filled the field in) means the default.
+  const hours = t.retryHours === undefined || t.retryHours === null || Number(t.retryHours) === 0 ? undefined : Number(t.retryHours);
+  if (hours !== undefined && !(hours > 0)) problems.push({ rule: 'D6', field: 'retryHours', message: 'must be a number of hours above 0 (empty or 0: the default, 72)' });
   const limits = json(t.contactLimits, 'contactLimits', 'F13', problems);
   if (limits !== undefined) {
     if (!Array.isArray(limits)) problems.push({ rule: 'F13', field: 'contactLimits', message: 'must be a list: [{ "channel": "email", "max": 3, "days": 7 }]' });

@@ -27,11 +27,14 @@ export interface DispatcherOptions {
 }
 
 /**
- * An SMTP refusal that retrying cannot change: a 5xx reply with a class-5 enhanced status (RFC 3463),
- * as "550 5.1.1 mailbox does not exist". Mail nodes report it only in their error text, so it is
- * read there; a 4xx reply or a bare 5xx without the status stays transient (D6).
+ * An SMTP refusal of this one recipient that retrying cannot change (RFC 3463): the mailbox or its
+ * domain does not exist (5.1.1, 5.1.2, 5.1.10), the address is malformed (5.1.3) or moved (5.1.6), the
+ * mailbox is disabled (5.2.1) — as "550 5.1.1 mailbox does not exist". Mail nodes report it only in
+ * their error text, so it is read there. Everything else stays transient and is retried (D6): a relay
+ * refusing our login (535 5.7.8), our sender (5.1.8) or relaying (5.7.1) would refuse every email, and
+ * is fixed on our side, not by failing the enrollments.
  */
-const SMTP_PERMANENT = /\b5\d\d[ -]5\.\d{1,3}\.\d{1,3}\b/;
+const SMTP_PERMANENT = /\b5\d\d[ -]5\.(?:1\.(?:1|2|3|6|10)|2\.1)\b/;
 export const permanentRefusal = (message: string): boolean => SMTP_PERMANENT.test(message);
 
 export function classify(e: unknown): Failure {

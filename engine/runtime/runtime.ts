@@ -257,17 +257,18 @@ export class Runtime {
    * Catch nodes): return this from the handler, and the hand-off ends when confirmDelivery(key) is
    * called — or fails as a time-out after the hand-off time limit and is retried under the same key.
    */
-  awaitConfirmation(key: string): Promise<void> {
-    return this.scheduler.awaitConfirmation(key);
+  awaitConfirmation(key: string, attempt?: number): Promise<void> {
+    return this.scheduler.awaitConfirmation(key, attempt);
   }
 
   /**
    * D5: the performer's verdict on an action, by its key (the idempotency key the host received). A
    * failure is transient unless `permanent` (D6). A verdict for a hand-off no longer waiting here (the
-   * process restarted, it timed out) is recorded all the same.
+   * process restarted, it timed out) is recorded all the same. With `attempt` (the action's, as handed
+   * off), a verdict on an older hand-off of the key than the one in flight is ignored and said.
    */
-  async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }): Promise<{ applied: boolean }> {
-    return this.scheduler.confirmDelivery(key, error);
+  async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }, attempt?: number): Promise<{ applied: boolean }> {
+    return this.scheduler.confirmDelivery(key, error, attempt);
   }
 
   /**

@@ -11,7 +11,7 @@ import { Dispatcher, permanentRefusal, type HandOffResult } from './dispatcher';
 import { engineKey } from './keys';
 import { AUTOMATION } from './permissions';
 import { reactMany } from './records';
-import { apply, stepDue, stepMany, type Written } from './step';
+import { actionLeaseMs, apply, stepDue, stepMany, type Written } from './step';
 import type { BatchDispatchHandler, DispatchedAction, DispatchHandler, TickScope } from './types';
 
 export class Scheduler {
@@ -23,10 +23,10 @@ export class Scheduler {
   private wake: () => void = () => undefined;
   /** Hand-offs confirmed and failed since start (tick() reports the difference). */
   private readonly counts = { delivered: 0, failed: 0 };
-  /** Keys whose latest hand-off in this process its performer reported failed (see confirmDelivery). */
-  private readonly failedHandOffs = new Set<string>();
+  /** Keys whose latest hand-off in this process its performer reported failed, with that attempt (see confirmDelivery). */
+  private readonly failedHandOffs = new Map<string, number | undefined>();
   /** Hand-offs of this process waiting for their performer's verdict, by key (see awaitConfirmation). */
-  private readonly confirmations = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly confirmations = new Map<string, { attempt?: number; resolve: () => void; reject: (e: Error) => void }>();
   readonly delivery: Readonly<DeliveryPolicy>;
   /** What this process wrote for the enrollments whose actions it handed off: their verdicts' steps start from it. */
   private readonly written: Written = new Map();
@@ -36,7 +36,7 @@ export class Scheduler {
     const { opts } = core;
     this.delivery = { ...DEFAULT_DELIVERY, ...opts.retry };
     // A hand-off must be able to time out well inside its lease, or another worker could take it meanwhile.
-    const timeoutMs = Math.min(opts.handOffTimeoutMs ?? 30_000, Math.floor(opts.leaseMs / 2));
+    const timeoutMs = Math.min(opts.handOffTimeoutMs ?? 30_000, Math.floor(actionLeaseMs(core) / 2));
     this.dispatcher = new Dispatcher({ concurrency: Math.max(1, opts.concurrency ?? 16), timeoutMs }, (rows) => this.perform(rows), (r) => this.reported(r));
   }
 
@@ -86,7 +86,7 @@ export class Scheduler {
         const t = this.core.clock.now();
         // A slot takes one action, or a whole batch when the host takes batches.
         const limit = this.batchHandler ? this.core.opts.batchSize : Math.min(free, this.core.opts.batchSize);
-        const rows = await this.core.store.claimOutbox(t, limit, t + this.core.opts.leaseMs, scope.cadences);
+        const rows = await this.core.store.claimOutbox(t, limit, t + actionLeaseMs(this.core), scope.cadences);
         if (rows.length) handOffs.push(this.handOff(rows));
         drained = rows.length < limit;
         if (drained) break;
@@ -111,7 +111,7 @@ export class Scheduler {
 
   /** Leased rows to the host: one hand-off per row, or the whole batch to a batch handler. */
   private handOff(rows: OutboxRow[]): Promise<void> {
-    return this.dispatcher.handOff(this.batchHandler ? [rows] : rows.map((r) => [r]), this.core.opts.leaseMs);
+    return this.dispatcher.handOff(this.batchHandler ? [rows] : rows.map((r) => [r]), actionLeaseMs(this.core));
   }
 
   private perform(rows: OutboxRow[]): Promise<unknown> {
@@ -200,34 +200,38 @@ export class Scheduler {
    * Catch nodes): return this from the handler, and the hand-off ends when confirmDelivery(key) is
    * called — or fails as a time-out after the hand-off time limit and is retried under the same key.
    */
-  awaitConfirmation(key: string): Promise<void> {
+  awaitConfirmation(key: string, attempt?: number): Promise<void> {
     this.failedHandOffs.delete(key); // a new hand-off: its own verdict decides
     return new Promise<void>((resolve, reject) => {
       this.confirmations.get(key)?.reject(new Error('handed off again'));
       const done = () => this.confirmations.delete(key);
-      this.confirmations.set(key, { resolve: () => (done(), resolve()), reject: (e) => (done(), reject(e)) });
+      this.confirmations.set(key, { attempt, resolve: () => (done(), resolve()), reject: (e) => (done(), reject(e)) });
     });
   }
 
   /**
    * D5: the performer's verdict on an action, by its key (the idempotency key the host received). A
    * failure is transient unless `permanent` (D6). A verdict for a hand-off no longer waiting here (the
-   * process restarted, it timed out) is recorded all the same.
+   * process restarted, it timed out) is recorded all the same. `attempt` says which hand-off the verdict
+   * is about (the action's `attempt`): one about an older hand-off than the one in flight is ignored.
    */
-  async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }): Promise<{ applied: boolean }> {
+  async confirmDelivery(key: string, error?: { message: string; permanent?: boolean }, attempt?: number): Promise<{ applied: boolean }> {
     if (typeof key !== 'string' || !key) throw new CadenzaError('invalid_outcome', 'D4', 'the action\'s key (msg.cadenza.key) is required to confirm a delivery');
     key = engineKey(key);
     const message = error?.message || 'the performer failed';
     const failure = error ? Object.assign(new Error(message), { permanent: !!error.permanent || permanentRefusal(message) }) : null;
     const waiting = this.confirmations.get(key);
+    const ignore = (why: string) => (this.core.emit({ type: 'error', error: `${key}: ${error ? 'a failure' : '"delivered"'} ${why}; ignored (D5, D6)` }), { applied: false });
+    // A late verdict on a hand-off that timed out and was handed over again must not decide the new one.
+    if (attempt !== undefined && waiting?.attempt !== undefined && attempt < waiting.attempt) return ignore(`for attempt ${attempt} came while attempt ${waiting.attempt} is in flight`);
     if (failure) {
       if (this.failedHandOffs.size > 10_000) this.failedHandOffs.clear(); // only a bound
-      this.failedHandOffs.add(key);
+      this.failedHandOffs.set(key, attempt ?? waiting?.attempt);
     } else if (!waiting && this.failedHandOffs.has(key)) {
       // Node-RED's node.error(err, msg) idiom fires Catch and then Complete for one attempt: the
-      // failure stands, the action is retried under its key, and the late "delivered" is said, not applied.
-      this.core.emit({ type: 'error', error: `${key}: "delivered" after its performer reported this hand-off failed; ignored, it is retried (D5, D6)` });
-      return { applied: false };
+      // failure stands and the action is retried under its key; the "delivered" is said, not applied.
+      const failed = this.failedHandOffs.get(key);
+      if (attempt === undefined || failed === undefined || failed === attempt) return ignore('after its performer reported this hand-off failed: it is retried');
     }
     if (waiting) {
       if (failure) waiting.reject(failure);
@@ -237,6 +241,7 @@ export class Scheduler {
     const row = await this.core.store.getOutbox(key);
     if (!row) throw new CadenzaError('unknown_action', 'D4', `no dispatched action has key "${key}"`);
     if (row.status !== 'pending') return { applied: false };
+    if (attempt !== undefined && row.attempts > attempt) return ignore(`for attempt ${attempt} came after attempt ${row.attempts} was handed off`);
     await this.reported([{ row, failure: failure && { message: failure.message, permanent: failure.permanent } }]);
     return { applied: true };
   }

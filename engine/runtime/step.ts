@@ -194,8 +194,11 @@ export async function stepDue(
 /** Written already leased only when this process can hand the queued actions off now; otherwise they wait for a claim. */
 function handOffLease(core: Core, steps: Planned<unknown>[], canHandOff?: (queued: number) => boolean): number | undefined {
   const queuedCount = steps.reduce((n, s) => n + s.commit.outbox.length, 0);
-  return canHandOff && queuedCount && canHandOff(queuedCount) ? core.clock.now() + core.opts.leaseMs : undefined;
+  return canHandOff && queuedCount && canHandOff(queuedCount) ? core.clock.now() + actionLeaseMs(core) : undefined;
 }
+
+/** How long a handed-off action stays leased (RuntimeOptions.handOffLeaseMs). */
+export const actionLeaseMs = (core: Core): number => core.opts.handOffLeaseMs ?? core.opts.leaseMs;
 
 function finishMany<T>(core: Core, plan: { rest: T[]; steps: Planned<T>[] }, applied: boolean[], lease: number | undefined): { rest: T[]; queued: OutboxRow[] } {
   const rest = [...plan.rest];

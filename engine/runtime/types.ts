@@ -33,7 +33,14 @@ export interface RuntimeOptions {
   /** How long stop() waits for hand-offs in flight (default 5 s); the rest are handed over again when their lease ends. */
   stopGraceMs?: number;
   batchSize?: number;
+  /** How long a claim of due work (an enrollment a batch left, a cadence timer) is held (default 60 s). */
   leaseMs?: number;
+  /**
+   * How long a handed-off action is leased to this process (default `leaseMs`): another process, or
+   * this one after a restart, hands it over again only after it ends. At least twice the hand-off
+   * time limit, so a hand-off can time out inside its lease.
+   */
+  handOffLeaseMs?: number;
   /** How often time-dependent views and criteria are re-evaluated (E7). */
   recheckMs?: number;
   maxRecordBytes?: number;

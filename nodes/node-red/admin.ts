@@ -106,7 +106,13 @@ async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Reco
   for (const t of flows) {
     if (t.type !== NODE_RED_TYPES.trigger || t.d) continue;
     const host = hostFor(RED, t.engine);
-    const def = compileTrigger(flows, t.id);
+    let def: ReturnType<typeof compileTrigger>;
+    try {
+      def = compileTrigger(flows, t.id);
+    } catch (e) {
+      if (e instanceof CadenzaError) continue; // a graph that does not compile: checkNodeRedFlow named it above
+      throw e;
+    }
     if (!host || validateDefinition(def).length) continue;
     await host.ready;
     const row = await host.store.getCadence(def.id);

@@ -31,9 +31,12 @@ export = function register(RED: Red) {
         if (mode === 'delivered' || mode === 'failed') {
           // The action message passed through the performer: its key rides in msg.cadenza; a Catch node adds msg.error.
           const key = ((msg.cadenza as { key?: unknown } | undefined)?.key ?? p.key ?? msg.key) as string;
+          // Which hand-off this verdict is about: a late one on an older attempt must not decide the current one.
+          const attempt = (msg.cadenza as { attempt?: unknown } | undefined)?.attempt;
           const err = msg.error as { message?: unknown; permanent?: unknown } | undefined;
           result = { key, delivery: mode, ...(await host.runtime.confirmDelivery(key, mode === 'failed'
-            ? { message: typeof err?.message === 'string' ? err.message : 'the performer failed', permanent: err?.permanent === true || msg.permanent === true } : undefined)) };
+            ? { message: typeof err?.message === 'string' ? err.message : 'the performer failed', permanent: err?.permanent === true || msg.permanent === true } : undefined,
+          typeof attempt === 'number' && Number.isInteger(attempt) ? attempt : undefined)) };
         } else if (mode === 'reply') {
           // An `e-mail in` message: subject in topic, parsed headers in msg.header.
           const headers = (msg.header ?? msg.headers ?? {}) as Record<string, string>;

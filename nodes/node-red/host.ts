@@ -29,8 +29,8 @@ export interface CheckInstance extends Node {
 const hosts = new Set<NodeRedHost>();
 let routesMounted = false;
 
-/** How long a confirmed step's performer (Complete / Catch) may take before the hand-off counts as failed. */
-const HAND_OFF_TIMEOUT_MS = 11 * 60_000;
+/** How long a confirmed step's performer (Complete / Catch) may take before the hand-off counts as failed (as in n8n). */
+const HAND_OFF_TIMEOUT_MS = 5 * 60_000;
 
 export class NodeRedHost {
   readonly runtime: Runtime;
@@ -63,9 +63,10 @@ export class NodeRedHost {
       secret: node.credentials?.secret || undefined,
       limits: { edition: (str('edition') as Edition | undefined) ?? 'enterprise', addOns: Number(cfg.addOns) || 0 },
       ...options,
-      // A mail node may wait on a slow relay for minutes (nodemailer allows 10 on a socket). A hand-off
-      // given up sooner is handed over again while the first may still be sending: the lead gets two.
-      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
+      // A mail node may wait on a slow relay for minutes. A hand-off given up sooner is handed over again
+      // while the first may still be sending: the lead would get two. (Only hand-offs are leased this
+      // long; a claim of due work keeps the default minute.)
+      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, handOffLeaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
     });
     this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));
@@ -171,7 +172,7 @@ export class NodeRedHost {
     const node = this.RED.nodes.getNode(a.nodeId) as FollowUpInstance | null;
     // Not deployed right now (mid-deploy, or removed): the outbox keeps it and retries with backoff.
     if (!node || typeof node.deliver !== 'function') throw new Error(`Follow-up Step ${a.nodeId} is not deployed`);
-    const confirmed = this.confirmed.has(a.nodeId) ? this.runtime.awaitConfirmation(a.key) : undefined;
+    const confirmed = this.confirmed.has(a.nodeId) ? this.runtime.awaitConfirmation(a.key, a.attempt) : undefined;
     node.deliver(a);
     return confirmed;
   }

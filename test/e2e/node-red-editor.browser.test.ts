@@ -207,6 +207,12 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     const resume = await fetch(url('/cadenza/resume'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ cadenceId: 'trig-sales', records: [1] }) });
     expect(resume.status).toBe(400);
     expect(await resume.json()).toMatchObject({ rule: 'D4', error: expect.stringContaining('records') });
+    // C6: a branch whose wires no longer match its outcomes is put on the branch, not a 400 for the whole check.
+    const flows = JSON.parse(require('node:fs').readFileSync(join(__dirname, '../../flows/node-red/sales-ready-lead.json'), 'utf8'));
+    flows.find((n: { id: string }) => n.id === 'responded').outcomes = ['replied'];
+    const miswired = await fetch(url('/cadenza/check'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ flows }) });
+    expect(miswired.status).toBe(200);
+    expect((await miswired.json()).problems.responded).toEqual([expect.stringMatching(/^C6 wires: the branch has 3 wired outputs but 2 outcomes/)]);
   });
 
   it('P2 D4 the report page is reached from Node-RED: a view key made from the config node, sign-in stays under /cadenza/', async () => {

@@ -192,21 +192,27 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     expect(await run(['retry', 'c1'])).toBe(2);
   });
 
-  it('D6 F9 an SMTP refusal with a permanent status (550 5.1.1) fails the step at once from its text alone; a 4xx is retried', async () => {
+  it('D6 F9 an SMTP refusal of the recipient (550 5.1.1) fails the step at once from its text alone; a 4xx, or a refusal of our own login, is retried', async () => {
     h = await harness({ retry: { baseMs: MIN, holdMs: DAY } });
     await published(h, emailCadence());
     const calls: string[] = [];
     h.rt.onDispatch((a) => {
       calls.push(a.recordId);
       // As a mail node reports it: a plain Error whose text carries the relay's reply, no flag.
-      throw new Error(a.recordId === 'gone' ? 'Message failed: 550 5.1.1 <gone@example.com>: mailbox does not exist' : 'Message failed: 451 4.7.1 greylisted, try later');
+      throw new Error({
+        gone: 'Message failed: 550 5.1.1 <gone@example.com>: mailbox does not exist',
+        grey: 'Message failed: 451 4.7.1 greylisted, try later',
+        login: 'Invalid login: 535 5.7.8 Authentication credentials invalid', // our relay setup: every email would fail, none is the lead's fault
+      }[a.recordId]);
     });
-    await h.rt.enroll('c1', [lead('gone'), lead('grey')], 'rep');
+    await h.rt.enroll('c1', [lead('gone'), lead('grey'), lead('login')], 'rep');
     await h.advance(30 * MIN);
     expect(await h.rt.getEnrollment('c1', 'gone')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^follow-up "e1" could not be delivered: Message failed: 550 5\.1\.1 .*\(F9, D6\)$/) });
     expect(calls.filter((c) => c === 'gone')).toHaveLength(1);
-    expect(await h.rt.getEnrollment('c1', 'grey')).toMatchObject({ status: 'active', wait: 'delivery' });
-    expect(calls.filter((c) => c === 'grey').length).toBeGreaterThan(1);
+    for (const transient of ['grey', 'login']) {
+      expect(await h.rt.getEnrollment('c1', transient)).toMatchObject({ status: 'active', wait: 'delivery' });
+      expect(calls.filter((c) => c === transient).length).toBeGreaterThan(1);
+    }
   });
 
   it('D5 D6 a performer that reports a hand-off failed and then delivered (Node-RED\'s Catch, then Complete) is taken at its failure: retried under the same key, executed once', async () => {
@@ -229,7 +235,7 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     await h.rt.enroll('c1', [lead('A')], 'rep');
     await h.advance(0);
     expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'active', wait: 'delivery', executed: 0 });
-    expect(errors.join()).toMatch(/"delivered" after its performer reported this hand-off failed; ignored, it is retried/);
+    expect(errors.join()).toMatch(/"delivered" after its performer reported this hand-off failed: it is retried; ignored/);
     await h.advance(HOUR);
     expect(attempts).toEqual([1, 2]);
     expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed', executed: 1 });
@@ -252,6 +258,32 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed', executed: 1 });
     await h.advance(DAY);
     expect(handed).toEqual(['c1:A:1:e1']);
+  });
+
+  it('D2 D5 a late verdict on an older hand-off never decides the one in flight: attempt 1\'s failure, arriving while attempt 2 sends, is ignored and attempt 2\'s delivery counts', async () => {
+    h = await harness({ handOffTimeoutMs: 100, retry: { baseMs: MIN, holdMs: DAY, jitter: 0 } });
+    await published(h, emailCadence({ nodes: [emailCadence().nodes[0]], edges: [{ from: 'trigger', to: 'e1' }] }));
+    const handed: number[] = [];
+    const errors: string[] = [];
+    h.rt.subscribe((e) => e.type === 'error' && errors.push(e.error));
+    let second: (() => Promise<unknown>) | undefined;
+    h.rt.onDispatch((a) => {
+      handed.push(a.attempt);
+      const verdict = h.rt.awaitConfirmation(a.key, a.attempt);
+      if (a.attempt === 2) second = () => h.rt.confirmDelivery(a.key, undefined, 2);
+      return verdict;
+    });
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.rt.tick(); // attempt 1 gets no answer within the limit (real time: the performer is I/O)
+    const ticking = h.advance(2 * MIN); // its retry: attempt 2 is handed off and waits for its verdict
+    while (!second) await new Promise((r) => setTimeout(r, 5));
+    expect(await h.rt.confirmDelivery('c1:A:1:e1', { message: 'CRM timed out' }, 1)).toEqual({ applied: false });
+    expect(await second()).toEqual({ applied: true });
+    await ticking;
+    await h.advance(DAY);
+    expect(handed).toEqual([1, 2]);
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed', executed: 1 });
+    expect(errors.join()).toMatch(/a failure for attempt 1 came while attempt 2 is in flight; ignored/);
   });
 
   it('D6 R5 P2 retry needs the enroll permission and an existing enrollment', async () => {

@@ -87,7 +87,7 @@ export class CadenzaEngine {
       ...options,
       // One hand-off is a whole n8n execution (up to a batch of sends through SMTP or an API): a time
       // limit of seconds would retry batches whose execution is still sending, i.e. send them twice.
-      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, leaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
+      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, handOffLeaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
       // Every action of a claimed batch is in flight at once, so they can leave together (see handOff).
       concurrency: 200, batchSize: 200,
     });
