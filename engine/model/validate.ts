@@ -339,7 +339,6 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
-/** V2: a follow-up counts as edited when anything about it differs. */
 /** V2: whether the follow-up `id` does the same in both versions. Its name is a label: renaming it edits nothing. */
 export function sameFollowUp(a: CadenceDefinition, b: CadenceDefinition, id: string): boolean {
   const na = findNode(a, id);
