@@ -48,7 +48,7 @@ export class NodeRedHost {
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     // C4, D6, F13 and the user directory (F6, F7), read as `cadenza serve` and the n8n credential read
     // them; a bad one is refused before the store is opened.
-    const options = hostOptions({ whatsappTemplates: str('whatsappTemplates'), retryHours: cfg.retryHours as number | undefined, contactLimits: str('contactLimits'), users: str('users') });
+    const options = hostOptions({ whatsappTemplates: str('whatsappTemplates'), retryHours: cfg.retryHours as number | undefined, contactLimits: str('contactLimits'), users: str('userDirectory') });
     // A SQLite file in the user directory by default, or a postgres:// URL shared by several instances.
     this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
     const port = RED.settings.uiPort ?? 1880;

@@ -300,6 +300,17 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     // Field checks in the editor come from the engine's parameter schema (and its own check function).
     const delayCheck = await page.evaluate(() => [3650, 3651, ''].map((v) => RED.nodes.getType('cadenza-followup').defaults.delay.validate.call({}, v, {})));
     expect(delayCheck).toEqual([true, 'delay must be at most 3650', true]);
+    // F6 F13: the engine node's JSON settings survive the editor — a property named `users` would not (it
+    // is where Node-RED lists a config node's users), so the user directory is stored under another name.
+    const engineNode = await page.evaluate(() => {
+      const n = RED.nodes.node('cadenza-engine');
+      return { defaults: Object.keys(RED.nodes.getType('cadenza-config').defaults), users: Array.isArray(n.users) };
+    });
+    expect(engineNode.users).toBe(true);
+    expect(engineNode.defaults).toEqual(expect.arrayContaining(['contactLimits', 'userDirectory']));
+    expect(engineNode.defaults).not.toContain('users');
+    const check = await page.evaluate(() => ['', '{"u1": {"name": "Ann"}}', '[1]', '{nope'].map((v) => RED.nodes.getType('cadenza-config').defaults.userDirectory.validate.call({}, v)));
+    expect(check).toEqual([true, true, false, false]);
     await page.close({ runBeforeUnload: false });
   }, 240_000);
 });

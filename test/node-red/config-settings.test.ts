@@ -53,7 +53,7 @@ describe('Node-RED engine node settings', () => {
     const cfg = {
       id: 'cfg', type: 'cadenza-config', storePath: join(dir, 'c.db'),
       contactLimits: '[{"channel": "email", "max": 1, "days": 1}]',
-      users: '{"u1": {"name": "Ann Lee", "signature": "<p>-- Ann, Sales</p>"}}',
+      userDirectory: '{"u1": {"name": "Ann Lee", "signature": "<p>-- Ann, Sales</p>"}}',
     };
     await helper.load(NODES, [
       cfg,
@@ -87,7 +87,7 @@ describe('Node-RED engine node settings', () => {
     dir = mkdtempSync(join(tmpdir(), 'cadenza-nrcfg-'));
     helper.settings({ cadenza: { clock: new VirtualClock(Date.parse('2026-03-02T08:00:00Z')), manualTick: true }, userDir: dir });
     await new Promise<void>((r) => helper.startServer(r));
-    const cfg = { id: 'cfg', type: 'cadenza-config', storePath: join(dir, 'c.db'), contactLimits: '[{"max": 3, "days": 0}]', users: '{"u1": {"email": "not an address"}}' };
+    const cfg = { id: 'cfg', type: 'cadenza-config', storePath: join(dir, 'c.db'), contactLimits: '[{"max": 3, "days": 0}]', userDirectory: '{"u1": {"email": "not an address"}}' };
     await helper.load(NODES, [cfg, { id: 't1', type: 'cadenza-trigger', engine: 'cfg', name: 'T', module: 'Leads', mode: 'manual', wires: [[]] }]);
     await flush();
     const engine = helper.getNode('cfg');
