@@ -39,6 +39,8 @@ export function fatigueProblems(value: unknown, root: string): { field: string; 
   value.limits.forEach((l: unknown, i: number) => {
     const f = `${root}.limits[${i}]`;
     if (!isObj(l)) return out.push({ field: f, message: 'must be { channel?, max, days }' });
+    // A misspelt key ("chanel") would silently widen the limit to every channel.
+    for (const k of Object.keys(l)) if (!['channel', 'max', 'days'].includes(k)) out.push({ field: `${f}.${k}`, message: 'unknown (known: channel, max, days)' });
     if (l.channel !== undefined && (!CHANNELS.includes(l.channel as string) || l.channel === 'task')) out.push({ field: `${f}.channel`, message: 'must be email, call or whatsapp (tasks never reach the person), or absent for all of them' });
     if (!isPosInt(l.max)) out.push({ field: `${f}.max`, message: 'must be a positive integer' });
     if (!isPosInt(l.days) || (l.days as number) > 90) out.push({ field: `${f}.days`, message: 'must be a whole number of days, 1 to 90' });
@@ -357,7 +359,8 @@ export function delayOf(d: Delay | undefined): Delay {
 export function validateNode(n: unknown, module = 'Leads', options?: ValidateOptions): Problem[] {
   const id = (n as { id?: unknown })?.id;
   const def = { id: 'node-check', name: 'node check', module, enrollment: { mode: 'manual' }, nodes: [n], edges: [] };
-  return validateDefinition(def, options).filter((p) => p.node === id && p.field !== 'edges');
+  // Without its wires: what needs the graph (its edges, F14's branch before it) is the whole flow's to say.
+  return validateDefinition(def, options).filter((p) => p.node === id && p.field !== 'edges' && p.rule !== 'F14');
 }
 
 /** The problems of a trigger's settings on their own (module, view, window, caps, un-enroll properties). */

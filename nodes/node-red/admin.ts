@@ -2,8 +2,8 @@
 // engine's own compilation and validation before deploy, the enrollments a deploy would stop (V2), and
 // resuming them afterwards (R1). No rule lives in the editor's HTML: it asks here.
 import { CadenzaError, validateDefinition, type FollowUpNode } from '../../engine';
-import { checkNodeRedFlow, compileTrigger, explain, followUpNode, HOST_DEFAULTS, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
-import { hostFor } from './host';
+import { checkNodeRedFlow, compileTrigger, explain, followUpNode, HOST_DEFAULTS, hostOptions, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
+import { engineSettings, hostFor } from './host';
 import type { AdminResponse, Handler, Red } from './red';
 
 export interface StopWarning {
@@ -102,6 +102,15 @@ async function deployedHost(RED: Red, triggerId: string) {
 async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Record<string, string[]>; stopping: StopWarning[] }> {
   const problems: Record<string, string[]> = {};
   for (const p of checkNodeRedFlow(flows)) (problems[p.node!] ??= []).push(explain(p));
+  // The engine nodes' own settings, read as the engine will read them on deploy (a bad one stops it).
+  for (const cfg of flows.filter((n) => n.type === 'cadenza-config')) {
+    try {
+      hostOptions(engineSettings(cfg));
+    } catch (e) {
+      if (!(e instanceof CadenzaError)) throw e;
+      problems[cfg.id] = e.problems.map(explain);
+    }
+  }
   const stopping: StopWarning[] = [];
   for (const t of flows) {
     if (t.type !== NODE_RED_TYPES.trigger || t.d) continue;

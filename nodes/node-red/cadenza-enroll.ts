@@ -2,7 +2,7 @@
 // when it matches), convert, or unsubscribe. Output 1: done; output 2: skipped, with the reason and rule.
 import type { Actor } from '../../engine';
 import { RECORD_ACTIONS, runRecordAction, type RecordAction } from '../../engine/host';
-import { hostFor } from './host';
+import { engineDown, hostFor } from './host';
 import type { Node, Red } from './red';
 
 const ACTIONS = RECORD_ACTIONS;
@@ -22,8 +22,12 @@ export = function register(RED: Red) {
       const trigger = RED.nodes.getNode(cadenceId) as (Node & { engine?: string; module?: string }) | null;
       const host = trigger ? hostFor(RED, trigger.engine) : undefined;
       if (!trigger || !host) {
-        this.status({ fill: 'red', shape: 'ring', text: RED._('cadenza-enroll.errors.noCadence') });
-        return done(new Error(RED._('cadenza-enroll.errors.noCadence')));
+        // Answered on the "skipped" output too, so a web form wired to it gets a reply instead of hanging;
+        // nothing was stored, and the caller can send it again once the engine runs (D1).
+        const why = (trigger && engineDown(RED, trigger.engine)) || RED._('cadenza-enroll.errors.noCadence');
+        this.status({ fill: 'red', shape: 'ring', text: why.split('\n')[0] });
+        send([null, { ...msg, error: { message: why, rule: 'D1' }, payload: { status: 'skipped', rule: 'D1', reason: `nothing was stored: ${why}` } }]);
+        return done(new Error(why));
       }
       const action = (typeof msg.action === 'string' && ACTIONS.includes(msg.action as Action) ? msg.action : fixed) as Action;
       const actor: Actor = typeof msg.actor === 'string' || (msg.actor && typeof msg.actor === 'object') ? (msg.actor as Actor) : String(config.actor || 'node-red');

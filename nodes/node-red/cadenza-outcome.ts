@@ -4,7 +4,7 @@
 // output 2: not matched or refused, with the reason.
 import { CadenzaError } from '../../engine';
 import { outcomeInput } from '../../engine/host';
-import { hostFor } from './host';
+import { engineDown, hostFor } from './host';
 import type { Node, NodeMessage, Red, Send } from './red';
 
 export = function register(RED: Red) {
@@ -13,8 +13,10 @@ export = function register(RED: Red) {
     const mode = config.mode === 'reply' || config.mode === 'delivered' || config.mode === 'failed' ? config.mode : 'outcome';
     const fixed = typeof config.outcome === 'string' && config.outcome ? config.outcome : undefined;
     if (!hostFor(RED, config.engine)) {
-      this.status({ fill: 'red', shape: 'ring', text: RED._('cadenza-outcome.errors.noEngine') });
-      this.error(RED._('cadenza-outcome.errors.noEngine'));
+      // The engine node's own failure when it has one (a bad setting), else: none is chosen.
+      const why = engineDown(RED, config.engine) ?? RED._('cadenza-outcome.errors.noEngine');
+      this.status({ fill: 'red', shape: 'ring', text: why.split('\n')[0] });
+      this.error(why);
       return;
     }
     let recorded = 0;

@@ -213,6 +213,10 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     const miswired = await fetch(url('/cadenza/check'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ flows }) });
     expect(miswired.status).toBe(200);
     expect((await miswired.json()).problems.responded).toEqual([expect.stringMatching(/^C6 wires: the branch has 3 wired outputs but 2 outcomes/)]);
+    // F13: the engine node's settings, read as the engine will, are named on it before deploy (a bad one stops the engine).
+    const badLimits = flows.map((n: { type: string }) => (n.type === 'cadenza-config' ? { ...n, contactLimits: '[{"channel": "emial", "max": 0, "days": 1}]' } : n));
+    const engineProblems = await (await fetch(url('/cadenza/check'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ flows: badLimits }) })).json();
+    expect(engineProblems.problems['cadenza-engine']).toEqual([expect.stringMatching(/^F13 contactLimits\[0\]\.channel/), expect.stringMatching(/^F13 contactLimits\[0\]\.max/)]);
   });
 
   it('P2 D4 the report page is reached from Node-RED: a view key made from the config node, sign-in stays under /cadenza/', async () => {

@@ -88,8 +88,13 @@ describe('Node-RED engine node settings', () => {
     helper.settings({ cadenza: { clock: new VirtualClock(Date.parse('2026-03-02T08:00:00Z')), manualTick: true }, userDir: dir });
     await new Promise<void>((r) => helper.startServer(r));
     const cfg = { id: 'cfg', type: 'cadenza-config', storePath: join(dir, 'c.db'), contactLimits: '[{"max": 3, "days": 0}]', userDirectory: '{"u1": {"email": "not an address"}}' };
-    await helper.load(NODES, [cfg, { id: 't1', type: 'cadenza-trigger', engine: 'cfg', name: 'T', module: 'Leads', mode: 'manual', wires: [[]] }]);
+    await helper.load([...NODES, require('../../dist/nodes/node-red/cadenza-enroll.js')], [cfg, { id: 't1', type: 'cadenza-trigger', engine: 'cfg', name: 'T', module: 'Leads', mode: 'manual', wires: [[]] },
+      { id: 'en', type: 'cadenza-enroll', cadence: 't1', action: 'enroll', wires: [['ok'], ['skipped']] }, { id: 'ok', type: 'helper' }, { id: 'skipped', type: 'helper' }]);
     await flush();
+    // A web form wired to the enroll node gets an answer on "skipped" (nothing stored), not a hang.
+    const answered = new Promise<Record<string, any>>((r) => helper.getNode('skipped').on('input', r));
+    helper.getNode('en').receive({ payload: { id: 'L1', Email: 'l1@example.com' } });
+    expect((await answered).payload).toMatchObject({ status: 'skipped', rule: 'D1', reason: expect.stringMatching(/^nothing was stored: 2 bad engine settings/) });
     const engine = helper.getNode('cfg');
     expect(engine.host).toBeUndefined();
     const logged = engine.error.args.map((a: unknown[]) => String(a[0])).join('\n');
@@ -97,7 +102,9 @@ describe('Node-RED engine node settings', () => {
     expect(logged).toMatch(/F13 contactLimits\[0\]\.days: must be a whole number of days, 1 to 90/);
     expect(logged).toMatch(/F7 users\.u1\.email: must be an email address/);
     expect(existsSync(join(dir, 'c.db'))).toBe(false); // refused before the store was opened
-    const status = helper.getNode('t1').status.args.map((a: unknown[]) => a[0]).at(-1);
+    // The helper's status spy is shared by every node: the trigger's own calls are those made on it.
+    const spy = helper.getNode('t1').status;
+    const status = spy.args.filter((_: unknown, i: number) => spy.thisValues[i]?.id === 't1').map((a: unknown[]) => a[0]).at(-1);
     expect(status).toMatchObject({ fill: 'red', text: expect.stringMatching(/contactLimits/) });
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { explain } from '../../engine/host/hints';
 import { checkNodeRedFlow } from '../../engine/model/formats/node-red-check';
 import { compileTrigger } from '../../engine/model/formats/node-red';
+import { validateNode } from '../../engine/model/validate';
 
 type FlowNode = Record<string, any>;
 const sales = (): FlowNode[] => JSON.parse(readFileSync(join(__dirname, '../../flows/node-red/sales-ready-lead.json'), 'utf8'));
@@ -57,5 +58,13 @@ describe('editor check of a Node-RED flow', () => {
     const problems = byNode(flow);
     expect(problems.responded).toEqual(['C6 wires: the branch has 3 wired outputs but 2 outcomes (replied, timeout): open it, check its outcomes and wire each output again']);
     expect(() => compileTrigger(flow as never, 'trig-sales')).toThrow(/a branch's wires do not match its outcomes/);
+  });
+
+  it('C4 F14 a WhatsApp template the engine node does not approve is named before deploy; a step counted from the outcome after a branch is not flagged on its own', () => {
+    const flow = sales();
+    flow.find((n) => n.type === 'cadenza-config')!.whatsappTemplates = 'welcome_v1';
+    Object.assign(flow.find((n) => n.id === 'glad')!, { channel: 'whatsapp', templateId: 'promo_v9', subject: '', body: '' });
+    expect(byNode(flow).glad).toEqual([expect.stringMatching(/^C4 templateId: "promo_v9" is not a pre-approved WhatsApp template/)]);
+    expect(validateNode({ id: 'x', type: 'followUp', channel: 'task', relativeTo: 'outcome', template: { subject: 'Call', body: '' } })).toEqual([]);
   });
 });

@@ -92,14 +92,15 @@ describe('cadenza serve settings', () => {
     const config = join(dir, 'users.json');
     writeFileSync(config, JSON.stringify({ users: { u1: { name: 'Ann', email: 'ann@example.com', signature: '<p>Ann</p>' } }, fatigue: { limits: [{ max: 1, days: 1 }] } }));
     expect(serveConfig({ config }).users).toEqual({ u1: { name: 'Ann', email: 'ann@example.com', signature: '<p>Ann</p>' } });
-    writeFileSync(config, JSON.stringify({ users: { u1: { email: 'nope', signature: 7, phone: '1' } }, fatigue: { limits: [{ max: 0, days: 1 }] } }));
+    writeFileSync(config, JSON.stringify({ users: { u1: { email: 'nope', signature: 7, phone: '1' } }, fatigue: { limits: [{ max: 0, days: 1, chanel: 'email' }] } }));
     let e: CadenzaError | undefined;
     try {
       serveConfig({ config });
     } catch (x) {
       e = x as CadenzaError;
     }
-    expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['F13 fatigue.limits[0].max', 'F7 users.u1.email', 'F6 users.u1.signature', 'F7 users.u1.phone']);
+    // A misspelt key ("chanel") would silently widen a limit to every channel: refused like the others.
+    expect(e!.problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['F13 fatigue.limits[0].chanel', 'F13 fatigue.limits[0].max', 'F7 users.u1.email', 'F6 users.u1.signature', 'F7 users.u1.phone']);
   });
 
   it('D4 a misspelt flag is refused, naming it, instead of being ignored', () => {

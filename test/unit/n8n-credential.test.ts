@@ -70,4 +70,15 @@ describe('n8n credential settings', () => {
     expect(existsSync(path)).toBe(false);
     expect((await cadenzaStoreTest.call({} as never, { id: 'y', name: 'y', type: 'cadenzaApi', data: { storePath: path, contactLimits: 'three a week' } } as never)).message).toMatch(/F13 contactLimits: is not valid JSON/);
   });
+
+  it('F13 F6 testing edited, unsaved settings never changes the engine serving the saved credential', async () => {
+    const saved = { storePath: join(dir, 'live.db'), contactLimits: '[{"max": 1, "days": 1}]', users: '{"u1": {"name": "Ann"}}' };
+    const live = await engineFor(saved);
+    const edited = { ...saved, contactLimits: '[{"max": 9, "days": 1}]', users: '{"u9": {"name": "Nine"}}' };
+    const result = await cadenzaStoreTest.call({} as never, { id: 'z', name: 'z', type: 'cadenzaApi', data: edited } as never);
+    expect(result).toMatchObject({ status: 'OK', message: expect.stringMatching(/is ready$/) });
+    expect(await engineFor(saved)).toBe(live); // still the one running the cadences, with the saved limits
+    expect((await cadenzaStoreTest.call({} as never, { id: 's', name: 's', type: 'cadenzaApi', data: saved } as never)).status).toBe('OK');
+    expect(await engineFor(saved)).toBe(live);
+  });
 });

@@ -31,8 +31,11 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
     }
     for (const n of def.nodes) reached.add(n.id);
     // The trigger's own settings and the graph: problems without a node belong to the trigger.
-    // Node-RED has no stored email templates: an email is written in its step (a template id is for WhatsApp).
-    for (const p of validateDefinition(def, { emailTemplates: [] })) problems.push({ ...p, node: p.node && byId.has(p.node) ? p.node : t.id });
+    // Node-RED has no stored email templates: an email is written in its step (a template id is for
+    // WhatsApp, checked against the approved list of the trigger's engine node when it has one).
+    const engine = typeof t.engine === 'string' ? byId.get(t.engine) : undefined;
+    const approved = typeof engine?.whatsappTemplates === 'string' && engine.whatsappTemplates.trim() ? engine.whatsappTemplates.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    for (const p of validateDefinition(def, { emailTemplates: [], whatsappTemplates: approved })) problems.push({ ...p, node: p.node && byId.has(p.node) ? p.node : t.id });
   }
 
   // An ordinary node on a cadence wire: the engine never sends messages along these wires (it keeps

@@ -1,13 +1,12 @@
 // The credential test every node using the Cadenza credential names in `testedBy`: there is no HTTP
 // endpoint to probe, so the test opens the store the credential points at.
 import type { ICredentialTestFunctions, ICredentialsDecrypted, INodeCredentialTestResult } from 'n8n-workflow';
-import { engineFor, type CadenzaCredentials } from './host';
+import { testCredential, type CadenzaCredentials } from './host';
 
 export async function cadenzaStoreTest(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
   try {
-    const engine = await engineFor((credential.data ?? {}) as CadenzaCredentials);
-    await engine.runtime.store.listCadences();
-    return { status: 'OK', message: `Store ${engine.where} is ready` };
+    const where = await testCredential((credential.data ?? {}) as CadenzaCredentials);
+    return { status: 'OK', message: `Store ${where} is ready` };
   } catch (e) {
     // A bad setting (contact limits, users, retry) is named as such: the store was never opened.
     const setting = (e as { code?: string }).code === 'invalid_options';

@@ -215,12 +215,42 @@ const engines = new Map<string, CadenzaEngine>();
  * credential edited since (secret, zone, sender, public URL) gets a fresh engine that takes over the
  * cadences the old one served.
  */
-export async function engineFor(creds: CadenzaCredentials): Promise<CadenzaEngine> {
+/** The store a credential names, refused in queue mode unless every process can share it. */
+function usableStore(creds: CadenzaCredentials): string {
   const path = storeOf(creds);
   // Queue mode runs executions on workers: each would open its own SQLite file and see other enrollments.
   if (process.env.EXECUTIONS_MODE === 'queue' && !isPostgres(path)) {
     throw new Error(`n8n runs in queue mode (EXECUTIONS_MODE=queue): every main and worker must share one store. Set the Cadenza credential's Store to a postgres:// URL instead of the SQLite file ${path}`);
   }
+  return path;
+}
+
+/**
+ * The credential test: its settings as the engine reads them and its store opened — on a runtime of its
+ * own, never the engine serving the saved credential (a test of edited, unsaved settings must not
+ * change the limits and users the running cadences send under). Returns where the store is.
+ */
+export async function testCredential(creds: CadenzaCredentials): Promise<string> {
+  const path = usableStore(creds);
+  const live = engines.get(path);
+  if (live && live.fingerprint === settingsFingerprint(creds)) {
+    await live.ready;
+    await live.runtime.store.listCadences();
+    return live.where;
+  }
+  const options = hostOptions(creds); // a bad setting is named before any store is opened
+  const rt = new Runtime({ store: openStore(path, process.cwd()), ...options });
+  try {
+    await rt.init();
+    await rt.store.listCadences();
+  } finally {
+    await rt.store.close();
+  }
+  return describeStore(path, process.cwd());
+}
+
+export async function engineFor(creds: CadenzaCredentials): Promise<CadenzaEngine> {
+  const path = usableStore(creds);
   const fingerprint = settingsFingerprint(creds);
   let engine = engines.get(path);
   if (!engine || engine.fingerprint !== fingerprint) {
