@@ -12,7 +12,8 @@ import { serve } from '../http/server';
 import { Runtime } from '../runtime/runtime';
 import { httpPerformer } from '../runtime/http-performer';
 import { openStore } from '../store/open';
-import { approvedTemplates, serveConfig } from './config';
+import { approvedTemplates, serveConfig, type ServeConfig } from './config';
+import { hostOptions } from '../host/settings';
 
 const USAGE = `Usage:
   cadenza serve [--config cadenza.json] [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db]
@@ -27,6 +28,7 @@ const USAGE = `Usage:
   cadenza validate <definition.json> [--whatsapp-templates id1,id2 | --config cadenza.json]
   cadenza simulate <definition.json> [--records <file>] [--timeline <file>]
                    [--until 30d] [--start <ISO date>] [--cadence <id or name>] [--json]
+                   [--config cadenza.json]  (contact limits, users and approved templates of serve)
                    (--outcomes <file> and --changes <file>, the older forms, still work)
 
 A timeline is a list of {"at": ISO | "after": "3h", "from": "start" | "enrollment" | <follow-up id>,
@@ -34,7 +36,8 @@ A timeline is a list of {"at": ISO | "after": "3h", "from": "start" | "enrollmen
 publish | deactivate | activate, "record": …} (see the README).
 A definition file may carry a "sample" block ({records, timeline, start, until}); then
 "cadenza simulate <file>" needs no other argument. An exported Node-RED flow or n8n workflow
-works too: it is compiled as a deploy/activation would compile it, so it can be dry-run first.`;
+works too: it is compiled as a deploy/activation would compile it, so it can be dry-run first, under
+the settings of its Node-RED engine node (contact limits, users, approved WhatsApp templates).`;
 
 interface Io {
   out: (s: string) => void;
@@ -87,12 +90,19 @@ function loadDefinition(path: string, cadence?: string): { definition: CadenceDe
       const names = all.map((d) => `"${d.name}" (${d.id})`).join(', ');
       throw new CadenzaError('usage', 'S1', pick.length ? `${path} has ${all.length} cadences: ${names}; choose one with --cadence` : `no cadence "${cadence}" in ${path}: ${names}`);
     }
-    return { definition: pick[0], sample: {} };
+    // A Node-RED export carries its engine node: the run is under its settings, as the deployed flow is.
+    const trigger = isNodeRedFlow(raw) ? raw.find((n) => n.id === pick[0].id) : undefined;
+    const engineNode = isNodeRedFlow(raw) ? raw.find((n) => n.id === trigger?.engine && n.type === 'cadenza-config') : undefined;
+    const text = (k: string) => (typeof engineNode?.[k] === 'string' ? (engineNode[k] as string) : undefined);
+    const engine = engineNode ? hostOptions({ whatsappTemplates: text('whatsappTemplates'), contactLimits: text('contactLimits'), users: text('userDirectory') }) : undefined;
+    return { definition: pick[0], sample: engine ? { engine: { fatigue: engine.fatigue, users: engine.users, whatsappTemplates: engine.whatsappTemplates } } : {} };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { definition: raw as CadenceDefinition, sample: {} };
   const { sample, ...definition } = raw as CadenceDefinition & { sample?: Partial<SimulationInput> };
   return { definition: definition as CadenceDefinition, sample: sample ?? {} };
 }
+
+const engineOf = (c: ServeConfig): SimulationInput['engine'] => ({ fatigue: c.fatigue, users: c.users, whatsappTemplates: c.whatsappTemplates });
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   let parsed;
@@ -137,6 +147,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       start: typeof flags.start === 'string' ? flags.start : sample.start,
       until: typeof flags.until === 'string' ? flags.until : sample.until,
       templates: sample.templates,
+      // --config: the engine settings `cadenza serve` runs under (contact limits, users, approved templates).
+      engine: typeof flags.config === 'string' ? engineOf(serveConfig({ config: flags.config })) : sample.engine,
     };
     if (!input.records) throw new CadenzaError('usage', 'S1', `no records: pass --records <file> or add "sample.records" to ${file}`);
     const result = await simulate(input);

@@ -6,7 +6,7 @@ import type { CadenceDefinition, Template } from '../model/types';
 import { addDelay } from '../time/time';
 import { checkTimeline, normalise, recordIdOf, type ScriptedChange, type ScriptedOutcome, type TimelineItem } from './timeline';
 import { VirtualClock } from '../runtime/clock';
-import { Runtime, type DispatchedAction } from '../runtime/runtime';
+import { Runtime, type RuntimeOptions, type DispatchedAction } from '../runtime/runtime';
 import type { Store } from '../store/store';
 import { loadSqlite } from '../store/lazy-sqlite';
 
@@ -22,6 +22,8 @@ export interface SimulationInput {
   start?: string;
   until?: string;
   templates?: Record<string, Template>;
+  /** The engine's own settings the run is under, as the host or `cadenza serve` has them: contact limits (F13), users (F6, F7), approved WhatsApp templates (C4). */
+  engine?: Pick<RuntimeOptions, 'fatigue' | 'users' | 'whatsappTemplates'>;
 }
 
 export interface TimelineEntry {
@@ -83,7 +85,7 @@ export async function simulate(input: SimulationInput): Promise<SimulationResult
   const clock = new VirtualClock(start);
   const store = new (loadSqlite().SqliteStore)(':memory:');
   const zone = def.timezone ?? 'UTC';
-  const rt = await new Runtime({ store, clock, secret: 'simulation', templates: input.templates, timezone: zone }).init();
+  const rt = await new Runtime({ store, clock, secret: 'simulation', templates: input.templates, timezone: zone, ...input.engine }).init();
   const result: SimulationResult = { cadence: def.id, name: def.name, start: iso(start), until: iso(until), timeline: [], events: [], notReached: [], endings: [], skipped: [] };
   const queue: Pending[] = [];
   let seq = 0;

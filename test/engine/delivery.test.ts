@@ -292,6 +292,33 @@ describe('simulation', () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
+  it('S1 F13 F6 a dry run is under the engine\'s own settings: a Node-RED export\'s engine node, or cadenza serve\'s --config', async () => {
+    const flow = JSON.parse(readFileSync(join(__dirname, '../../flows/node-red/sales-ready-lead.json'), 'utf8'));
+    const samples = join(__dirname, '../../flows/samples');
+    const tmp = mkdtempSync(join(tmpdir(), 'cadenza-sim-'));
+    const run = async (file: string, ...more: string[]) => {
+      const out: string[] = [];
+      expect(await main(['simulate', file, '--records', join(samples, 'leads.json'), '--outcomes', join(samples, 'lead-outcomes.json'), '--until', '10d', '--json', ...more], { out: (x) => out.push(x), err: (x) => out.push(x) })).toBe(0);
+      return JSON.parse(out[0]).timeline as { record: string; followUp: string; at: string }[];
+    };
+    const day = (t: { at: string }) => t.at.slice(0, 10);
+    const plain = join(tmp, 'plain.json');
+    writeFileSync(plain, JSON.stringify(flow));
+    const limited = join(tmp, 'limited.json');
+    writeFileSync(limited, JSON.stringify(flow.map((n: { type: string }) => (n.type === 'cadenza-config' ? { ...n, contactLimits: '[{"channel": "email", "max": 1, "days": 3}]' } : n))));
+    const before = await run(plain);
+    const after = await run(limited);
+    // Alan opens the welcome and is sent the case study the next day; with one email in 3 days, 3 days after the welcome.
+    const glad = (tl: typeof before) => tl.find((t) => t.record === 'alan@example.com' && t.followUp === 'glad')!;
+    expect(day(glad(before))).toBe('2026-01-06');
+    expect(day(glad(after))).toBe('2026-01-08');
+    // The same limit from a config file, for a definition that has no engine node.
+    const config = join(tmp, 'cadenza.json');
+    writeFileSync(config, JSON.stringify({ fatigue: { limits: [{ channel: 'email', max: 1, days: 3 }] } }));
+    expect(day(glad(await run(plain, '--config', config)))).toBe('2026-01-08');
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
   it('S1 D4 the CLI names every problem of a bad definition with its rule and exits 1', async () => {
     const err: string[] = [];
     const tmp = mkdtempSync(join(tmpdir(), 'cadenza-cli-'));
