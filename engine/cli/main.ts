@@ -13,7 +13,7 @@ import { Runtime } from '../runtime/runtime';
 import { httpPerformer } from '../runtime/http-performer';
 import { openStore } from '../store/open';
 import { approvedTemplates, serveConfig, type ServeConfig } from './config';
-import { hostOptions } from '../host/settings';
+import { hostOptions, nodeRedEngineSettings } from '../host/settings';
 
 const USAGE = `Usage:
   cadenza serve [--config cadenza.json] [--port 8080] [--host 127.0.0.1] [--store sqlite:cadenza.db]
@@ -93,8 +93,7 @@ function loadDefinition(path: string, cadence?: string): { definition: CadenceDe
     // A Node-RED export carries its engine node: the run is under its settings, as the deployed flow is.
     const trigger = isNodeRedFlow(raw) ? raw.find((n) => n.id === pick[0].id) : undefined;
     const engineNode = isNodeRedFlow(raw) ? raw.find((n) => n.id === trigger?.engine && n.type === 'cadenza-config') : undefined;
-    const text = (k: string) => (typeof engineNode?.[k] === 'string' ? (engineNode[k] as string) : undefined);
-    const engine = engineNode ? hostOptions({ whatsappTemplates: text('whatsappTemplates'), contactLimits: text('contactLimits'), users: text('userDirectory') }) : undefined;
+    const engine = engineNode ? hostOptions(nodeRedEngineSettings(engineNode)) : undefined;
     return { definition: pick[0], sample: engine ? { engine: { fatigue: engine.fatigue, users: engine.users, whatsappTemplates: engine.whatsappTemplates } } : {} };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { definition: raw as CadenceDefinition, sample: {} };

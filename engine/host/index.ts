@@ -17,5 +17,5 @@ export { mergeFields, previewFollowUp, SAMPLE_RECORD, type Preview } from './pre
 export { actionEnvelope, outcomeInput } from './envelope';
 export type { RuntimeEvent } from '../runtime/runtime';
 export { HOST_DEFAULTS } from './defaults';
-export { hostOptions, type HostSettingsText } from './settings';
+export { hostOptions, nodeRedEngineSettings, type HostSettingsText } from './settings';
 export { usersProblems } from '../model/users';

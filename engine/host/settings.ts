@@ -18,6 +18,15 @@ export interface HostSettingsText {
   users?: string;
 }
 
+/**
+ * The settings as a Node-RED engine node (`cadenza-config`) holds them. Its user directory is stored as
+ * `userDirectory`: Node-RED keeps the nodes that use a config node in its `users` property.
+ */
+export function nodeRedEngineSettings(cfg: Record<string, unknown>): HostSettingsText {
+  const text = (k: string) => (typeof cfg[k] === 'string' ? (cfg[k] as string) : undefined);
+  return { whatsappTemplates: text('whatsappTemplates'), retryHours: cfg.retryHours as number | undefined, contactLimits: text('contactLimits'), users: text('userDirectory') };
+}
+
 /** A JSON text field, parsed; empty is "not set". */
 function json(text: string | undefined, field: string, rule: string, problems: Problem[]): unknown {
   if (typeof text !== 'string' || !text.trim()) return undefined;

@@ -2,8 +2,8 @@
 // engine's own compilation and validation before deploy, the enrollments a deploy would stop (V2), and
 // resuming them afterwards (R1). No rule lives in the editor's HTML: it asks here.
 import { CadenzaError, validateDefinition, type FollowUpNode } from '../../engine';
-import { checkNodeRedFlow, compileTrigger, explain, followUpNode, HOST_DEFAULTS, hostOptions, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
-import { engineSettings, hostFor } from './host';
+import { checkNodeRedFlow, compileTrigger, explain, followUpNode, HOST_DEFAULTS, hostOptions, nodeRedEngineSettings, mergeFields, NODE_RED_TYPES, previewFollowUp, SAMPLE_RECORD, wouldStop, type FlowNode } from '../../engine/host';
+import { hostFor } from './host';
 import type { AdminResponse, Handler, Red } from './red';
 
 export interface StopWarning {
@@ -105,7 +105,7 @@ async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Reco
   // The engine nodes' own settings, read as the engine will read them on deploy (a bad one stops it).
   for (const cfg of flows.filter((n) => n.type === 'cadenza-config')) {
     try {
-      hostOptions(engineSettings(cfg));
+      hostOptions(nodeRedEngineSettings(cfg));
     } catch (e) {
       if (!(e instanceof CadenzaError)) throw e;
       problems[cfg.id] = e.problems.map(explain);

@@ -3,7 +3,7 @@
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
 import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
-import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, hostOptions, NODE_RED_TYPES, openStore, stepStates, trackingToken, type Edition, type HostSettingsText, type RuntimeEvent } from '../../engine/host';
+import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, hostOptions, NODE_RED_TYPES, nodeRedEngineSettings, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
 import { DateTime } from 'luxon';
 import type { Node, NodeMessage, Red } from './red';
 
@@ -48,7 +48,7 @@ export class NodeRedHost {
     const str = (k: string) => (typeof cfg[k] === 'string' && (cfg[k] as string).trim() ? (cfg[k] as string).trim() : undefined);
     // C4, D6, F13 and the user directory (F6, F7), read as `cadenza serve` and the n8n credential read
     // them; a bad one is refused before the store is opened.
-    const options = hostOptions(engineSettings(cfg));
+    const options = hostOptions(nodeRedEngineSettings(cfg));
     // A SQLite file in the user directory by default, or a postgres:// URL shared by several instances.
     this.store = openStore(typeof cfg.storePath === 'string' ? cfg.storePath : undefined, RED.settings.userDir ?? process.cwd());
     const port = RED.settings.uiPort ?? 1880;
@@ -274,12 +274,6 @@ export function confirmedSteps(flows: readonly Record<string, unknown>[], engine
 export function hostFor(RED: Red, engineId: unknown): NodeRedHost | undefined {
   const cfg = typeof engineId === 'string' ? RED.nodes.getNode(engineId) : null;
   return (cfg as { host?: NodeRedHost } | null)?.host;
-}
-
-/** The engine node's settings the engine reads as `cadenza serve` and the n8n credential do (engine/host/settings.ts). */
-export function engineSettings(cfg: Record<string, unknown>): HostSettingsText {
-  const text = (k: string) => (typeof cfg[k] === 'string' ? (cfg[k] as string) : undefined);
-  return { whatsappTemplates: text('whatsappTemplates'), retryHours: cfg.retryHours as number | undefined, contactLimits: text('contactLimits'), users: text('userDirectory') };
 }
 
 /** Why an engine node chosen by a node did not start (a bad setting, Node.js without node:sqlite), if it did not. */
