@@ -5,6 +5,7 @@
 // time, but within a time budget: a module of millions must not hold a deploy for minutes, so past the
 // budget the check says how many records it covered and the rest are decided as they enroll.
 import { criteriaFields, criteriaProblems, problemMessage, type RecordProblem } from '../criteria/definition';
+import jsonata from 'jsonata';
 import { CadenzaError } from '../model/errors';
 import type { CadenceDefinition } from '../model/types';
 import { PAGE, type Core } from './core';
@@ -14,6 +15,33 @@ export const PUBLISH_CHECK_MS = 3000;
 
 /** Throws the D4 refusal, or returns the warnings to publish with. */
 export async function publishCheck(core: Core, def: CadenceDefinition): Promise<string[]> {
+  const constant = constantView(def);
+  return [...(constant ? [constant] : []), ...(await checkOnRecords(core, def))];
+}
+
+/**
+ * E2: a view that reads nothing of the record (`42`, `true`, a bare date test) decides the same for every
+ * record: the whole module enrolls, or none of it. Published, with that said (it may be meant).
+ */
+function constantView(def: CadenceDefinition): string | undefined {
+  const view = def.enrollment?.mode === 'view' ? def.enrollment.view : undefined;
+  if (typeof view !== 'string' || !view.trim()) return undefined;
+  let ast: unknown;
+  try {
+    ast = jsonata(view).ast();
+  } catch {
+    return undefined; // a view that does not parse is refused elsewhere, naming why
+  }
+  const reads = (n: unknown): boolean => {
+    if (!n || typeof n !== 'object') return false;
+    const node = n as { type?: unknown; value?: unknown };
+    if (node.type === 'name' || (node.type === 'variable' && (node.value === '' || node.value === '$'))) return true;
+    return Object.values(n).some((v) => (Array.isArray(v) ? v.some(reads) : typeof v === 'object' && reads(v)));
+  };
+  return reads(ast) ? undefined : `enrollment.view reads no field of the record (${view.length > 40 ? `${view.slice(0, 40)}…` : view}): it decides the same for every record, so every record of ${def.module} enrolls, or none does (E2)`;
+}
+
+async function checkOnRecords(core: Core, def: CadenceDefinition): Promise<string[]> {
   const fields = criteriaFields(def);
   if (!fields.length) return [];
   const budget = core.opts.publishCheckMs ?? PUBLISH_CHECK_MS;

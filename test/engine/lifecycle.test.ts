@@ -300,4 +300,13 @@ describe('versions and activation', () => {
     expect(r.enrolled).toBe(398); // Scores 201..598
     expect(await h.rt.getEnrollment('c1', 'L0599')).toBeUndefined();
   });
+
+  it('E2 a view that reads no field of the record publishes with a warning that it decides the same for every record', async () => {
+    h = await harness();
+    await h.rt.upsertRecord('Leads', lead('A'));
+    await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: '42' } }), 'admin');
+    expect((await h.rt.publish('c1', 'admin')).warnings).toEqual([expect.stringMatching(/^enrollment\.view reads no field of the record \(42\): it decides the same for every record, so every record of Leads enrolls, or none does \(E2\)$/)]);
+    await h.rt.createCadence(emailCadence({ id: 'c2', enrollment: { mode: 'view', view: '$.Lead_Status = "Hot" or $exists(Email)' } }), 'admin');
+    expect((await h.rt.publish('c2', 'admin')).warnings ?? []).toEqual([]);
+  });
 });
