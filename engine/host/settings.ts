@@ -4,6 +4,7 @@
 // functions. A bad value is refused naming its field and rule; nothing is half-applied.
 import { CadenzaError, type Problem } from '../model/errors';
 import { usersProblems, type Users } from '../model/users';
+import { list } from '../model/formats/params';
 import { fatigueProblems } from '../model/validate';
 import type { RuntimeOptions } from '../runtime/types';
 
@@ -44,7 +45,7 @@ function json(text: string | undefined, field: string, rule: string, problems: P
  */
 export function hostOptions(t: HostSettingsText): Pick<RuntimeOptions, 'whatsappTemplates' | 'retry' | 'fatigue' | 'users'> {
   const problems: Problem[] = [];
-  const whatsappTemplates = t.whatsappTemplates?.trim() ? t.whatsappTemplates.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  const whatsappTemplates = list(t.whatsappTemplates);
   // Empty, null or 0 (what older saved settings hold when nobody filled the field in) means the default.
   const hours = t.retryHours === undefined || t.retryHours === null || Number(t.retryHours) === 0 ? undefined : Number(t.retryHours);
   if (hours !== undefined && !(hours > 0)) problems.push({ rule: 'D6', field: 'retryHours', message: 'must be a number of hours above 0 (empty or 0: the default, 72)' });

@@ -5,7 +5,7 @@
 import { CadenzaError, type Problem } from '../errors';
 import { validateDefinition, validateNode } from '../validate';
 import { CADENCE_NODE_TYPES, compileTrigger, graphOutputs, NODE_RED_TYPES, type FlowNode } from './node-red';
-import { branchNode, checkNode, followUpNode } from './params';
+import { branchNode, checkNode, followUpNode, list } from './params';
 
 /** Every problem of the flow, each naming the Node-RED node it is on (`node`). */
 export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
@@ -34,8 +34,7 @@ export function checkNodeRedFlow(flow: readonly FlowNode[]): Problem[] {
     // Node-RED has no stored email templates: an email is written in its step (a template id is for
     // WhatsApp, checked against the approved list of the trigger's engine node when it has one).
     const engine = typeof t.engine === 'string' ? byId.get(t.engine) : undefined;
-    const approved = typeof engine?.whatsappTemplates === 'string' && engine.whatsappTemplates.trim() ? engine.whatsappTemplates.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    for (const p of validateDefinition(def, { emailTemplates: [], whatsappTemplates: approved })) problems.push({ ...p, node: p.node && byId.has(p.node) ? p.node : t.id });
+    for (const p of validateDefinition(def, { emailTemplates: [], whatsappTemplates: list(engine?.whatsappTemplates) })) problems.push({ ...p, node: p.node && byId.has(p.node) ? p.node : t.id });
   }
 
   // An ordinary node on a cadence wire: the engine never sends messages along these wires (it keeps
