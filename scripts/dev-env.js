@@ -180,9 +180,15 @@ function startNodeRed({ userDir, port, settingsFile, flowsFile = 'flows.json', s
   return child;
 }
 
-/** Resolves once Node-RED answers on its admin API. */
-async function waitForHttp(url, timeoutMs = 30000) {
+/**
+ * Resolves once Node-RED answers on its admin API. Given the Node-RED child, it waits as long as the child lives
+ * (a Raspberry Pi or a loaded machine can take a minute to load the palette) and rejects as soon as it exits,
+ * saying so every 15 s meanwhile; without one, it gives up after timeoutMs.
+ */
+async function waitForHttp(url, timeoutMs = 30000, child) {
   const until = Date.now() + timeoutMs;
+  const started = Date.now();
+  let told = started;
   for (;;) {
     try {
       const r = await fetch(url);
@@ -190,7 +196,13 @@ async function waitForHttp(url, timeoutMs = 30000) {
     } catch {
       // not up yet
     }
-    if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    if (child && child.exitCode !== null) throw new Error(`Node-RED exited (code ${child.exitCode}) before ${url} answered; its log is above`);
+    if (child && child.signalCode) throw new Error(`Node-RED was stopped (${child.signalCode}) before ${url} answered`);
+    if (!child && Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    if (child && Date.now() - told >= 15000) {
+      told = Date.now();
+      console.log(`  Node-RED is still starting (${Math.round((told - started) / 1000)} s)...`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -20,7 +20,7 @@ async function main() {
   const red = startNodeRed({ userDir: dir, port, settingsFile: join(dir, 'settings.js'), stdio: 'ignore' });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/settings`);
+    await waitForHttp(`http://127.0.0.1:${port}/settings`, undefined, red);
     for (const [first, last, email] of [['Ada', 'Lovelace', 'ada@example.com'], ['Grace', 'Hopper', 'grace@example.com'], ['Alan', 'Turing', 'alan@example.com']]) {
       await fetch(`http://127.0.0.1:${port}/lead`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ First_Name: first, Last_Name: last, Email: email, Company: `${last} Ltd` }) });
     }

@@ -54,7 +54,7 @@ module.exports = {
     void sink.close();
     process.exitCode = code ?? 0;
   });
-  await waitForHttp(`http://127.0.0.1:${EDITOR_PORT}/settings`);
+  await waitForHttp(`http://127.0.0.1:${EDITOR_PORT}/settings`, undefined, red);
   console.log(`
   Cadenza is running.
     Node-RED editor   http://${HOST === '0.0.0.0' ? '<this machine>' : HOST}:${EDITOR_PORT}/${HOST === '127.0.0.1' ? '   (this machine only: CADENZA_HOST=0.0.0.0 npm start opens it)' : ''}

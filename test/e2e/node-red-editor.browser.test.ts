@@ -29,7 +29,7 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
 
   async function startRed() {
     red = env.startNodeRed({ userDir: dir, port, settingsFile: join(dir, 'settings.js'), stdio: 'ignore', version: 'node-red-5' });
-    await env.waitForHttp(url('/settings'));
+    await env.waitForHttp(url('/settings'), undefined, red);
   }
   async function stopRed() {
     const r = red!;

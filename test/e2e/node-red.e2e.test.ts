@@ -60,7 +60,7 @@ for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require
 
   async function startRed() {
     red = env.startNodeRed({ userDir: dir, port, settingsFile: join(dir, 'settings.js'), stdio: 'ignore', version });
-    await env.waitForHttp(url('/settings'));
+    await env.waitForHttp(url('/settings'), undefined, red);
   }
   async function stopRed(signal: NodeJS.Signals = 'SIGTERM') {
     const r = red!;

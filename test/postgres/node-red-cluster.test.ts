@@ -67,7 +67,7 @@ describe('Node-RED scale-out on PostgreSQL', () => {
     }
     const start = async (i: Instance) => {
       i.proc = env.startNodeRed({ userDir: i.dir, port: i.port, settingsFile: join(i.dir, 'settings.js'), stdio: 'ignore', version: 'node-red' });
-      await env.waitForHttp(`http://127.0.0.1:${i.port}/settings`);
+      await env.waitForHttp(`http://127.0.0.1:${i.port}/settings`, undefined, i.proc);
     };
     const kill = async (i: Instance) => {
       const p = i.proc!;

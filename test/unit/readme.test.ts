@@ -126,9 +126,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (started) {
+  // One that already exited (it failed to start) has nothing to stop, and would never emit 'exit' again.
+  if (started && started.exitCode === null && started.signalCode === null) {
+    const exited = new Promise((r) => started!.once('exit', r));
     started.kill('SIGINT');
-    await new Promise((r) => started!.once('exit', r));
+    await exited;
   }
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -162,18 +164,19 @@ describe('README.md', () => {
       }
       if (b.directives.with === 'npm-start' && !started) {
         // `npm start` is `npm run build && node scripts/start.js`; the suite has built already.
+        let out = '';
         const ready = await new Promise<boolean>((ok) => {
           started = spawn(process.execPath, [join(dir, 'scripts/start.js')], {
             env: { ...process.env, PORT: String(ports.editor), MAIL_PORT: String(ports.mail), SMTP_PORT: String(ports.smtp), CADENZA_USER_DIR: join(dir, '.cadenza-dev') },
           });
-          let out = '';
           started.stdout!.on('data', (d) => {
             out += d;
             if (/Cadenza is running/.test(out)) ok(true);
           });
+          started.stderr!.on('data', (d) => (out += d));
           started.once('exit', () => ok(false));
         });
-        expect(ready, 'npm start came up').toBe(true);
+        expect(ready, `npm start came up:\n${out}`).toBe(true);
       }
       const until = b.directives.until ? new RegExp(b.directives.until.replace(/^\/|\/$/g, '')) : undefined;
       const r = await run(withPorts(b.code), until);
