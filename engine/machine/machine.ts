@@ -3,6 +3,7 @@
 // an effect returned here — the enrollment's one timer, queued actions, their cancellation and their
 // settling — so the store applies data and holds no rule. A follow-up is executed when its performer
 // confirms delivery (D5): the enrollment waits at it (`wait: 'delivery'`) until then.
+import { emailOf, phoneOf } from '../model/contact';
 import { completesFollowUp } from '../model/outcomes';
 import { findNode, follow, sameFollowUp } from '../model/validate';
 import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../model/types';
@@ -10,8 +11,6 @@ import { addDelay, nextDayOpen, nextOpen, parseInstant } from '../time/time';
 import { actionKey, capKey, senderOf, zoneOf } from './context';
 import { describe, held } from './fatigue';
 import type { Context, Effect, Enrollment, MachineEvent, Step } from './types';
-
-const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
 
 export { actionKey, capKey, senderOf, zoneOf };
 
@@ -335,7 +334,7 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
       const skipped = { nodeId: node.id, key: actionKey(s, node.id), channel: node.channel, at: ctx.now, completedAt: ctx.now, outcomes: [] };
       return enter({ ...s, last: skipped }, follow(ctx.def, node.id, OUT), ctx, fx);
     }
-    if (typeof data.Email !== 'string' || !EMAIL.test(data.Email)) return stop(s, 'failed', `no valid email address for "${node.id}" (F9)`, fx);
+    if (!emailOf(data)) return stop(s, 'failed', `no valid email address for "${node.id}" (F9)`, fx);
     const cap = ctx.def.senderDailyCap;
     // The counter key needs the local date: worked out only when there is a cap to check.
     if (cap !== undefined && (ctx.sentToday[capKey(node, ctx)] ?? 0) >= cap) {
@@ -344,7 +343,7 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
       return { ...s, dueAt: until };
     }
   }
-  if (node.channel === 'whatsapp' && typeof (data.Mobile ?? data.Phone) !== 'string') return stop(s, 'failed', `no phone number for "${node.id}" (F9)`, fx);
+  if (node.channel === 'whatsapp' && !phoneOf(data)) return stop(s, 'failed', `no valid phone number (Mobile or Phone, 7 to 15 digits) for "${node.id}" (F9)`, fx);
   const tired = held(node, ctx, zone); // F13: the record's limits across all cadences; it waits, never dropped
   if (tired) {
     fx.push(log('deferred', `contact limit: ${describe(tired.limit)} (F13)`, { until: new Date(tired.until).toISOString(), limit: tired.limit.from }));

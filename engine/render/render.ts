@@ -3,6 +3,7 @@
 // so the outbox holds exactly what will be sent, and a retry re-sends the same bytes.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ActionRef, RecordSnapshot } from '../machine/types';
+import { phoneOf } from '../model/contact';
 import type { FollowUpNode, Template } from '../model/types';
 import { escapeHtml, fillMerge, renderHtml, text as mergeText } from './html';
 
@@ -163,7 +164,7 @@ export function render(
     };
   }
   if (node.channel === 'whatsapp') {
-    return { to: headerSafe(String(record.data.Mobile ?? record.data.Phone)), templateId: node.templateId ?? '', params: data };
+    return { to: headerSafe(phoneOf(record.data) ?? ''), templateId: node.templateId ?? '', params: data };
   }
   const assignee = headerSafe(!node.assignee || node.assignee === 'owner' ? String(record.data.Owner ?? 'owner') : node.assignee);
   return {

@@ -103,6 +103,19 @@ describe('cadences', () => {
     expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed' });
   });
 
+  it('F9 C4 a WhatsApp step needs a phone number: "n/a", an email or too few digits fail the step naming the fields; a Mobile that is no number falls back to Phone; a number stored as a number is sent', async () => {
+    h = await harness();
+    await published(h, emailCadence({ nodes: [{ id: 'w1', type: 'followUp', channel: 'whatsapp', templateId: 'hello_v1' }], edges: [{ from: 'trigger', to: 'w1' }] }));
+    await h.rt.enroll('c1', [
+      lead('bad', { Mobile: 'n/a' }), lead('mail', { Mobile: 'ada@example.com' }), lead('short', { Phone: '12-34' }), lead('blank', { Mobile: '  ' }),
+      lead('fallback', { Mobile: 'ask reception', Phone: '+44 (20) 7946-0000' }), lead('numeric', { Mobile: 4915112345678 }),
+    ], 'rep');
+    await h.advance(0);
+    expect(h.sent.map((a) => [a.recordId, a.whatsapp?.to]).sort()).toEqual([['fallback', '+44 (20) 7946-0000'], ['numeric', '4915112345678']]);
+    for (const id of ['bad', 'mail', 'short', 'blank'])
+      expect(await h.rt.getEnrollment('c1', id), id).toMatchObject({ status: 'failed', reason: 'no valid phone number (Mobile or Phone, 7 to 15 digits) for "w1" (F9)' });
+  });
+
   it('C5 a configurable limit on actions per cadence', async () => {
     h = await harness({ limits: { actionsPerCadence: 3 } });
     await published(h, emailCadence());
