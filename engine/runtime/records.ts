@@ -48,6 +48,8 @@ export async function upsertRecords(core: Core, module: string, inputs: readonly
 export async function unsubscribe(core: Core, module: string, id: string, actor: Actor = AUTOMATION): Promise<void> {
   requirePermission(actor, 'unenroll');
   const rec = await core.requireRecord(module, id);
+  // Idempotent: a second click (or the mail client's one-click POST after the page's button) logs nothing more.
+  if (rec.unsubscribed) return;
   await core.store.putRecords([{ ...rec, unsubscribed: true }], core.clock.now());
   await core.audit({ recordId: id, actor, event: 'unsubscribed', reason: 'record unsubscribed from emails (F8)' });
 }

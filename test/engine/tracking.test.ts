@@ -49,6 +49,10 @@ describe('tracking links', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/unsubscribed/);
     expect((await h.store.getRecord('Leads', 'A'))?.unsubscribed).toBe(true);
+    // A second click (or the mail client's one-click after the page's button) answers the same and logs nothing more.
+    const again = await fetch(url, { method: 'POST', body: 'List-Unsubscribe=One-Click' });
+    expect([again.status, await again.text()]).toEqual([200, expect.stringMatching(/unsubscribed/)]);
+    expect((await h.store.listAudit({ recordId: 'A' })).filter((a) => a.event === 'unsubscribed')).toHaveLength(1);
     await h.advance(3 * DAY);
     expect(sentTo(h, 'A')).toEqual(['e1']);
   });
