@@ -229,7 +229,9 @@ function enter(s: Enrollment, nodeId: string | undefined, ctx: Context, fx: Effe
       return { ...stop(s, 'completed', 'last follow-up done (F10)', fx), position: null };
     }
     if (node.type === 'followUp') return schedule(s, node, ctx, fx);
-    if (node.type === 'outcomeBranch') return waitAtBranch(s, node, ctx, s.last?.at ?? ctx.now);
+    // F5, D5: "no reply within 3 days" counts from when the step reached the person (its delivery), not from
+    // when it was queued: after a performer outage or a D6 retry, the timeout path must not fire at once.
+    if (node.type === 'outcomeBranch') return waitAtBranch(s, node, ctx, s.last?.deliveredAt ?? s.last?.at ?? ctx.now);
     // Un-enroll check: leave now if the record matches, otherwise its criteria guard the rest of the path.
     fx.push(log('criteria', `un-enroll check "${node.name ?? node.id}"`, { node: node.id, matched: !!ctx.criteria.checks[node.id] }));
     if (ctx.criteria.checks[node.id]) {

@@ -85,6 +85,25 @@ describe('D5 a follow-up is executed when its performer confirms it', () => {
     expect(iso(at.call)).toBe('2026-03-02T09:10:00.000Z');
   });
 
+  it('D5 F5 an outcome branch\'s timeout ("not opened in 1 day") counts from the delivery: after a performer outage the timeout path does not fire the moment the email lands', async () => {
+    h = await harness({ retry: { baseMs: 2 * HOUR, maxMs: 2 * HOUR, jitter: 0 } });
+    await published(h, welcomeThenCall({ nodes: [
+      { id: 'welcome', type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'Hello' } },
+      { id: 'b', type: 'outcomeBranch', outcomes: ['opened'], timeout: { amount: 1, unit: 'days' } },
+      { id: 'bump', type: 'followUp', channel: 'email', template: { subject: 'Bump', body: 'Still there?' } },
+    ], edges: [{ from: 'trigger', to: 'welcome' }, { from: 'welcome', to: 'b' }, { from: 'b', port: 'timeout', to: 'bump' }] }));
+    // The performer is down for a day and a half: the welcome lands at the first retry after that.
+    const at: Record<string, number> = {};
+    h.rt.onDispatch((a) => {
+      if (h.clock.now() < T0 + 36 * HOUR) throw new Error('connection refused');
+      at[a.nodeId] = h.clock.now();
+    });
+    await h.rt.enroll('w', [lead('A')], 'rep');
+    await h.advance(4 * DAY);
+    expect(iso(at.welcome)).toBe('2026-03-03T20:00:00.000Z');
+    expect(iso(at.bump)).toBe('2026-03-04T20:00:00.000Z');
+  });
+
   it('D5 U8 un-enrolling cancels what was not handed off; what was handed off is delivered, recorded and counted (D3)', async () => {
     // One slot: while B's performer is at work, A's action is queued and cannot be handed off.
     h = await harness({ concurrency: 1 });
