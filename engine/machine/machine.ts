@@ -48,6 +48,7 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
       if (s.status !== 'active') return s;
       const why = exitReason(s, ctx);
       if (why) return leave(s, why, fx);
+      if (unsubscribedWhileQueued(s, ctx)) return skipUnsubscribed(s, ctx, fx, 'the record unsubscribed before it was sent');
       if (ctx.criteria.errors) fx.push(log('criteria', 'the record changed; some criteria cannot be decided for it, so they do not un-enroll it', { undecided: ctx.criteria.errors }));
       return s;
     }
@@ -75,6 +76,8 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
       return delivered(s, ev.key, ctx, fx);
     case 'deliveryFailed':
       return deliveryFailed(s, ev.key, ev.reason, ctx, fx);
+    case 'handOffFailed':
+      return handOffFailed(s, ev, ctx, fx);
     case 'retry':
       return retry(s, ev.by, ctx, fx);
   }
@@ -121,6 +124,37 @@ function deliveryFailed(s: Enrollment, key: string, reason: string, ctx: Context
   }
   const node = findNode(ctx.def, last.nodeId);
   return stop(next, 'failed', `follow-up "${node?.name ?? last.nodeId}" could not be delivered: ${reason} (F9, D6)`, fx);
+}
+
+/**
+ * D6: a hand-off failed and the policy would try again. Only while the enrollment still waits for this
+ * very action: one un-enrolled, halted or moved on since does not get it (U8, V3: not executed, so
+ * cancelled), and an email to a record that unsubscribed meanwhile is skipped (F8).
+ */
+function handOffFailed(s: Enrollment, ev: Extract<MachineEvent, { type: 'handOffFailed' }>, ctx: Context, fx: Effect[]): Enrollment {
+  const last = s.last;
+  if (!last || last.key !== ev.key || last.delivery !== 'queued' || s.status !== 'active' || s.wait !== 'delivery') {
+    const why = s.status !== 'active' ? `the enrollment is ${s.status} (U8)` : s.wait === 'halted' ? 'its cadence was deactivated (V3)' : 'the enrollment moved on (D3)';
+    fx.push({ type: 'settle', key: ev.key, status: 'dead' });
+    fx.push(log('ignored', `${ev.key}: attempt ${ev.attempt} failed (${ev.error}); not handed over again: ${why}`, { key: ev.key, attempt: ev.attempt }));
+    return s;
+  }
+  if (unsubscribedWhileQueued(s, ctx)) return skipUnsubscribed(s, ctx, fx, `attempt ${ev.attempt} failed (${ev.error}) and the record has unsubscribed since`);
+  fx.push({ type: 'retryLater', key: ev.key, at: ev.retryAt, error: ev.error });
+  fx.push(log('waiting', `${last.nodeId}: ${ev.reason} (D6)`, { key: ev.key, attempt: ev.attempt }));
+  return s;
+}
+
+/** An email waiting for its performer (not delivered yet) to a record that has unsubscribed (F8). */
+const unsubscribedWhileQueued = (s: Enrollment, ctx: Context): boolean =>
+  !!ctx.record?.unsubscribed && s.wait === 'delivery' && s.last?.channel === 'email' && s.last.delivery === 'queued';
+
+/** F8: that email is not sent (unless its hand-off is in flight already: then it keeps its outcome, D5); the path goes on. */
+function skipUnsubscribed(s: Enrollment, ctx: Context, fx: Effect[], why: string): Enrollment {
+  const last = s.last!;
+  fx.push({ type: 'cancel', key: last.key });
+  fx.push(log('skipped', `"${last.nodeId}": ${why}; no more emails (F8)`, { key: last.key }));
+  return enter({ ...s, last: { ...last, delivery: 'cancelled', completedAt: ctx.now } }, follow(ctx.def, last.nodeId, OUT), ctx, fx);
 }
 
 /** D6 retry: just the failed step again, under the same key; what was delivered before is not repeated. */

@@ -112,6 +112,12 @@ export type MachineEvent =
   | { type: 'delivered'; key: string }
   /** The action can never be delivered, or its performer failed for longer than the hold time (D6, F9). */
   | { type: 'deliveryFailed'; key: string; reason: string }
+  /**
+   * A hand-off failed transiently and the delivery policy would hand it over again at `retryAt` (D6):
+   * the machine says whether the enrollment still wants it (not after an un-enrollment, U8, or, for an
+   * email, an unsubscribe, F8).
+   */
+  | { type: 'handOffFailed'; key: string; retryAt: number; error: string; reason: string; attempt: number }
   /** Re-runs just the failed step of a failed enrollment, under the same key (D6). */
   | { type: 'retry'; by: string };
 
@@ -136,6 +142,8 @@ export type Effect =
   | { type: 'settle'; key: string; status: 'done' | 'dead' }
   /** Hand the (dead) action over again, same key and content (D6 retry). */
   | { type: 'requeue'; key: string }
+  /** Hand the (pending) action over again at `at`, after a failed hand-off; `error` is what failed (D6). */
+  | { type: 'retryLater'; key: string; at: number; error: string }
   | { type: 'log'; event: string; reason: string; data?: Record<string, unknown> }
   | { type: 'left'; nodeId: string }
   | { type: 'reject'; rule: string; reason: string };

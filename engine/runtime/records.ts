@@ -50,8 +50,12 @@ export async function unsubscribe(core: Core, module: string, id: string, actor:
   const rec = await core.requireRecord(module, id);
   // Idempotent: a second click (or the mail client's one-click POST after the page's button) logs nothing more.
   if (rec.unsubscribed) return;
-  await core.store.putRecords([{ ...rec, unsubscribed: true }], core.clock.now());
+  const snap = { ...rec, unsubscribed: true };
+  await core.store.putRecords([snap], core.clock.now());
   await core.audit({ recordId: id, actor, event: 'unsubscribed', reason: 'record unsubscribed from emails (F8)' });
+  // An email of it waiting for its performer (a failed hand-off held for a retry) is not sent now (F8).
+  const mine = (await core.store.enrollmentsOfRecords([id])).filter((e) => e.enrollment.module === module);
+  await recordsChanged(core, [snap], new Map([[id, mine]]), actor);
 }
 
 /** E8: a converted lead leaves all its cadences. */

@@ -126,7 +126,7 @@ export class Scheduler {
     try {
       const now = this.core.clock.now();
       const delivered = results.filter((r) => !r.failure).map((r) => r.row);
-      const verdicts: { row: OutboxRow; reason: string }[] = [];
+      const verdicts: { row: OutboxRow; event: MachineEvent }[] = [];
       for (const { row, failure } of results) {
         if (!failure) continue;
         // A hand-off that timed out stops waiting here, so its performer's late verdict is read from the
@@ -135,17 +135,15 @@ export class Scheduler {
         this.counts.failed++;
         this.core.emit({ type: 'dispatchFailed', key: row.key, nodeId: row.nodeId, error: failure.message });
         const d = afterFailure(this.delivery, row.attempts, row.createdAt, now, failure, Math.random());
-        if ('giveUp' in d) verdicts.push({ row, reason: d.giveUp });
-        else {
-          this.written.delete(row.enrollmentId); // by its retry, the enrollment may have moved on
-          await this.core.store.retryOutbox(row.key, d.retryAt, failure.message);
-          await this.core.audit({ cadenceId: row.cadenceId, enrollmentId: row.enrollmentId, recordId: row.recordId, actor: AUTOMATION, event: 'waiting', reason: `${row.nodeId}: ${d.reason} (D6)`, data: { key: row.key, attempt: row.attempts } });
-        }
+        // The policy says when; the machine says whether the enrollment still wants it (U8, F8).
+        verdicts.push({ row, event: 'giveUp' in d
+          ? { type: 'deliveryFailed', key: row.key, reason: d.giveUp }
+          : { type: 'handOffFailed', key: row.key, retryAt: d.retryAt, error: failure.message, reason: d.reason, attempt: row.attempts } });
       }
       for (const row of delivered) (this.counts.delivered++, this.core.emit({ type: 'dispatched', key: row.key, nodeId: row.nodeId }));
       await this.settle([
         ...delivered.map((row) => ({ id: row.enrollmentId, event: { type: 'delivered', key: row.key } as MachineEvent })),
-        ...verdicts.map((v) => ({ id: v.row.enrollmentId, event: { type: 'deliveryFailed', key: v.row.key, reason: v.reason } as MachineEvent })),
+        ...verdicts.map((v) => ({ id: v.row.enrollmentId, event: v.event })),
       ]);
       this.nudge();
     } catch (e) {

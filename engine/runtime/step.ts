@@ -80,6 +80,7 @@ export function buildCommit(core: Core,
     if (f.type === 'timer') timer = f.at;
     if (f.type === 'cancel' || f.type === 'requeue') outboxChanges.push({ key: f.key, op: f.type });
     if (f.type === 'settle') outboxChanges.push({ key: f.key, op: f.status });
+    if (f.type === 'retryLater') outboxChanges.push({ key: f.key, op: 'retry', at: f.at, error: f.error });
     if (f.type !== 'dispatch') continue;
     const node = findNode(def, f.action.nodeId) as FollowUpNode;
     const payload: DispatchedAction = {
@@ -249,7 +250,7 @@ async function planMany<T extends { id: string; event: MachineEvent }>(
       const e = cur.enrollment;
       const ctx = await context(core, def, rec, criteria, e, (scope, key) => counts.get(`${scope}\u0000${key}`) ?? 0);
       const { next, effects } = transition(e, x.event, ctx);
-      if (!next || (next === e && !effects.some((f) => f.type === 'settle')) || effects.some((f) => f.type === 'reject')) {
+      if (!next || (next === e && !effects.some((f) => f.type === 'settle' || f.type === 'retryLater')) || effects.some((f) => f.type === 'reject')) {
         rest.push(x);
         continue;
       }

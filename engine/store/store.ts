@@ -123,8 +123,13 @@ export interface CounterBump {
 
 /** What a step does to an action already in the outbox (the machine's cancel/settle/requeue effects). */
 export type OutboxChange =
-  /** Cancel unless handed off: only a row still pending and never handed to the host (attempts 0). */
+  /**
+   * Cancel unless a hand-off of it is in flight: a row still pending that was never handed to the host
+   * (attempts 0) or whose last hand-off failed or lapsed (its lease is over), so no retry goes out.
+   */
   | { key: string; op: 'cancel' }
+  /** A failed hand-off: pending again, handed over at `at`, with what failed (D6). */
+  | { key: string; op: 'retry'; at: number; error: string }
   /** Finished: delivered (its bodies dropped, a summary kept) or given up (kept whole for a retry). */
   | { key: string; op: 'done' | 'dead' }
   /** A dead row handed over again: pending, attempts and hold time from now. */

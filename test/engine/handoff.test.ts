@@ -168,6 +168,46 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     expect(await h.rt.cadenceReport('c1')).toMatchObject({ completed: 20, failed: 0 });
   });
 
+  it('D6 U8 F8 a follow-up held for a retry is not handed over again once its record is un-enrolled or unsubscribes; the unsubscribed one\'s task goes on', async () => {
+    h = await harness({ retry: { baseMs: 10 * MIN, jitter: 0 } });
+    await published(h, welcomeThenCall());
+    let down = true;
+    const p = performer(h, () => (down ? new Error('dispatch URL answered 500') : null));
+    await h.rt.enroll('w', [lead('gone'), lead('unsub'), lead('kept')], 'rep');
+    await h.rt.tick(); // every welcome's first hand-off fails: each is held for a retry in 10 minutes
+    expect(p.calls).toHaveLength(3);
+    await h.rt.unenroll('w', 'gone', 'rep');
+    await h.rt.unsubscribe('Leads', 'unsub', 'rep');
+    down = false;
+    await h.advance(DAY);
+    expect([...p.performed.keys()].sort()).toEqual(['w:kept:1:call', 'w:kept:1:welcome', 'w:unsub:1:call']);
+    expect(p.calls.filter((k) => k.startsWith('w:gone') || k === 'w:unsub:1:welcome')).toEqual(['w:gone:1:welcome', 'w:unsub:1:welcome']);
+    expect(await h.store.getOutbox('w:gone:1:welcome')).toMatchObject({ status: 'cancelled' });
+    expect(await h.store.getOutbox('w:unsub:1:welcome')).toMatchObject({ status: 'cancelled' });
+    expect(await h.rt.getEnrollment('w', 'gone')).toMatchObject({ status: 'stopped', executed: 0 });
+    expect(await h.rt.getEnrollment('w', 'unsub')).toMatchObject({ status: 'completed', executed: 1 });
+    expect((await h.rt.why('w:unsub')).map((l) => l.reason)).toContain('"welcome": the record unsubscribed before it was sent; no more emails (F8)');
+  });
+
+  it('D6 U8 a hand-off in flight when its record is un-enrolled keeps its outcome: when it fails, it is not handed over again', async () => {
+    h = await harness({ retry: { baseMs: 10 * MIN, jitter: 0 } });
+    await published(h, emailCadence());
+    let fail: (e: Error) => void = () => undefined;
+    const calls: string[] = [];
+    h.rt.onDispatch((a) => new Promise<void>((_, reject) => (calls.push(a.key), (fail = reject))));
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    const pass = h.rt.tick();
+    await expect.poll(() => h.store.getOutbox('c1:A:1:e1').then((o) => o?.attempts)).toBe(1);
+    await h.rt.unenroll('c1', 'A', 'rep');
+    expect(await h.store.getOutbox('c1:A:1:e1')).toMatchObject({ status: 'pending' }); // in flight: not cancelled under it
+    fail(new Error('SMTP 451 try again later'));
+    await pass;
+    await h.advance(DAY);
+    expect(calls).toEqual(['c1:A:1:e1']);
+    expect(await h.store.getOutbox('c1:A:1:e1')).toMatchObject({ status: 'dead' });
+    expect((await h.rt.why('c1:A')).at(-1)).toMatchObject({ event: 'ignored', reason: 'c1:A:1:e1: attempt 1 failed (SMTP 451 try again later); not handed over again: the enrollment is stopped (U8)' });
+  });
+
   it('D6 F9 a permanent refusal fails the step at once, naming it; retry re-runs just that step under the same key', async () => {
     h = await harness();
     await published(h, emailCadence());

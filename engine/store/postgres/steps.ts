@@ -40,7 +40,9 @@ export async function writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[])
   if (!commits.length) return [];
   const steps = JSON.stringify(commits.map((c) => ({ rev: c.expectedRev, state: c.enrollment, set_due: c.timer !== undefined, due: c.timer ?? null })));
   const audit = JSON.stringify(commits.flatMap((c) => packAudit(c.audit).map(auditJson)));
-  const changes = JSON.stringify(commits.flatMap((c) => (c.outboxChanges ?? []).map((ch) => ({ enrollment_id: c.enrollment.id, key: ch.key, op: ch.op, at: c.enrollment.updatedAt }))));
+  const changes = JSON.stringify(commits.flatMap((c) => (c.outboxChanges ?? []).map((ch) => ({
+    enrollment_id: c.enrollment.id, key: ch.key, op: ch.op, at: c.enrollment.updatedAt, ...(ch.op === 'retry' ? { retry_at: ch.at, error: ch.error } : {}),
+  }))));
   const r = await db.query(`WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(rev int, state jsonb, set_due boolean, due bigint)),
     moved AS (
       UPDATE enrollments e SET status = x.state->>'status', reason = x.state->>'reason', state = x.state - $5::text[], rev = e.rev + 1,
@@ -51,19 +53,19 @@ export async function writeSteps(db: pg.Pool | pg.PoolClient, commits: Commit[])
       SELECT x.state->>'id', x.state->>'cadenceId', x.state->>'recordId', x.state->>'module', x.state->>'status', x.state->>'reason', 1, x.state - $5::text[], (x.state->>'startedAt')::bigint, (x.state->>'updatedAt')::bigint, x.due
       FROM x WHERE x.rev IS NULL ON CONFLICT DO NOTHING RETURNING id),
     applied AS (SELECT id FROM moved UNION ALL SELECT id FROM fresh),
-    k AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS k(enrollment_id text, key text, op text, at bigint) WHERE k.enrollment_id IN (SELECT id FROM applied)),
+    k AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS k(enrollment_id text, key text, op text, at bigint, retry_at bigint, error text) WHERE k.enrollment_id IN (SELECT id FROM applied)),
     changed AS (
       UPDATE outbox o SET
-        status = CASE k.op WHEN 'cancel' THEN 'cancelled' WHEN 'requeue' THEN 'pending' ELSE k.op END,
+        status = CASE k.op WHEN 'cancel' THEN 'cancelled' WHEN 'requeue' THEN 'pending' WHEN 'retry' THEN 'pending' ELSE k.op END,
         attempts = CASE k.op WHEN 'requeue' THEN 0 ELSE o.attempts END,
-        available_at = CASE k.op WHEN 'requeue' THEN k.at ELSE o.available_at END,
+        available_at = CASE k.op WHEN 'requeue' THEN k.at WHEN 'retry' THEN k.retry_at ELSE o.available_at END,
         created_at = CASE k.op WHEN 'requeue' THEN k.at ELSE o.created_at END,
         locked_until = CASE k.op WHEN 'cancel' THEN o.locked_until ELSE 0 END,
-        done_at = CASE k.op WHEN 'requeue' THEN NULL WHEN 'cancel' THEN o.done_at ELSE k.at END,
-        last_error = CASE k.op WHEN 'done' THEN NULL ELSE o.last_error END,
+        done_at = CASE k.op WHEN 'requeue' THEN NULL WHEN 'cancel' THEN o.done_at WHEN 'retry' THEN o.done_at ELSE k.at END,
+        last_error = CASE k.op WHEN 'done' THEN NULL WHEN 'retry' THEN k.error ELSE o.last_error END,
         payload = CASE k.op WHEN 'done' THEN ${SENT_SUMMARY.replace(/payload/g, 'o.payload')} ELSE o.payload END
       FROM k WHERE o.key = k.key AND CASE k.op
-        WHEN 'cancel' THEN o.status = 'pending' AND o.attempts = 0
+        WHEN 'cancel' THEN o.status = 'pending' AND (o.attempts = 0 OR o.locked_until <= k.at)
         WHEN 'requeue' THEN o.status = 'dead'
         WHEN 'done' THEN o.status IN ('pending', 'dead')
         ELSE o.status = 'pending' END),

@@ -223,7 +223,8 @@ export class SqliteStore implements Store {
     for (const b of c.counters) if (!b.checkOnly) this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
     const at = e.updatedAt;
     for (const ch of c.outboxChanges ?? []) {
-      if (ch.op === 'cancel') this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND attempts = 0").run(ch.key);
+      if (ch.op === 'cancel') this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND (attempts = 0 OR locked_until <= ?)").run(ch.key, at);
+      else if (ch.op === 'retry') this.q("UPDATE outbox SET available_at = ?, locked_until = 0, last_error = ? WHERE key = ? AND status = 'pending'").run(ch.at, ch.error, ch.key);
       else if (ch.op === 'done') this.q(`UPDATE outbox SET status = 'done', done_at = ?, locked_until = 0, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ? AND status IN ('pending', 'dead')`).run(at, ch.key);
       else if (ch.op === 'dead') this.q("UPDATE outbox SET status = 'dead', done_at = ?, locked_until = 0 WHERE key = ? AND status = 'pending'").run(at, ch.key);
       else this.q("UPDATE outbox SET status = 'pending', attempts = 0, available_at = ?, locked_until = 0, created_at = ?, done_at = NULL WHERE key = ? AND status = 'dead'").run(at, at, ch.key);
