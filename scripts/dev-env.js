@@ -65,6 +65,8 @@ async function startSmtpSink(port = 0, { file } = {}) {
   const waiters = [];
   let refusing = 0;
   let refused = 0;
+  let slowMs = 0;
+  const answering = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -86,10 +88,15 @@ async function startSmtpSink(port = 0, { file } = {}) {
             // As sent, one line per header (the parsed `headers` above are structured, hard to read).
             rawHeaders: (m.headerLines || []).map((h) => h.line),
           };
-          messages.push(msg);
-          if (file) appendFileSync(file, JSON.stringify(msg) + '\n');
-          for (const w of [...waiters]) w();
-          done();
+          // A slow relay keeps the message and answers 250 a while later: the sender is still waiting.
+          answering.push(msg.to);
+          return new Promise((r) => setTimeout(r, slowMs)).then(() => {
+            answering.splice(answering.indexOf(msg.to), 1);
+            messages.push(msg);
+            if (file) appendFileSync(file, JSON.stringify(msg) + '\n');
+            for (const w of [...waiters]) w();
+            done();
+          });
         })
         .catch(done);
     },
@@ -104,6 +111,14 @@ async function startSmtpSink(port = 0, { file } = {}) {
     },
     get refused() {
       return refused;
+    },
+    /** The recipients of messages read and not answered yet (a slow relay's). */
+    get answering() {
+      return [...answering];
+    },
+    /** Answers each message `ms` after it was read (0: at once), as a slow relay does. */
+    slow(ms) {
+      slowMs = ms;
     },
     /** Resolves when `predicate(messages)` holds; rejects after `timeoutMs` of real time. */
     waitFor(predicate, timeoutMs = 20000) {

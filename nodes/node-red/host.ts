@@ -5,7 +5,7 @@
 import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
 import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, hostOptions, NODE_RED_TYPES, nodeRedEngineSettings, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
 import { DateTime } from 'luxon';
-import type { Node, NodeMessage, Red } from './red';
+import type { CompleteEvent, Node, NodeMessage, Red } from './red';
 
 /** Test and embedding hooks, from Node-RED's settings file: `cadenza: { clock, manualTick }`. */
 interface CadenzaSettings {
@@ -31,6 +31,14 @@ let routesMounted = false;
 
 /** How long a confirmed step's performer (Complete / Catch) may take before the hand-off counts as failed (as in n8n). */
 const HAND_OFF_TIMEOUT_MS = 5 * 60_000;
+/** How long a deploy or a shutdown waits for sends in flight: below Node-RED's 15 s close time-out (nodeCloseTimeout). */
+const CLOSE_GRACE_MS = 12_000;
+/**
+ * Performer types whose done() means the send succeeded: node-red-node-email reports a failure only with
+ * node.error(err, msg) (to Catch) and calls done() once the relay accepted the message. (The core http
+ * request calls done() after a failure too, so its done() proves nothing.)
+ */
+const DONE_MEANS_SENT = new Set(['e-mail']);
 
 export class NodeRedHost {
   readonly runtime: Runtime;
@@ -66,8 +74,9 @@ export class NodeRedHost {
       // A mail node may wait on a slow relay for minutes. A hand-off given up sooner is handed over again
       // while the first may still be sending: the lead would get two. (Only hand-offs are leased this
       // long; a claim of due work keeps the default minute.)
-      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, handOffLeaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
+      handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, handOffLeaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000, stopGraceMs: CLOSE_GRACE_MS,
     });
+    RED.hooks?.add(`onComplete.cadenza-${node.id}`, this.onComplete);
     this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));
     this.runtime.subscribe((e) => this.onEvent(e));
@@ -125,7 +134,7 @@ export class NodeRedHost {
     // deployed flows, not from node close events, so it holds across full deploys and restarts.
     const disabledTabs = new Set(flows.filter((n) => n.type === 'tab' && n.disabled === true).map((n) => n.id));
     const live = new Set(flows.filter((n) => n.type === NODE_RED_TYPES.trigger && !n.d && !(n.z && disabledTabs.has(n.z))).map((n) => n.id));
-    this.confirmed = confirmedSteps(flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z))), this.node.id as string);
+    ({ steps: this.confirmed, performers: this.performers } = deliveryWatch(flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z))), this.node.id as string));
     for (const row of await this.store.listCadences()) {
       if (row.status === 'active' && !live.has(row.id) && (await this.createdByNodeRed(row.id))) await this.runtime.deactivate(row.id, 'node-red');
     }
@@ -177,8 +186,24 @@ export class NodeRedHost {
     return confirmed;
   }
 
-  /** The steps whose performer the deployed flows confirm (read at every deploy). */
+  /** The steps whose performer the deployed flows confirm (read at every deploy), and those performers. */
   private confirmed = new Set<string>();
+  private performers = new Set<string>();
+  private closing = false;
+
+  /**
+   * D2, D5: a deploy or a shutdown closes the Complete and Record Outcome nodes at once, while a mail node
+   * may still be talking to its relay: the verdict they would carry is lost, and the send would go out a
+   * second time after the lease. So while closing, the host reads it itself: a watched performer that
+   * says done() for an action (a mail node: the relay took it) or done(err) is taken as its verdict.
+   */
+  private readonly onComplete = (ev: CompleteEvent): void => {
+    const c = ev.msg?.cadenza as { key?: unknown; attempt?: unknown } | undefined;
+    if (!this.closing || typeof c?.key !== 'string' || !this.performers.has(ev.node?.id)) return;
+    if (!ev.error && !DONE_MEANS_SENT.has(ev.node.node?.type ?? '')) return;
+    const error = ev.error ? { message: ev.error instanceof Error ? ev.error.message : String(ev.error) } : undefined;
+    void this.runtime.confirmDelivery(c.key, error, typeof c.attempt === 'number' ? c.attempt : undefined).catch(() => undefined);
+  };
 
   private onEvent(e: RuntimeEvent): void {
     // The engine's own trouble (a write that failed, a timer that threw) belongs in Node-RED's log.
@@ -229,11 +254,13 @@ export class NodeRedHost {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.RED.events.removeListener('flows:started', this.onFlows);
     if (this.statusTimer) clearTimeout(this.statusTimer);
     hosts.delete(this);
     await this.settled().catch(() => undefined);
-    await this.runtime.stop();
+    await this.runtime.stop(); // waits up to CLOSE_GRACE_MS for hand-offs in flight, their verdicts read by onComplete
+    this.RED.hooks?.remove(`onComplete.cadenza-${this.node.id}`);
     await this.store.close();
   }
 }
@@ -244,6 +271,11 @@ export class NodeRedHost {
  * performer nobody confirms (a debug node, a task list) is delivered when it sends the action on.
  */
 export function confirmedSteps(flows: readonly Record<string, unknown>[], engineId: string): Set<string> {
+  return deliveryWatch(flows, engineId).steps;
+}
+
+/** confirmedSteps, and the performers (a step's direct targets) those `complete` nodes watch. */
+export function deliveryWatch(flows: readonly Record<string, unknown>[], engineId: string): { steps: Set<string>; performers: Set<string> } {
   const byId = new Map(flows.map((n) => [n.id as string, n]));
   const wires = (n: Record<string, unknown>) => ((n.wires as string[][] | undefined) ?? []).flat();
   const reachesDelivered = (start: Record<string, unknown>) => {
@@ -263,11 +295,14 @@ export function confirmedSteps(flows: readonly Record<string, unknown>[], engine
   const watchers = flows.filter((n) => n.type === 'complete' && reachesDelivered(n));
   const watched = (target: string) => watchers.some((c) => (Array.isArray(c.scope) ? (c.scope as string[]).includes(target) : c.z === byId.get(target)?.z));
   const steps = new Set<string>();
+  const performers = new Set<string>();
   for (const n of flows) {
     if (n.type !== NODE_RED_TYPES.followUp) continue;
-    if ((((n.wires as string[][] | undefined) ?? [])[0] ?? []).some(watched)) steps.add(n.id as string);
+    const targets = (((n.wires as string[][] | undefined) ?? [])[0] ?? []).filter(watched);
+    if (targets.length) steps.add(n.id as string);
+    for (const t of targets) performers.add(t);
   }
-  return steps;
+  return { steps, performers };
 }
 
 /** The engine a node uses: its own config node, or the one its cadence's trigger names. */

@@ -30,11 +30,19 @@ export interface Red {
     getNode(id: string): (Node & Record<string, unknown>) | null;
   };
   events: { on(event: string, fn: (e: unknown) => void): void; removeListener(event: string, fn: (e: unknown) => void): void };
+  /** Message hooks (Node-RED ≥ 2.0): `onComplete.<label>` runs whenever a node calls done() for a message. */
+  hooks?: { add(name: string, fn: (event: CompleteEvent) => void): void; remove(name: string): void };
   settings: Record<string, unknown> & { userDir?: string; httpNodeRoot?: string; uiPort?: number };
   httpNode?: { use(path: string, fn: (req: unknown, res: unknown, next: () => void) => void): void };
   httpAdmin?: AdminRouter;
   auth?: { needsPermission(permission: string): Handler };
   _(key: string, subs?: Record<string, unknown>): string;
+}
+
+export interface CompleteEvent {
+  msg: NodeMessage;
+  error?: unknown;
+  node: { id: string; node?: { type?: string } };
 }
 
 export interface AdminRequest {

@@ -19,7 +19,7 @@ const DAY = 86_400_000;
 for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require(`${version}/package.json`).version} end to end`, () => {
   let dir: string;
   let port: number;
-  let sink: { port: number; messages: Record<string, any>[]; waitFor(p: (m: Record<string, any>[]) => boolean, ms?: number): Promise<unknown>; close(): Promise<void> };
+  let sink: { port: number; messages: Record<string, any>[]; slow(ms: number): void; answering: string[]; waitFor(p: (m: Record<string, any>[]) => boolean, ms?: number): Promise<unknown>; close(): Promise<void> };
   let red: ChildProcess | null = null;
   const clockFile = () => join(dir, 'clock.txt');
   const setClock = (ms: number) => writeFileSync(clockFile(), String(ms));
@@ -176,4 +176,38 @@ for (const version of ['node-red', 'node-red-5']) describe(`${version} ${require
     const got = sink.messages.slice(before).filter((m) => m.to === 'barbara@example.com');
     expect(got.map((m) => m.subject)).toEqual(['barbara, thanks for your interest']);
   }, 240_000);
+
+  it('D2 D5 a full deploy, and then a SIGTERM, while the relay is still answering: each email in flight is sent once, not again after the lease', async () => {
+    const before = sink.messages.length;
+    const to = (who: string) => sink.messages.slice(before).filter((m) => m.to === `${who}@example.com`);
+    setClock(30 * DAY);
+    const flows = env.exampleFlows({ smtpPort: sink.port, pollMs: 50 }).filter((n: any) => n.z === 'tab-sales' || n.id === 'tab-sales' || n.type === 'cadenza-config');
+    const redeploy = () => fetch(url('/flows'), { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flows) });
+    // The relay takes 3 s to answer 250: the e-mail nodes are mid-send when the deploy closes every node.
+    sink.slow(3000);
+    for (const who of ['dana', 'erin']) expect((await post('/lead', { First_Name: who, Last_Name: 'D', Email: `${who}@example.com`, Company: `${who} Co` })).status).toBe(200);
+    await waitUntil('the relay to be reading both welcomes', () => ['dana', 'erin'].every((w) => sink.answering.includes(`${w}@example.com`)));
+    expect((await redeploy()).status).toBe(204);
+    await sink.waitFor(() => to('dana').length === 1 && to('erin').length === 1, 30_000);
+    // Read by the closing engine from the e-mail node itself (its Complete node was closed by the deploy).
+    await waitUntil('the deliveries to be recorded', () => ['dana', 'erin'].every((w) => enrollment(`${w}@example.com`)?.last?.delivery === 'delivered'), 30_000);
+    // The same with a stop (systemd and docker send SIGTERM), once the redeployed form answers again.
+    let form = 0;
+    for (let i = 0; i < 300 && form !== 200; i++) {
+      form = (await post('/lead', { First_Name: 'fay', Last_Name: 'D', Email: 'fay@example.com', Company: 'Fay Co' })).status;
+      if (form === 404) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(form).toBe(200);
+    await waitUntil('the relay to be reading fay\'s welcome', () => sink.answering.includes('fay@example.com'));
+    await stopRed('SIGTERM');
+    sink.slow(0);
+    expect(to('fay')).toHaveLength(1);
+    // Each verdict was written before the engine closed: delivered, nothing left leased to go out again.
+    for (const who of ['dana', 'erin', 'fay']) expect(enrollment(`${who}@example.com`)).toMatchObject({ executed: 1, last: { delivery: 'delivered' } });
+    await startRed();
+    setClock(30 * DAY + 30 * 60_000); // past any hand-off lease (11 minutes)
+    await new Promise((res) => setTimeout(res, 2000));
+    const got = sink.messages.slice(before).map((m) => m.to).filter((t) => /^(dana|erin|fay)@/.test(t));
+    expect(got.sort()).toEqual(['dana@example.com', 'erin@example.com', 'fay@example.com']);
+  }, 180_000);
 });
