@@ -4,6 +4,7 @@ import { Criteria, CriteriaError } from '../criteria/criteria';
 import { templateProblems } from '../render/html';
 import { isValidZone, parseInstant } from '../time/time';
 import { CadenzaError, type Problem } from './errors';
+import { unknownKeyProblems } from './known-keys';
 import { CHANNELS as SCHEMA_CHANNELS, DELAY_MAX, DELAY_UNITS, PATTERNS } from './formats/schema';
 import { ALL_OUTCOMES, OUTCOMES, STANDARD_MODULES } from './outcomes';
 import type { CadenceDefinition, CadenceNode, Delay, FollowUpNode } from './types';
@@ -123,6 +124,7 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
     return problems;
   }
   const def = input as Partial<CadenceDefinition> & Record<string, unknown>;
+  problems.push(...unknownKeyProblems(def));
   if (typeof def.id !== 'string' || !ID.test(def.id)) add('D4', 'id', 'must be 1-100 characters of letters, digits, _ . : -');
   if (typeof def.name !== 'string' || !def.name.trim()) add('D4', 'name', 'must be a non-empty string');
   if (typeof def.module !== 'string' || !MODULE.test(def.module)) add('C1', 'module', 'must name exactly one module (e.g. Leads)');
@@ -150,8 +152,8 @@ export function validateDefinition(input: unknown, options: ValidateOptions = {}
         add('F11', 'sendWindow.days', 'must be a non-empty list of ISO weekdays 1 (Mon) .. 7 (Sun)');
       for (const k of ['start', 'end']) if (w[k] !== undefined && (typeof w[k] !== 'string' || !HHMM.test(w[k] as string))) add('F11', `sendWindow.${k}`, 'must be "HH:mm"');
       if (typeof w.start === 'string' && typeof w.end === 'string' && w.start >= w.end) add('F11', 'sendWindow', 'start must be before end');
-      if (w.holidays !== undefined && (!Array.isArray(w.holidays) || !w.holidays.every((h) => typeof h === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(h))))
-        add('F11', 'sendWindow.holidays', 'must be a list of "YYYY-MM-DD" dates');
+      if (w.holidays !== undefined && (!Array.isArray(w.holidays) || !w.holidays.every((h) => typeof h === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(h) && parseInstant(h, 'UTC') !== undefined)))
+        add('F11', 'sendWindow.holidays', 'must be a list of "YYYY-MM-DD" dates that exist (2026-02-30 does not)');
     }
   }
   if (def.senderDailyCap !== undefined && !isPosInt(def.senderDailyCap)) add('F12', 'senderDailyCap', 'must be a positive integer');

@@ -76,6 +76,32 @@ describe('definition validation', () => {
     }
   });
 
+  it('D4 F11 F5 a misspelt key is refused, naming it and what it resembles: "sendwindow", "Delay", "relativeto", "timout", "Start" were read as absent and the cadence ran without them', () => {
+    const def = {
+      ...emailCadence(),
+      sendwindow: { days: [1, 2, 3, 4, 5], start: '09:00', end: '10:00' },
+      sendWindow: { Start: '09:00', end: '10:00' },
+      nodes: [
+        { id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'x', bdy: 'y' }, Delay: { amount: 3, unit: 'days' }, relativeto: 'previous' },
+        { id: 'b', type: 'outcomeBranch', outcomes: ['opened'], timout: { amount: 3, unit: 'days' } },
+        { id: 'e2', type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'x' }, delay: { amount: 1, units: 'days', unit: 'days' } },
+      ],
+      edges: [{ from: 'trigger', to: 'e1' }, { from: 'e1', to: 'b' }, { from: 'b', port: 'opened', to: 'e2', lable: 'x' }],
+    };
+    const found = validateDefinition(def).filter((p) => p.rule === 'D4').map((p) => `${p.node ?? ''}:${p.field}:${/did you mean "([^"]+)"/.exec(p.message)?.[1] ?? ''}`);
+    expect(found.sort()).toEqual([
+      ':edges[2].lable:', ':sendWindow.Start:start', ':sendwindow:sendWindow', 'b:timout:timeout', 'e1:Delay:delay', 'e1:relativeto:relativeTo', 'e1:template.bdy:body', 'e2:delay.units:unit',
+    ].sort());
+    expect(validateDefinition(def)[0].message).toMatch(/is not a field the engine reads .*known here are/);
+    // The definition of the README and the examples keep passing: every key they use is known.
+    expect(validateDefinition(emailCadence())).toEqual([]);
+  });
+
+  it('F11 a holiday must be a date that exists', () => {
+    expect(rules({ ...emailCadence(), sendWindow: { holidays: ['2026-02-30'] } })).toEqual(['F11::sendWindow.holidays']);
+    expect(rules({ ...emailCadence(), sendWindow: { holidays: ['2026-02-28'] } })).toEqual([]);
+  });
+
   it('U3 an invalid JSONata exit criterion is refused at publish time', () => {
     expect(rules({ ...emailCadence(), unenroll: { criteria: 'Stage in [' } })).toEqual(['U3::unenroll.criteria']);
     expect(rules({ ...emailCadence(), nodes: [...emailCadence().nodes, { id: 'k', type: 'unenrollCheck', criteria: '(((' }], edges: [...emailCadence().edges, { from: 'e2', to: 'k' }] })).toEqual(['U3:k:criteria']);

@@ -15,6 +15,7 @@ export function cadenceJsonSchema() {
     description: 'Structural shape of a cadence. Rules that span fields (C4, C6, F2, reachability, JSONata syntax) are checked by `cadenza validate`.',
     type: 'object',
     required: ['id', 'name', 'module', 'enrollment', 'nodes', 'edges'],
+    additionalProperties: false,
     properties: {
       id: { type: 'string', pattern: PATTERNS.id },
       name: { type: 'string', minLength: 1 },
@@ -23,6 +24,7 @@ export function cadenceJsonSchema() {
       enrollment: {
         type: 'object',
         required: ['mode'],
+        additionalProperties: false,
         properties: {
           mode: { enum: ENROLLMENT_MODES },
           view: { type: 'string', description: 'JSONata view (E2)' },
@@ -63,20 +65,20 @@ export function cadenceJsonSchema() {
         oneOf: [
           {
             type: 'object',
-            required: ['id', 'type', 'channel'],
+            required: ['id', 'type', 'channel'], additionalProperties: false,
             properties: {
               id: { type: 'string' }, type: { const: 'followUp' }, name: { type: 'string' },
               channel: { enum: CHANNELS },
               delay: { $ref: '#/$defs/delay' },
               relativeTo: { enum: RELATIVE_TO },
-              template: { type: 'object', required: ['body'], properties: { subject: { type: 'string' }, body: { type: 'string' } } },
+              template: closed({ subject: { type: 'string' }, body: { type: 'string' } }, { required: ['body'] }),
               templateId: { type: 'string' }, sender: { type: 'string' }, assignee: { type: 'string' },
               dueIn: { $ref: '#/$defs/delay' },
             },
           },
           {
             type: 'object',
-            required: ['id', 'type', 'outcomes'],
+            required: ['id', 'type', 'outcomes'], additionalProperties: false,
             properties: {
               id: { type: 'string' }, type: { const: 'outcomeBranch' }, name: { type: 'string' },
               outcomes: { type: 'array', minItems: 1, uniqueItems: true, items: { $ref: '#/$defs/outcome' } },
@@ -85,7 +87,7 @@ export function cadenceJsonSchema() {
           },
           {
             type: 'object',
-            required: ['id', 'type', 'criteria'],
+            required: ['id', 'type', 'criteria'], additionalProperties: false,
             properties: { id: { type: 'string' }, type: { const: 'unenrollCheck' }, name: { type: 'string' }, criteria: { type: 'string' } },
           },
         ],
