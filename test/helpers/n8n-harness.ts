@@ -52,9 +52,14 @@ class Flaky implements INodeType {
     displayName: 'Flaky', name: 'flaky', group: ['output'], version: 1, description: '', defaults: { name: 'Flaky' },
     inputs: ['main'], outputs: ['main'], properties: [],
   } as unknown as INodeType['description'];
+  /** Recipients the relay refuses for good: like Send Email, items are sent in order and the first refusal ends the execution. */
+  static refuse = new Set<string>();
   async execute(this: import('n8n-workflow').IExecuteFunctions) {
     if (Flaky.failing) throw new wf.NodeOperationError(this.getNode(), 'Connection refused (the mail server is down)');
-    Collect.log.push(...this.getInputData());
+    for (const [i, item] of this.getInputData().entries()) {
+      if (Flaky.refuse.has(String(item.json.to))) throw new wf.NodeOperationError(this.getNode(), `Message failed: 550 5.1.1 <${String(item.json.to)}>: Recipient address rejected`, { itemIndex: i });
+      Collect.log.push(item);
+    }
     return [this.getInputData()];
   }
 }

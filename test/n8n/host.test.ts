@@ -56,6 +56,24 @@ describe('n8n host glue', () => {
     expect(h.log).toHaveLength(1);
   });
 
+  it('D2 D5 F9 two emails due at once, the relay refusing one recipient for good: the other is sent once and counted, the refused one fails alone', async () => {
+    h = await n8nHarness(T0);
+    const { nodes, connections } = welcome(T.flaky);
+    await h.activate(nodes, connections);
+    const engine = await h.engine();
+    Flaky.refuse = new Set(['a@example.com']);
+    try {
+      await engine.runtime.enroll('wf1:trig', [{ id: 'A', First_Name: 'Ann', Email: 'a@example.com' }, { id: 'B', First_Name: 'Bob', Email: 'b@example.com' }], 'rep');
+      await h.advance(0).catch(() => undefined);
+      await h.advance(24 * HOUR).catch(() => undefined);
+    } finally {
+      Flaky.refuse = new Set();
+    }
+    expect(h.log.map((i) => i.json.to)).toEqual(['b@example.com']);
+    expect(await engine.runtime.getEnrollment('wf1:trig', 'B')).toMatchObject({ status: 'completed', executed: 1 });
+    expect(await engine.runtime.getEnrollment('wf1:trig', 'A')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/550 5\.1\.1/) });
+  });
+
   it('D2 D5 two cadences due at once: the one whose execution fails is held, the other counts as delivered and is never sent again', async () => {
     h = await n8nHarness(T0);
     await h.activate([

@@ -44,7 +44,7 @@ const outcomeFlow = (parameters: Record<string, unknown>) => ({ nodes: [{ id: 'o
 const out = (run: import('n8n-workflow').IRun, node: string, output = 0) => (run.data.resultData.runData[node]?.[0]?.data?.main?.[output] ?? []).map((i) => i.json);
 
 describe('n8n nodes (n8n-core 2.41)', () => {
-  it('E1 S1 activation publishes the drawn cadence; Enroll answers each item; due actions arrive in one batch at the performer', async () => {
+  it('E1 S1 D2 activation publishes the drawn cadence; Enroll answers each item; each due action arrives at the performer in an execution of its own', async () => {
     h = await n8nHarness(T0);
     const { nodes, connections } = sales();
     await h.activate(nodes, connections);
@@ -54,7 +54,7 @@ describe('n8n nodes (n8n-core 2.41)', () => {
     expect(out(run, 'Enroll', 0).map((j) => j.recordId)).toEqual(['A', 'B', 'C']);
     expect(out(run, 'Enroll', 1)).toEqual([expect.objectContaining({ status: 'skipped', rule: 'D4' })]);
     await h.advance(0);
-    expect(h.runs.filter((r) => r.mode === 'trigger')).toHaveLength(1); // one execution for the three due emails
+    expect(h.runs.filter((r) => r.mode === 'trigger')).toHaveLength(3); // an execution's result is one verdict: one per email
     const sent = h.seen['Send Email'].map((i) => i.json);
     expect(sent.map((j) => j.to)).toEqual(['A@example.com', 'B@example.com', 'C@example.com']);
     expect(sent[0]).toMatchObject({ subject: 'Hi AnnA', from: 'sales@acme.example', cadenza: { key: `${CADENCE}:A:1:s1`, nodeId: 's1' } });

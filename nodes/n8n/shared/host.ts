@@ -9,7 +9,7 @@ import { routeTo } from '../../../engine/model/formats/n8n';
 import type { CadenceDefinition } from '../../../engine/model/types';
 import { canonicalJson } from '../../../engine/model/validate';
 import type { Clock } from '../../../engine/runtime/clock';
-import { Runtime, type DispatchedAction, type RuntimeEvent } from '../../../engine/runtime/runtime';
+import { CannotRunError, Runtime, type DispatchedAction, type RuntimeEvent } from '../../../engine/runtime/runtime';
 import { describeStore, openStore } from '../../../engine/store/open';
 import { hostOptions } from '../../../engine/host/settings';
 import type { Edition } from '../../../engine/runtime/limits';
@@ -45,7 +45,7 @@ interface Served {
   emit: Emit;
 }
 
-/** How long one execution carrying a batch may take before the batch counts as failed and is retried. */
+/** How long one execution may take before its action counts as failed and is retried. */
 const HAND_OFF_TIMEOUT_MS = 5 * 60_000;
 
 /** Embedding and test hooks: a clock and "don't run the loop, I tick myself". */
@@ -85,11 +85,10 @@ export class CadenzaEngine {
       defaultSender: creds.sender || 'cadenza@localhost', baseUrl: creds.baseUrl || 'http://localhost:5678/webhook', secret: creds.secret || undefined,
       limits: { edition: creds.edition || 'enterprise', addOns: Number(creds.addOns) || 0 },
       ...options,
-      // One hand-off is a whole n8n execution (up to a batch of sends through SMTP or an API): a time
-      // limit of seconds would retry batches whose execution is still sending, i.e. send them twice.
+      // One hand-off is a whole n8n execution (a send through SMTP or an API): a time limit of seconds
+      // would retry executions still sending, i.e. send them twice.
       handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, handOffLeaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000,
-      // Every action of a claimed batch is in flight at once, so they can leave together (see handOff).
-      concurrency: 200, batchSize: 200,
+      concurrency: 16,
     });
     this.runtime.onDispatch((action) => this.handOff(action));
     this.runtime.subscribe((e) => this.onEvent(e));
@@ -130,38 +129,19 @@ export class CadenzaEngine {
   }
 
   /**
-   * Hand-offs arrive one action at a time (so each is acknowledged on its own execution's result, and
-   * one cadence's failing execution never makes another cadence's sent emails count as failed and go
-   * out twice). Those that arrive together — the runtime hands a claimed batch off at once — are
-   * gathered and leave as one execution per cadence: many due items per execution (D5, D6).
+   * One execution per due action (D2, D5): an execution's result is the only verdict n8n gives, and it
+   * is one for all its items — Send Email stops at the first refused recipient after sending to those
+   * before it, so a failed batch retried whole sent them twice (and a refusal failed them all). Each
+   * execution is short and none waits (no waiting execution per record); `concurrency` bounds how many
+   * run at once.
    */
-  private readonly gathering: { action: DispatchedAction; resolve: () => void; reject: (e: unknown) => void }[] = [];
-
-  private handOff(action: DispatchedAction): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (!this.gathering.length) setImmediate(() => void this.flush());
-      this.gathering.push({ action, resolve, reject });
-    });
-  }
-
-  private async flush(): Promise<void> {
-    const byCadence = new Map<string, typeof this.gathering>();
-    for (const g of this.gathering.splice(0)) byCadence.set(g.action.cadenceId, [...(byCadence.get(g.action.cadenceId) ?? []), g]);
-    await Promise.all([...byCadence].map(async ([cadenceId, group]) => {
-      try {
-        const s = await this.servedFor(cadenceId, group.map((g) => g.action.nodeId));
-        const items = group.map((g) => {
-          const route = routeTo(s.def, g.action.nodeId, 'action');
-          // An enrollment on an older version whose step is gone from the graph: held until it is resolved.
-          if (!route) throw new Error(`step ${g.action.nodeId} is no longer in the workflow`);
-          return actionItem(g.action, route, s.hash);
-        });
-        await s.emit(items);
-        for (const g of group) g.resolve();
-      } catch (e) {
-        for (const g of group) g.reject(e);
-      }
-    }));
+  private async handOff(action: DispatchedAction): Promise<void> {
+    const s = await this.servedFor(action.cadenceId, [action.nodeId]);
+    const route = routeTo(s.def, action.nodeId, 'action');
+    // An enrollment on an older version whose step was removed from the workflow (V1): nothing here can
+    // perform it, now or later. It fails at once, naming why, instead of being retried for days (R1, R4).
+    if (!route) throw new CannotRunError(`step "${action.nodeId}" was removed from the workflow; restart or resume the enrollment on the current version (V1, R4)`);
+    await s.emit([actionItem(action, route, s.hash)]);
   }
 
   /**
