@@ -1,6 +1,6 @@
 // Cadence Trigger: activating the workflow publishes the cadence drawn after it; due follow-ups come
-// out of it in batches, routed through the graph to the step that owns them. A batch counts as
-// delivered only when the execution carrying it succeeds (D5).
+// out of it one per execution, routed through the graph to the step that owns them. An action counts
+// as delivered only when the execution carrying it succeeds (D5).
 import type { INodeExecutionData, INodeType, INodeTypeDescription, IRun, ITriggerFunctions, ITriggerResponse } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { validateDefinition } from '../../../engine/model/validate';
@@ -27,7 +27,7 @@ export class CadenceTrigger implements INodeType {
     group: ['trigger'],
     version: 1,
     subtitle: '={{$parameter["module"] + " · " + $parameter["mode"]}}',
-    description: 'Starts a cadence: follow-ups drawn after it run on schedule, in batches',
+    description: 'Starts a cadence: follow-ups drawn after it run on schedule',
     defaults: { name: 'Cadence Trigger' },
     inputs: [],
     outputs: [NodeConnectionTypes.Main],

@@ -1,7 +1,7 @@
 // The n8n host glue: one engine runtime per store per process, shared by every Cadenza node in it.
 // Active Cadence Triggers register the cadences they serve; the scheduler claims work for those only
-// (another process or an inactive workflow never receives them), and hands each claimed batch to the
-// trigger as one execution: many due items per execution, never one waiting execution per record.
+// (another process or an inactive workflow never receives them), and hands each due action to the
+// trigger as one short execution (its result is that action's verdict), never one waiting execution per record.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
