@@ -2,7 +2,7 @@
 // the graph reachable from each Cadence Trigger is compiled and handed to Runtime.deploy. Due actions
 // leave through the Follow-up Step that owns them. Nothing lives in node context or in per-record
 // timers, so a redeploy or a restart loses nothing (D1).
-import { CadenzaError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
+import { CadenzaError, CannotRunError, Runtime, type Clock, type DispatchedAction, type Problem, type Store } from '../../engine';
 import { cadenzaHttp, compileTrigger, explain, HOST_DEFAULTS, hostOptions, NODE_RED_TYPES, nodeRedEngineSettings, openStore, stepStates, trackingToken, type Edition, type RuntimeEvent } from '../../engine/host';
 import { DateTime } from 'luxon';
 import type { CompleteEvent, Node, NodeMessage, Red } from './red';
@@ -134,7 +134,9 @@ export class NodeRedHost {
     // deployed flows, not from node close events, so it holds across full deploys and restarts.
     const disabledTabs = new Set(flows.filter((n) => n.type === 'tab' && n.disabled === true).map((n) => n.id));
     const live = new Set(flows.filter((n) => n.type === NODE_RED_TYPES.trigger && !n.d && !(n.z && disabledTabs.has(n.z))).map((n) => n.id));
-    ({ steps: this.confirmed, performers: this.performers } = deliveryWatch(flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z))), this.node.id as string));
+    const enabled = flows.filter((n) => !n.d && !(n.z && disabledTabs.has(n.z)));
+    ({ steps: this.confirmed, performers: this.performers } = deliveryWatch(enabled, this.node.id as string));
+    this.deployed = new Set(enabled.map((n) => n.id as string));
     for (const row of await this.store.listCadences()) {
       if (row.status === 'active' && !live.has(row.id) && (await this.createdByNodeRed(row.id))) await this.runtime.deactivate(row.id, 'node-red');
     }
@@ -179,8 +181,13 @@ export class NodeRedHost {
    */
   private dispatch(a: DispatchedAction): Promise<void> | void {
     const node = this.RED.nodes.getNode(a.nodeId) as FollowUpInstance | null;
-    // Not deployed right now (mid-deploy, or removed): the outbox keeps it and retries with backoff.
-    if (!node || typeof node.deliver !== 'function') throw new Error(`Follow-up Step ${a.nodeId} is not deployed`);
+    if (!node || typeof node.deliver !== 'function') {
+      // Gone from the deployed flows (deleted or disabled since the enrollment's version, V1): nothing can
+      // perform it, now or later, so the enrollment fails at once naming it (resume or restart it, R1, R4).
+      if (this.deployed && !this.deployed.has(a.nodeId)) throw new CannotRunError(`Follow-up Step "${a.nodeId}" is no longer in the deployed flows; resume or restart the enrollment on the current version (V1, R4)`);
+      // Mid-deploy: the outbox keeps it and retries with backoff.
+      throw new Error(`Follow-up Step ${a.nodeId} is not deployed`);
+    }
     const confirmed = this.confirmed.has(a.nodeId) ? this.runtime.awaitConfirmation(a.key, a.attempt) : undefined;
     node.deliver(a);
     return confirmed;
@@ -189,6 +196,8 @@ export class NodeRedHost {
   /** The steps whose performer the deployed flows confirm (read at every deploy), and those performers. */
   private confirmed = new Set<string>();
   private performers = new Set<string>();
+  /** The enabled nodes of the last deploy (undefined until the first): a step not among them was removed. */
+  private deployed: Set<string> | undefined;
   private closing = false;
 
   /**

@@ -187,6 +187,26 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       expect(nr3.got.mail).toEqual([]);
     });
 
+    it('V1 R4 a step deleted in the editor that a record of the older version reaches fails that enrollment at once, naming it, instead of being retried for days', async () => {
+      const slowWelcome = { s1: { delay: 1, delayUnit: 'days' } };
+      const nr = await start(sales(slowWelcome));
+      await nr.settle();
+      await nr.send('en', { payload: [lead('A')] });
+      // v2 deletes the bump (the branch's timeout path ends there); A waits on the welcome, unchanged, so it runs on, on v1.
+      const v2 = sales(slowWelcome).filter((n) => n.id !== 'bump').map((n) => (n.id === 'b1' ? { ...n, timeout: undefined, outputs: 2, wires: [['callStep'], ['callStep']] } : n));
+      await helper.setFlows(withStore(v2), 'full');
+      const nr2 = attach(v2);
+      await nr2.settle();
+      expect(await nr2.host().runtime.getEnrollment('t1', 'A')).toMatchObject({ status: 'active', version: 1, position: 's1' });
+      await nr2.advance(DAY);
+      expect(nr2.got.mail.map((m) => m.topic)).toEqual(['Hi AnnA']);
+      await nr2.advance(4 * DAY); // no open: v1's timeout path leads to the deleted bump
+      expect(await nr2.host().runtime.getEnrollment('t1', 'A')).toMatchObject({
+        status: 'failed', position: 'bump', reason: expect.stringMatching(/"bump" is no longer in the deployed flows; resume or restart .*\(V1, R4\)/),
+      });
+      expect(await nr2.host().runtime.store.getOutbox('t1:A:1:bump')).toMatchObject({ status: 'dead', attempts: 1 });
+    });
+
     it('V3 deleting the trigger deactivates the cadence: nothing scheduled runs, and the record of it stays', async () => {
       const nr = await start(sales());
       await nr.settle();
