@@ -1,6 +1,6 @@
 // The publish check (issue 14, D4): before a version is published, its view and criteria run on the
-// module's stored records. An expression broken on its own refuses the publish, naming the field and a
-// record; one that fails only on some records' data, or runs out of time, publishes with a warning
+// module's stored records. An expression broken on its own, or one that runs out of time or memory on a
+// record, refuses the publish, naming the field and a record; one that fails only on some records' data publishes with a warning
 // (those records are skipped with the reason when they would enroll). Every record is read, a page at a
 // time, but within a time budget: a module of millions must not hold a deploy for minutes, so past the
 // budget the check says how many records it covered and the rest are decided as they enroll.
@@ -57,6 +57,10 @@ async function checkOnRecords(core: Core, def: CadenceDefinition): Promise<strin
       for (const p of await criteriaProblems(core.criteria, def, [page[i]], now, core.opts.timezone, skip)) {
         // The first refusal ends the check: it is the answer, whatever the other records hold.
         if (p.kind === 'invalid') throw new CadenzaError('invalid_definition', 'D4', problemMessage(p));
+        // Out of time or memory on a stored record: every record it meets would pay the limit again (a
+        // publish enrolling the module, each upsert), and the view still decides nothing. Refused.
+        if (p.kind === 'timeout' || p.kind === 'resource')
+          throw new CadenzaError('invalid_definition', 'D4', `${problemMessage(p)}. An expression must decide each record at once; this one ran out of ${p.kind === 'timeout' ? 'time' : 'memory'}: simplify it (a regex with nested repetition, a recursion, a huge range)`);
         found.set(p.field, p);
         skip.add(p.field);
       }

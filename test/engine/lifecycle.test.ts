@@ -300,6 +300,19 @@ describe('versions and activation', () => {
     expect(r.enrolled).toBe(0); // nothing scores over 200; L1100 is skipped with the reason
   });
 
+  it('D4 E2 a view that runs out of time on a stored record is refused at publish, naming the field and the record: it is not published to cost every record its time limit', async () => {
+    h = await harness();
+    await h.store.putRecords([
+      { id: 'ok', module: 'Leads', data: lead('ok', { Account_Name: 'Acme' }), unsubscribed: false },
+      { id: 'L7', module: 'Leads', data: lead('L7', { Account_Name: 'abcdefghijklmnopqrstuvwxyzabcde1' }), unsubscribed: false },
+    ], T0);
+    await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: '$contains(Account_Name, /^([A-Za-z]+ ?)+$/)' } }), 'admin');
+    const refused = await h.rt.publish('c1', 'admin').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ rule: 'D4', message: expect.stringMatching(/^enrollment\.view cannot be decided for record "L7": .*ran out of time: simplify it/) });
+    expect(await h.store.getCadence('c1')).toMatchObject({ status: 'draft', activeVersion: null });
+    expect(await h.rt.getEnrollment('c1', 'ok')).toBeUndefined();
+  });
+
   it('D4 the publish check keeps a time budget: past it the publish goes on, saying how many records it checked', async () => {
     // A budget of 0 ms: the check stops after its first record (a real clock, never a sleep).
     h = await harness({ publishCheckMs: 0 });
