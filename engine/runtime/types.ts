@@ -101,6 +101,8 @@ export interface DeployResult {
   version: number;
   stopped: number;
   enrolled: number;
+  /** What the publish check found that does not refuse the publish (a view every record matches, …). */
+  warnings?: string[];
 }
 
 /** What one record of `upsertRecords` came to: the cadences it entered or was refused by, or why it was refused (D4). */

@@ -147,10 +147,15 @@ export class NodeRedHost {
       try {
         const def = compileTrigger(flows as never, t.id as string);
         const r = await this.runtime.deploy(def, 'node-red');
+        this.refused.delete(def.id);
         const active = await this.runtime.countActive(def.id);
-        trigger.showDeployed(`v${r.version} · ${active} active${r.action === 'published' && r.stopped ? ` · ${r.stopped} stopped (V2)` : ''}`);
+        // Published with a warning (a view every record matches, records it cannot decide): said where the user looks.
+        for (const w of r.warnings ?? []) trigger.warn(`Cadenza: ${w}`);
+        trigger.showDeployed(`v${r.version} · ${active} active${r.action === 'published' && r.stopped ? ` · ${r.stopped} stopped (V2)` : ''}${r.warnings?.length ? ' · see warnings' : ''}`);
         await this.showSteps(def.id, def.nodes.map((n) => n.id));
       } catch (err) {
+        // The refusal stays on the trigger: the live count must not paint it green while the old version runs on.
+        this.refused.add(t.id as string);
         trigger.showProblem(err as Error);
         // Point at each node a problem names, so the user sees where to fix it.
         for (const p of (err as CadenzaError).problems ?? []) {
@@ -199,6 +204,8 @@ export class NodeRedHost {
   /** The enabled nodes of the last deploy (undefined until the first): a step not among them was removed. */
   private deployed: Set<string> | undefined;
   private closing = false;
+  /** Cadences whose last deploy was refused: their trigger keeps showing why. */
+  private readonly refused = new Set<string>();
 
   /**
    * D2, D5: a deploy or a shutdown closes the Complete and Record Outcome nodes at once, while a mail node
@@ -238,7 +245,7 @@ export class NodeRedHost {
     for (const id of ids) {
       const trigger = this.RED.nodes.getNode(id) as TriggerInstance | null;
       const row = await this.store.getCadence(id).catch(() => undefined);
-      if (trigger && row) trigger.showDeployed(`v${row.activeVersion} · ${await this.runtime.countActive(id)} active`);
+      if (trigger && row && !this.refused.has(id)) trigger.showDeployed(`v${row.activeVersion} · ${await this.runtime.countActive(id)} active`);
       if (row?.activeVersion) await this.showSteps(id, (await this.runtime.definition(id, row.activeVersion)).nodes.map((n) => n.id)).catch(() => undefined);
     }
   }

@@ -277,6 +277,28 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       expect(nr.got.left.map((m) => m.payload)).toEqual([expect.objectContaining({ recordId: 'D2', reason: 'exit criteria of "Still open?" (U3)' })]);
     });
 
+    it('E2 D4 a publish warning reaches the trigger\'s log and status; a refused redeploy keeps the trigger red while the old version runs on', async () => {
+      const nr = await start(sales({ t1: { mode: 'view', view: 'true' } }));
+      await nr.settle();
+      // The helper's spies may be shared by every node: read the trigger's own calls.
+      const own = (spy: any, id: string) => spy.args.filter((_: unknown, i: number) => spy.thisValues[i]?.id === id).map((a: any[]) => a[0]);
+      const status = () => own(helper.getNode('t1').status, 't1').at(-1);
+      const warns = own(helper.getNode('t1').warn, 't1').map(String);
+      expect(warns).toEqual([expect.stringMatching(/^Cadenza: enrollment\.view reads no field of the record .*every record of Leads enrolls, or none does \(E2\)/)]);
+      expect(status()).toMatchObject({ fill: 'green', text: expect.stringMatching(/see warnings/) });
+      // v2 is refused (an unknown channel): v1 runs on, and new leads keep the trigger red, not painted green by the live count.
+      const broken = sales({ t1: { mode: 'view', view: 'true' }, s1: { channel: 'fax' } });
+      await helper.setFlows(withStore(broken), 'full');
+      const nr2 = attach(broken);
+      await nr2.settle();
+      expect(status()).toMatchObject({ fill: 'red' });
+      await nr2.send('en', { payload: [lead('A')] });
+      expect(await nr2.host().runtime.getEnrollment('t1', 'A')).toMatchObject({ status: 'active', version: 1 });
+      await new Promise((r) => setTimeout(r, 700)); // the status refresh is a 500 ms debounce of real time (UI only)
+      await nr2.settle();
+      expect(status()).toMatchObject({ fill: 'red' });
+    });
+
     it('C4 E2 D4 bad node configuration gives a node error and a red status, not a crash', async () => {
       const flow = [
         cfg,
