@@ -280,6 +280,24 @@ describe(`Node-RED ${require('node-red-5/package.json').version} editor in Chrom
     await page.close({ runBeforeUnload: false });
   }, 240_000);
 
+  it('V2 the keyboard\'s deploy (Ctrl+D) asks first too: cancelling it deploys nothing and stops no one', async () => {
+    const page = await openEditor();
+    await page.waitForFunction(() => /^2 waiting/.test(RED.nodes.node('welcome').status?.text ?? ''), undefined, { timeout: 60_000 });
+    await openNode(page, 'welcome');
+    await page.locator('#node-input-subject').fill('{{First_Name}}, a second question');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('#red-ui-workspace-chart').click({ position: { x: 5, y: 5 } }); // focus the canvas, as a user pressing the shortcut has it
+    await page.keyboard.press('Control+d');
+    const warning = page.locator('.cadenza-stop-warning');
+    await warning.waitFor({ timeout: 60_000 });
+    await expect(warning.textContent()).resolves.toContain('Deploying stops 2 enrollment(s)');
+    await page.locator('.red-ui-notification').filter({ has: warning }).getByRole('button', { name: 'Cancel' }).click();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await node('welcome')).subject).toBe('{{First_Name}}, one question');
+    expect(enrollments().filter((e) => e.status === 'active').length).toBe(2);
+    await page.close({ runBeforeUnload: false });
+  }, 240_000);
+
   it('A1 D1 a step\'s badge still shows its waiting count after a restart', async () => {
     await stopRed();
     await startRed();
