@@ -161,8 +161,25 @@ export async function countActive(core: Core, cadenceId: string): Promise<number
   return stats.byStatus.filter((r) => r.status === 'active').reduce((a, r) => a + r.n, 0);
 }
 
+/** How long the publish itself has to enroll the module's matches before the durable backfill timer takes over. */
+const BACKFILL_GRACE_MS = 5 * 60_000;
+
+/**
+ * E2 on publish or activation: the records already known that match the view enroll. Durable (D1): a
+ * timer is armed first and dropped when every page is done, so a process that dies mid-way (a module
+ * of 20,000) finishes the job after its restart instead of leaving the rest out for good; records
+ * already enrolled are skipped (E6), so running it again enrolls only what is missing.
+ */
 export async function enrollMatching(core: Core, def: CadenceDefinition): Promise<number> {
   if (def.enrollment.mode !== 'view') return 0;
+  const timer = `e2:${def.id}`;
+  await core.store.setTimer({ id: timer, kind: 'backfill', cadenceId: def.id, dueAt: core.clock.now() + BACKFILL_GRACE_MS, priority: 1 });
+  const n = await enrollAllMatching(core, def);
+  await core.store.deleteTimer(timer);
+  return n;
+}
+
+async function enrollAllMatching(core: Core, def: CadenceDefinition): Promise<number> {
   const row = await core.requireCadence(def.id);
   let n = 0;
   // Page by page: enrollMany skips records already enrolled (E6) with one read per page.

@@ -11,6 +11,7 @@ import { Dispatcher, permanentRefusal, type HandOffResult } from './dispatcher';
 import { engineKey } from './keys';
 import { AUTOMATION } from './permissions';
 import { reactMany } from './records';
+import { enrollMatching } from './cadences';
 import { actionLeaseMs, apply, stepDue, stepMany, type Written } from './step';
 import type { BatchDispatchHandler, DispatchedAction, DispatchHandler, TickScope } from './types';
 
@@ -185,6 +186,10 @@ export class Scheduler {
       // U4 + U7: runs whether or not the cadence is active.
       await this.core.store.deleteTimer(timerId);
       await this.core.eachEnrollment(cadenceId, 'active', (e) => apply(this.core, e.enrollment.id, { type: 'unenroll', by: AUTOMATION, reason: `un-enroll date ${def.unenroll!.onDate} (U4)` }, AUTOMATION));
+    } else if (kind === 'backfill') {
+      // E2, D1: a publish's enrollment of the module that did not finish (the process stopped): done now.
+      if (row.status === 'active') await enrollMatching(this.core, def);
+      else await this.core.store.deleteTimer(timerId);
     } else if (kind === 'viewRecheck') {
       // E7: time-dependent criteria are re-read as the clock moves, not only when a record changes.
       await this.core.store.setTimer({ id: timerId, kind: 'viewRecheck', cadenceId, dueAt: this.core.clock.now() + this.core.opts.recheckMs, priority: 2 });

@@ -20,7 +20,7 @@ export interface CadenceRow {
 /** A cadence's own timer (U4's un-enroll date, E7's re-check); an enrollment's lives in its row (`due_at`). */
 export interface TimerRow {
   id: string;
-  kind: 'unenrollDate' | 'viewRecheck';
+  kind: 'unenrollDate' | 'viewRecheck' | 'backfill';
   cadenceId: string;
   dueAt: number;
   priority: number;

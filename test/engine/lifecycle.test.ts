@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CadenceDefinition } from '../../engine/model/types';
 import { Runtime } from '../../engine/runtime/runtime';
-import { DAY, HOUR, STORE_KIND, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
+import { DAY, HOUR, MIN, STORE_KIND, T0, emailCadence, harness, lead, published, sentTo, type Harness } from '../helpers/harness';
 import type { SqliteStore } from '../../engine/store/sqlite/sqlite-store';
 
 let h: Harness;
@@ -298,6 +298,27 @@ describe('versions and activation', () => {
     const r = await h.rt.publish('c1', 'admin');
     expect(r.warnings).toEqual([expect.stringMatching(/^enrollment\.view cannot be decided for record "L1100": .*D3030/)]);
     expect(r.enrolled).toBe(0); // nothing scores over 200; L1100 is skipped with the reason
+  });
+
+  it('D1 E2 a publish that dies while enrolling the module\'s matches finishes after the restart: every match enrolls once', async () => {
+    h = await harness({ publishCheckMs: 0 }); // the check reads one record: the pages read after it are the enrollment's
+    const id = (i: number) => `L${String(i).padStart(4, '0')}`;
+    await h.store.putRecords(Array.from({ length: 1200 }, (_, i) => ({ id: id(i), module: 'Leads', data: lead(id(i), { Score: i % 2 }), unsubscribed: false })), T0);
+    await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: 'Score = 1' } }), 'admin');
+    // The process dies reading the second page of records (after the first 500 were enrolled).
+    const listRecords = h.store.listRecords.bind(h.store);
+    let pages = 0;
+    h.store.listRecords = async (...args: Parameters<typeof listRecords>) => {
+      if (args[1] !== null && ++pages === 1) throw new Error('the process died here');
+      return listRecords(...args);
+    };
+    await expect(h.rt.publish('c1', 'admin')).rejects.toThrow('the process died here');
+    expect((await h.rt.cadenceReport('c1')).enrolled).toBe(250);
+    // After the restart, the publish's enrollment of the module is finished by its timer.
+    await h.advance(10 * MIN);
+    const report = await h.rt.cadenceReport('c1');
+    expect(report.enrolled).toBe(600);
+    expect(await h.store.nextDue()).not.toBe(T0 + 5 * MIN); // the backfill timer is gone once done
   });
 
   it('D4 E2 a view that runs out of time on a stored record is refused at publish, naming the field and the record: it is not published to cost every record its time limit', async () => {
