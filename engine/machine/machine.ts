@@ -243,7 +243,7 @@ function reenroll(s: Enrollment, mode: 'resume' | 'restart', version: number, by
   const base: Enrollment = { ...s, status: 'active', run: s.run + 1, version, enrolledBy: by, reason: mode === 'resume' ? 'resumed' : 'restarted', wait: null, dueAt: null };
   if (mode === 'restart') {
     fx.push(log('restarted', `re-enrolled by ${by} from the first follow-up (R1)`, { version }));
-    return enter({ ...base, startedAt: ctx.now, anchorAt: undefined, outcomeAt: undefined, last: null, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
+    return enter({ ...base, startedAt: ctx.now, anchorAt: undefined, outcomeAt: undefined, last: null, lastEmail: undefined, exitChecks: [] }, follow(ctx.def, TRIGGER), ctx, fx);
   }
   fx.push(log('resumed', `re-enrolled by ${by} at "${s.position}"; its delay counts from now (R1)`, { version }));
   // R1: the resumed step and every later step "from the enrollment" count from the resume, so the
@@ -390,12 +390,19 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
   fx.push({ type: 'dispatch', action: { key, enrollmentId: s.id, cadenceId: s.cadenceId, version: s.version, recordId: s.recordId, nodeId: node.id, channel: node.channel } });
   fx.push(log('queued', `${node.channel} follow-up "${node.name ?? node.id}" handed to its performer; executed once delivered (D5)`, { key }));
   // D5: not executed yet — the path moves on when the performer confirms (`delivered`).
-  return { ...s, wait: 'delivery', dueAt: null, last: { nodeId: node.id, key, channel: node.channel, at: ctx.now, completedAt: null, outcomes: [], delivery: 'queued', deliveredAt: null } };
+  const lastEmail = node.channel === 'email' ? { key, at: ctx.now } : s.lastEmail;
+  return { ...s, wait: 'delivery', dueAt: null, lastEmail, last: { nodeId: node.id, key, channel: node.channel, at: ctx.now, completedAt: null, outcomes: [], delivery: 'queued', deliveredAt: null } };
 }
 
 function outcome(s: Enrollment, key: string, what: string, ctx: Context, fx: Effect[]): Enrollment {
   // An outcome (an open, a reply, a task done) proves the action was delivered, even before its performer said so.
   if (s.status === 'active' && queuedKey(s) === key) s = delivered(s, key, ctx, fx);
+  // U1: an un-enroll outcome (a reply) on any follow-up of this run lets the record go, even once the path
+  // moved on past it (a call came after the email they answered); it decides no branch (D3).
+  if (s.status === 'active' && s.last?.key !== key && key.startsWith(`${s.id}:${s.run}:`) && ctx.def.unenroll?.outcomes?.includes(what)) {
+    fx.push(log('outcome', `${what} on an earlier follow-up (${key})`, { key, outcome: what }));
+    return stop(s, 'stopped', `outcome "${what}" (U1)`, fx);
+  }
   if (s.status !== 'active' || s.last?.key !== key) {
     fx.push(log('outcomeIgnored', `${what} for ${key} recorded; the enrollment ${s.status === 'active' ? 'moved on' : 'ended'} (D3)`, { key, outcome: what }));
     return s;

@@ -54,6 +54,8 @@ export interface Enrollment {
   exitChecks: string[];
   /** Follow-ups executed (delivered, D5) in this enrollment, all runs. */
   executed: number;
+  /** The latest email of this run handed to its performer: a reply matched by its sender answers it, even once a call or task came after (U1). */
+  lastEmail?: { key: string; at: number };
   /** F13: the due follow-up waits because a contact limit held it (the report's `heldByFatigue`). */
   heldBy?: 'F13';
 }

@@ -2,7 +2,6 @@
 // reply by mail, by the Message-ID it answers or its sender. An outcome is one machine event; a reply
 // may take the sender's colleagues out too (U11).
 import { companyOf } from '../model/company';
-import type { Enrollment } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes';
 import { keyFromMessageIds } from '../render/render';
@@ -53,13 +52,15 @@ export async function recordReply(core: Core, message: InboundMessage & { inRepl
 async function keyBySender(core: Core, from: unknown): Promise<string | null> {
   const address = typeof from === 'string' ? /<?([^<>\s]+@[^<>\s]+)>?\s*$/.exec(from)?.[1] : undefined;
   if (!address) return null;
-  let best: Enrollment | undefined;
+  // The latest email of the record's active enrollments, even when a call or task came after it (U1).
+  let best: { key: string; at: number } | undefined;
   for (const rec of await core.store.findRecordsByEmail(address)) {
     for (const { enrollment: e } of await core.store.listEnrollments({ recordId: rec.id, status: 'active' })) {
-      if (e.last?.channel === 'email' && (!best || e.last.at > best.last!.at)) best = e;
+      const email = e.last?.channel === 'email' ? { key: e.last.key, at: e.last.at } : e.lastEmail;
+      if (email && (!best || email.at > best.at)) best = email;
     }
   }
-  return best?.last?.key ?? null;
+  return best?.key ?? null;
 }
 
 /** U11: a reply from one person un-enrolls everyone from the same company in the cadence. */

@@ -90,4 +90,24 @@ describe('replies by mail', () => {
     expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('active');
     expect(await h.rt.getEnrollment('c1', 'B')).toMatchObject({ status: 'stopped', reason: 'outcome "replied" (U1)' });
   });
+
+  it('U1 D3 a reply matched by its sender after a call came next (the performer set its own Message-ID) still lets the record go; it decides no branch', async () => {
+    h = await harness();
+    await published(h, emailCadence({
+      unenroll: { outcomes: ['replied'] },
+      nodes: [
+        { id: 'welcome', type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'Hello' } },
+        { id: 'call', type: 'followUp', channel: 'call', relativeTo: 'previous', template: { subject: 'Call', body: '' } },
+        { id: 'bump', type: 'followUp', channel: 'email', delay: { amount: 2, unit: 'days' }, relativeTo: 'previous', template: { subject: 'Bump', body: 'Still there?' } },
+      ],
+      edges: [{ from: 'trigger', to: 'welcome' }, { from: 'welcome', to: 'call' }, { from: 'call', to: 'bump' }],
+    }));
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(0);
+    expect(sentTo(h, 'A')).toEqual(['welcome', 'call']);
+    expect(await h.rt.recordReply({ subject: 'Re: Hi', from: 'Ann <A@example.com>' })).toMatchObject({ key: 'c1:A:1:welcome', outcome: 'replied' });
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'stopped', reason: 'outcome "replied" (U1)' });
+    await h.advance(5 * DAY);
+    expect(sentTo(h, 'A')).toEqual(['welcome', 'call']);
+  });
 });
