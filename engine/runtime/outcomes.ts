@@ -2,6 +2,7 @@
 // reply by mail, by the Message-ID it answers or its sender. An outcome is one machine event; a reply
 // may take the sender's colleagues out too (U11).
 import { companyOf } from '../model/company';
+import type { Enrollment } from '../machine/types';
 import { CadenzaError } from '../model/errors';
 import { classifyReply, OUTCOMES, type InboundMessage } from '../model/outcomes';
 import { keyFromMessageIds } from '../render/render';
