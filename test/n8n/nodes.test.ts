@@ -97,6 +97,23 @@ describe('n8n nodes (n8n-core 2.41)', () => {
     expect((await rt.getEnrollment(CADENCE, 'B'))?.status).toBe('active');
   });
 
+  it('U1 U10 a reply as n8n\'s Email Trigger (IMAP) gives it ("simple": From on top, other headers under metadata; "resolved": from.text) is matched by its sender, as Send Email sets its own Message-ID', async () => {
+    h = await n8nHarness(T0);
+    const { nodes, connections } = sales({ trig: { exitOutcomes: ['replied'] } });
+    await h.activate(nodes, connections);
+    await h.run(enrollFlow().nodes, {}, [{ json: lead('A') }, { json: lead('B') }, { json: lead('C') }]);
+    await h.advance(0);
+    const run = await h.run(outcomeFlow({ mode: 'reply' }).nodes, {}, [
+      { json: { from: 'Ann <A@example.com>', subject: 'Re: Hi', metadata: { 'in-reply-to': '<n8n-set-this@mail.example>' }, textPlain: 'Yes please' } },
+      { json: { from: { text: 'Bob <B@example.com>', value: [{ address: 'B@example.com' }] }, subject: 'Re: Hi', inReplyTo: '<n8n-set-this-too@mail.example>', headers: {} } },
+      { json: { from: 'C@example.com', subject: 'Automatic reply: away', metadata: { 'auto-submitted': 'auto-replied' } } },
+    ]);
+    expect(out(run, 'Record Outcome', 0).map((j) => j.outcome)).toEqual(['replied', 'replied', 'auto-replied']);
+    const rt = (await h.engine()).runtime;
+    for (const r of ['A', 'B']) expect(await rt.getEnrollment(CADENCE, r)).toMatchObject({ status: 'stopped', reason: 'outcome "replied" (U1)' });
+    expect((await rt.getEnrollment(CADENCE, 'C'))?.status).toBe('active');
+  });
+
   it('E3 a record matching the view and the exit criteria is skipped, with its rule, on the Skipped output', async () => {
     h = await n8nHarness(T0);
     const { nodes, connections } = sales({ trig: { mode: 'view', view: 'Lead_Status = "Hot"', exitCriteria: 'Do_Not_Contact = true' } });

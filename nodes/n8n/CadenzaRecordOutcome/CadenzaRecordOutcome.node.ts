@@ -47,10 +47,14 @@ export class CadenzaRecordOutcome implements INodeType {
       const json = items[i].json;
       try {
         if (this.getNodeParameter('mode', i) === 'reply') {
-          const headers = (json.headers ?? json.header ?? {}) as Record<string, string>;
-          const r = await engine.runtime.recordReply({ subject: String(json.subject ?? json.topic ?? ''), headers, inReplyTo: json.inReplyTo, references: json.references });
+          // n8n's Email Trigger (IMAP): "simple" puts From and Subject on top and every other header under
+          // `metadata`; "resolved" gives mailparser's `from: { text }`, `inReplyTo`, `references`, `headers`.
+          const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+          const headers = { ...obj(json.metadata), ...obj(json.headers ?? json.header) } as Record<string, string>;
+          const from = typeof json.from === 'string' ? json.from : typeof obj(json.from).text === 'string' ? (obj(json.from).text as string) : headers.from;
+          const r = await engine.runtime.recordReply({ subject: String(json.subject ?? json.topic ?? ''), headers, inReplyTo: json.inReplyTo, references: json.references, from });
           if (r) recorded.push({ json: r as unknown as IDataObject, pairedItem: { item: i } });
-          else unmatched.push({ json: { matched: false, reason: 'no Cadenza Message-ID in In-Reply-To or References' }, pairedItem: { item: i } });
+          else unmatched.push({ json: { matched: false, reason: 'no Cadenza Message-ID in In-Reply-To or References, and no active enrollment emailed its sender' }, pairedItem: { item: i } });
         } else {
           const key = this.getNodeParameter('key', i) as string;
           const outcome = this.getNodeParameter('outcome', i) as string;
