@@ -280,8 +280,9 @@ export class Runtime {
     return this.scheduler.start(intervalMs, scope);
   }
 
-  async stop(): Promise<void> {
-    return this.scheduler.stop();
+  /** Stops the loop; waits for hand-offs in flight up to `graceMs` (default `stopGraceMs`, 5 s) so their verdicts are written. */
+  async stop(graceMs?: number): Promise<void> {
+    return this.scheduler.stop(graceMs);
   }
 
   /** Virtual time: moves a VirtualClock from due time to due time until `until`, ticking at each. */

@@ -289,14 +289,14 @@ export class Scheduler {
     this.wake();
   }
 
-  async stop(): Promise<void> {
+  async stop(graceMs = this.core.opts.stopGraceMs ?? 5000): Promise<void> {
     this.unsubscribe();
     this.unsubscribe = () => undefined;
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
     await this.ticking;
     let grace: NodeJS.Timeout | undefined;
-    await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (grace = setTimeout(r, this.core.opts.stopGraceMs ?? 5000)))]);
+    await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (grace = setTimeout(r, graceMs)))]);
     clearTimeout(grace);
   }
 

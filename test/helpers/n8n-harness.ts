@@ -54,7 +54,10 @@ class Flaky implements INodeType {
   } as unknown as INodeType['description'];
   /** Recipients the relay refuses for good: like Send Email, items are sent in order and the first refusal ends the execution. */
   static refuse = new Set<string>();
+  /** While set, every execution waits here: a send still in flight. */
+  static gate: Promise<void> | null = null;
   async execute(this: import('n8n-workflow').IExecuteFunctions) {
+    if (Flaky.gate) await Flaky.gate;
     if (Flaky.failing) throw new wf.NodeOperationError(this.getNode(), 'Connection refused (the mail server is down)');
     for (const [i, item] of this.getInputData().entries()) {
       if (Flaky.refuse.has(String(item.json.to))) throw new wf.NodeOperationError(this.getNode(), `Message failed: 550 5.1.1 <${String(item.json.to)}>: Recipient address rejected`, { itemIndex: i });

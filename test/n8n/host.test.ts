@@ -74,6 +74,34 @@ describe('n8n host glue', () => {
     expect(await engine.runtime.getEnrollment('wf1:trig', 'A')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/550 5\.1\.1/) });
   });
 
+  it('D2 D5 editing the credential while a send is in flight: the retired engine still records its delivery, and it never goes out again', async () => {
+    h = await n8nHarness(T0);
+    const { nodes, connections } = welcome(T.flaky);
+    await h.activate(nodes, connections);
+    const engine = await h.engine();
+    const key = 'wf1:trig:A:1:s1';
+    let release: () => void = () => undefined;
+    Flaky.gate = new Promise<void>((r) => (release = r));
+    try {
+      await engine.runtime.enroll('wf1:trig', [{ id: 'A', First_Name: 'Ann', Email: 'a@example.com' }], 'rep');
+      const pass = h.advance(0); // the execution starts and waits at the mailer
+      await expect.poll(() => engine.runtime.store.getOutbox(key).then((o) => o?.attempts)).toBe(1);
+      h.creds.timezone = 'Europe/Berlin'; // the credential is edited: a new engine takes over
+      const fresh = await h.engine();
+      expect(fresh).not.toBe(engine);
+      // The send outlasts a stop's usual 5 s grace (a slow relay): real time, as a retiring engine waits in real time.
+      await new Promise((r) => setTimeout(r, 5500));
+      release();
+      await pass;
+      await expect.poll(() => fresh.runtime.store.getOutbox(key).then((o) => o?.status)).toBe('done');
+    } finally {
+      Flaky.gate = null;
+      release();
+    }
+    await h.advance(HOUR);
+    expect(h.log.map((i) => (i.json.cadenza as { key: string }).key)).toEqual([key]);
+  });
+
   it('D2 D5 two cadences due at once: the one whose execution fails is held, the other counts as delivered and is never sent again', async () => {
     h = await n8nHarness(T0);
     await h.activate([

@@ -123,8 +123,9 @@ export class CadenzaEngine {
     return r.action !== 'unchanged';
   }
 
-  async close(): Promise<void> {
-    await this.runtime.stop();
+  /** `drain`: wait for every execution in flight (up to its time limit), as when an edited credential retires this engine. */
+  async close(drain = false): Promise<void> {
+    await this.runtime.stop(drain ? HAND_OFF_TIMEOUT_MS + 5_000 : undefined);
     await this.runtime.store.close();
   }
 
@@ -243,7 +244,9 @@ export async function engineFor(creds: CadenzaCredentials): Promise<CadenzaEngin
         if (!old) return;
         for (const [id, s] of old.served) if (!fresh.served.has(id)) fresh.served.set(id, s);
         old.served.clear();
-        void old.close().catch(() => {});
+        // Its executions in flight still report to it: the store stays open until they have (D2, D5),
+        // or their sends would count as undelivered and go out again after the lease.
+        void old.close(true).catch(() => {});
       },
       () => {
         if (engines.get(path) === fresh) engines.delete(path);
