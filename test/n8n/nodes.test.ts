@@ -239,4 +239,11 @@ describe('n8n nodes (n8n-core 2.41)', () => {
     await expect(h.run([{ id: 'x', name: 'Step', type: T.step, parameters: { channel: 'fax' } }], {}, [{ json: {} }])).rejects.toThrow(/C4 "Step" parameter "channel"/);
     await expect(h.run(enrollFlow('enroll', 'nope').nodes, {}, [{ json: lead('A') }])).rejects.toThrow(/Parameter "cadence": unknown cadence "nope"/);
   });
+
+  it('F6 D4 an n8n expression in a cadence node\'s field is refused at activation, naming the node and the field: it would be sent as the text "=…"', async () => {
+    h = await n8nHarness(T0);
+    const wf = sales({ s1: { subject: '={{ $json.First_Name }} hi' } });
+    await expect(h.activate(wf.nodes, wf.connections)).rejects.toThrow(/D4 "Welcome" field "subject" is an n8n expression: .*merge fields such as \{\{First_Name\}\}/);
+    expect(await (await h.engine()).runtime.store.getCadence(CADENCE)).toBeUndefined(); // nothing published
+  });
 });

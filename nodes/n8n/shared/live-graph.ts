@@ -55,6 +55,9 @@ export function wiringProblems(wf: LiveWorkflow, triggerName: string): string[] 
   const queue = [triggerName];
   while (queue.length) {
     const from = byName.get(queue.shift()!)!;
+    for (const field of expressionFields(from.parameters)) {
+      problems.push(`D4 "${from.name}" field "${field}" is an n8n expression: a cadence is published as drawn, so its fields are read as written and never evaluated (the lead would get the text "=…"). Write merge fields such as {{First_Name}} in a subject or body, and fixed values elsewhere (F6)`);
+    }
     const ports = outputPorts({ id: from.id, name: from.name, type: from.type, parameters: from.parameters as Record<string, unknown> });
     (wf.connectionsBySourceNode[from.name]?.main ?? []).forEach((targets, i) => {
       const port = ports[i];
@@ -75,4 +78,12 @@ export function wiringProblems(wf: LiveWorkflow, triggerName: string): string[] 
     });
   }
   return problems;
+}
+
+/** Parameters (by path) whose value is an n8n expression ("={{ … }}"), which cadence nodes never evaluate. */
+function expressionFields(params: unknown, path = ''): string[] {
+  if (typeof params === 'string') return params.startsWith('=') ? [path] : [];
+  if (Array.isArray(params)) return params.flatMap((v, i) => expressionFields(v, `${path}[${i}]`));
+  if (params && typeof params === 'object') return Object.entries(params).flatMap(([k, v]) => expressionFields(v, path ? `${path}.${k}` : k));
+  return [];
 }
