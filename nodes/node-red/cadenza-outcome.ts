@@ -42,14 +42,17 @@ export = function register(RED: Red) {
         } else if (mode === 'reply') {
           // An `e-mail in` message: subject in topic, parsed headers in msg.header.
           const headers = (msg.header ?? msg.headers ?? {}) as Record<string, string>;
-          result = await host.runtime.recordReply({ subject: String(msg.topic ?? ''), headers, inReplyTo: msg.inReplyTo, references: msg.references });
+          // Matched by its sender when it carries no Message-ID of ours (the mail node set its own).
+          const from = typeof msg.from === 'string' ? msg.from : headers.from;
+          result = await host.runtime.recordReply({ subject: String(msg.topic ?? ''), headers, inReplyTo: msg.inReplyTo, references: msg.references, from });
           if (!result) {
-            send([null, { ...msg, payload: { matched: false, reason: 'no Cadenza Message-ID in In-Reply-To or References' } }]);
+            send([null, { ...msg, payload: { matched: false, reason: 'no Cadenza Message-ID in In-Reply-To or References, and no active enrollment emailed its sender' } }]);
             return done();
           }
         } else {
           const key = (p.key ?? (msg.cadenza as { key?: unknown } | undefined)?.key ?? msg.key) as string;
           const outcome = (fixed ?? p.outcome ?? msg.outcome) as string;
+          if (typeof outcome !== 'string' || !outcome) throw new CadenzaError('invalid_outcome', 'D4', 'no outcome given: set the node\'s Outcome, or send it as msg.payload.outcome or msg.outcome');
           // A "replied" outcome carries the reply, so an out-of-office answer is recorded as such (U10).
           result = await host.runtime.recordOutcome(outcomeInput(key, outcome, { subject: String(msg.topic ?? ''), headers: msg.header ?? msg.headers }));
         }

@@ -277,6 +277,18 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       expect(nr.got.left.map((m) => m.payload)).toEqual([expect.objectContaining({ recordId: 'D2', reason: 'exit criteria of "Still open?" (U3)' })]);
     });
 
+    it('U1 D4 an e-mail in reply without our Message-ID is matched by msg.from; an outcome without one names where it goes', async () => {
+      const nr = await start([...sales(), { id: 'oc2', type: 'cadenza-outcome', engine: 'cfg', mode: 'outcome', wires: [['recorded'], ['unmatched']] }]);
+      await nr.settle();
+      await nr.send('en', { payload: [lead('A')] });
+      await nr.advance(0);
+      await nr.send('oc', { topic: 'Re: Hi', from: 'A@example.com', header: {} });
+      expect(nr.got.recorded.map((m) => m.payload)).toEqual([expect.objectContaining({ outcome: 'replied' })]);
+      expect(await nr.host().runtime.getEnrollment('t1', 'A')).toMatchObject({ status: 'stopped', reason: 'outcome "replied" (U1)' });
+      await nr.send('oc2', { payload: { key: 't1:A:1:s1' } });
+      expect(nr.got.unmatched.at(-1)?.payload).toMatchObject({ rule: 'D4', reason: expect.stringMatching(/no outcome given: .*msg\.payload\.outcome or msg\.outcome/) });
+    });
+
     it('E2 D4 a publish warning reaches the trigger\'s log and status; a refused redeploy keeps the trigger red while the old version runs on', async () => {
       const nr = await start(sales({ t1: { mode: 'view', view: 'true' } }));
       await nr.settle();
