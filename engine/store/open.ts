@@ -10,7 +10,14 @@ export function openStore(spec: string | undefined, baseDir: string): Store {
   if (/^postgres(ql)?:\/\//.test(s)) return new PostgresStore(s);
   const file = s.replace(/^sqlite:/, '');
   // Loaded here, not at import: a postgres:// store must work on a Node.js without node:sqlite.
-  return new (loadSqlite().SqliteStore)(file === ':memory:' || isAbsolute(file) ? file : join(baseDir, file));
+  const path = file === ':memory:' || isAbsolute(file) ? file : join(baseDir, file);
+  const Sqlite = loadSqlite().SqliteStore;
+  try {
+    return new Sqlite(path);
+  } catch (e) {
+    // SQLite says only "unable to open database file": name the file, and what usually causes it.
+    throw new Error(`cannot open the SQLite store ${path}: ${e instanceof Error ? e.message : String(e)} (does its folder exist, and may this process write there?)`, { cause: e });
+  }
 }
 
 /** Where a store spec points, for messages (the password of a URL is hidden). */

@@ -3,12 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../../engine/model/errors';
 import { validateDefinition } from '../../engine/model/validate';
 import { plainText } from '../../engine/render/render';
+import { openStore } from '../../engine/store/open';
 
 const email = (id: string) => ({ id, type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'Hi' } });
 const task = (id: string) => ({ id, type: 'followUp', channel: 'task', template: { body: 'Call' } });
 const def = (nodes: object[], edges: object[]) => ({ id: 'c', name: 'c', module: 'Leads', enrollment: { mode: 'manual' }, nodes, edges });
 
 describe('first-hour errors', () => {
+  it('D4 a SQLite store that cannot be opened is named, with what usually causes it (SQLite says only "unable to open database file")', () => {
+    expect(() => openStore('sqlite:/no/such/folder/cadenza.db', '/tmp')).toThrow(/^cannot open the SQLite store \/no\/such\/folder\/cadenza\.db: unable to open database file \(does its folder exist, and may this process write there\?\)$/);
+  });
+
   it('C6 two branches handling "replied" after one email: one message naming the outcome and both nodes', () => {
     const problems = validateDefinition(def(
       [email('welcome'), { id: 'b1', type: 'outcomeBranch', outcomes: ['replied'] }, { id: 'b2', type: 'outcomeBranch', outcomes: ['opened', 'replied'] }, task('t1'), task('t2')],
