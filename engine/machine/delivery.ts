@@ -18,6 +18,8 @@ export interface Failure {
   message: string;
   /** The performer said it can never succeed (bad address, 4xx other than 408/425/429, a handler's own verdict). */
   permanent: boolean;
+  /** The performer asked to come back no sooner than this (an HTTP Retry-After). */
+  retryAfterMs?: number;
 }
 
 export type Decision = { retryAt: number; reason: string } | { giveUp: string };
@@ -29,7 +31,7 @@ export type Decision = { retryAt: number; reason: string } | { giveUp: string };
 export function afterFailure(p: DeliveryPolicy, attempts: number, heldSince: number, now: number, f: Failure, random: number): Decision {
   if (f.permanent) return { giveUp: f.message };
   const wait = Math.min(p.maxMs, p.baseMs * 2 ** Math.max(0, attempts - 1));
-  const retryAt = now + Math.round(wait * (1 - p.jitter + 2 * p.jitter * random));
+  const retryAt = now + Math.max(Math.round(wait * (1 - p.jitter + 2 * p.jitter * random)), f.retryAfterMs ?? 0);
   const until = heldSince + p.holdMs;
   if (now >= until) return { giveUp: `its performer kept failing for ${human(now - heldSince)} (last: ${f.message})` };
   return { retryAt: Math.min(retryAt, until), reason: `waiting for its performer: attempt ${attempts} failed (${f.message}); retry at ${new Date(Math.min(retryAt, until)).toISOString()}, held until ${new Date(until).toISOString()}` };

@@ -40,7 +40,8 @@ export const permanentRefusal = (message: string): boolean => SMTP_PERMANENT.tes
 export function classify(e: unknown): Failure {
   const message = e instanceof Error ? e.message : String(e);
   const flagged = e instanceof CannotRunError || (typeof e === 'object' && e !== null && (e as { permanent?: unknown }).permanent === true);
-  return { message: message || 'failed', permanent: flagged || permanentRefusal(message) };
+  const after = typeof e === 'object' && e !== null ? (e as { retryAfterMs?: unknown }).retryAfterMs : undefined;
+  return { message: message || 'failed', permanent: flagged || permanentRefusal(message), ...(typeof after === 'number' && after > 0 ? { retryAfterMs: after } : {}) };
 }
 
 export class Dispatcher {

@@ -395,6 +395,24 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     expect(await verdict(perform(action) as Promise<void>)).toBe('transient');
     expect(await verdict(httpPerformer('http://127.0.0.1:9/', 300)(action) as Promise<void>)).toBe('transient');
   });
+
+  it('D6 a 429 with Retry-After is retried no sooner than it asks, not after the 30 s backoff', async () => {
+    const seen: number[] = [];
+    server = createServer((req, res) => {
+      req.resume();
+      seen.push(h.clock.now());
+      if (seen.length === 1) res.writeHead(429, { 'Retry-After': '600' }).end();
+      else res.writeHead(200).end();
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    h = await harness({ retry: { baseMs: 30_000, jitter: 0 } });
+    await published(h, emailCadence());
+    h.rt.onDispatch(httpPerformer(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, 5000));
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    await h.advance(DAY);
+    expect(seen.map((t) => (t - T0) / 1000)).toEqual([0, 600]);
+    expect((await h.rt.why('c1:A')).map((l) => l.reason).join('\n')).toMatch(/dispatch URL answered 429 \(Retry-After 600 s\)/);
+  });
 });
 
 describe('D2 D4 keys any host can carry', () => {
