@@ -31,11 +31,31 @@ export function isFreeMailDomain(domain: string): boolean {
   return false;
 }
 
+// What a web form's Company field holds when there is none: never a company, or every stranger who typed
+// it would be one (compared without case, spaces or punctuation).
+const PLACEHOLDERS = new Set(['', 'na', 'nil', 'none', 'null', 'no', 'nocompany', 'notapplicable', 'unknown', 'other', 'self', 'selfemployed', 'private',
+  'privat', 'individual', 'personal', 'freelance', 'freelancer', 'home', 'student', 'retired', 'test', 'x', 'xx', 'xxx']);
+// Legal forms at the end of a name: "Acme", "ACME Inc." and "Acme, Ltd" are one company.
+const LEGAL_FORM = /[\s,.]+(inc|incorporated|llc|llp|ltd|limited|gmbh|ag|corp|corporation|co|company|plc|sa|sas|sarl|bv|nv|srl|spa|oy|ab|as|pty|kg)\.?$/i;
+
+/** A company name as a key: lower case, spaces collapsed, the legal form dropped; undefined for a placeholder. */
+function nameKey(name: string): string | undefined {
+  let n = name.trim().toLowerCase().replace(/\s+/g, ' ');
+  for (let i = 0; i < 2 && LEGAL_FORM.test(n); i++) n = n.replace(LEGAL_FORM, '');
+  n = n.replace(/[\s,.]+$/, '');
+  return PLACEHOLDERS.has(n.replace(/[^\p{L}\p{N}]/gu, '')) ? undefined : n;
+}
+
 /** The company key of a record's data: `account:…` first, else `domain:…` for a company domain, else undefined. */
 export function companyOf(data: Record<string, unknown>): string | undefined {
   for (const field of ['Account_Id', 'Account_Name', 'Company']) {
     const v = data[field];
-    if ((typeof v === 'string' && v.trim()) || typeof v === 'number') return `account:${String(v).trim().toLowerCase()}`;
+    if (typeof v === 'number') return `account:${v}`;
+    if (typeof v === 'string' && v.trim()) {
+      if (field === 'Account_Id') return `account:${v.trim().toLowerCase()}`;
+      const key = nameKey(v);
+      if (key) return `account:${key}`;
+    }
     if (v && typeof v === 'object' && 'id' in v) return `account:${String((v as { id: unknown }).id).toLowerCase()}`; // a CRM lookup field {id, name}
   }
   const domain = emailDomain(data.Email);

@@ -15,11 +15,20 @@ describe('company of a record', () => {
 
   it('U11 the account comes first: Account_Id, then Account_Name, then a lead\'s Company; the domain only without one', () => {
     expect(companyOf({ Account_Id: 42, Account_Name: 'Acme', Email: 'a@acme.com' })).toBe('account:42');
-    expect(companyOf({ Account_Name: ' Acme Corp ', Email: 'ann@gmail.com' })).toBe('account:acme corp');
+    expect(companyOf({ Account_Name: ' Acme Corp ', Email: 'ann@gmail.com' })).toBe('account:acme');
     expect(companyOf({ Account_Name: { id: 'A-7', name: 'Acme' } })).toBe('account:a-7');
     expect(companyOf({ Company: 'Acme', Email: 'ann@gmail.com' })).toBe('account:acme');
     expect(companyOf({ Account_Name: '  ', Email: 'x@acme.com' })).toBe('domain:acme.com');
     expect(companyOf({})).toBeUndefined();
+  });
+
+  it('U11 a web form\'s placeholder Company ("N/A", "-", "none", "self-employed") makes no company: two gmail.com leads that typed it stay strangers; a legal form does not split one', () => {
+    for (const c of ['N/A', 'n/a', '-', '--', 'none', 'None.', 'Self-employed', 'private', 'unknown', '   ', 'x'])
+      expect(companyOf({ Company: c, Email: 'x1@gmail.com' }), c).toBeUndefined();
+    expect(companyOf({ Company: 'N/A', Email: 'ann@acme.com' })).toBe('domain:acme.com');
+    expect(new Set(['Acme', 'ACME Inc.', 'Acme, Ltd', 'acme  llc', 'Acme GmbH'].map((c) => companyOf({ Company: c })))).toEqual(new Set(['account:acme']));
+    expect(companyOf({ Company: 'Co-op Ventures' })).toBe('account:co-op ventures');
+    expect(companyOf({ Company: 'Inc.' })).toBe('account:inc'); // a name that is only a legal form is kept as written
   });
 
   it('U11 D4 malformed addresses make no company', () => {
