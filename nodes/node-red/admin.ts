@@ -10,6 +10,8 @@ export interface StopWarning {
   cadenceId: string;
   nodeId: string;
   records: string[];
+  /** The trigger is disabled (itself or its tab): the whole cadence halts (V3), nothing to resume onto. */
+  halts?: boolean;
 }
 
 // Once per admin app: a test harness or an embedder may start Node-RED's server more than once per process.
@@ -112,8 +114,21 @@ async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Reco
     }
   }
   const stopping: StopWarning[] = [];
+  // V3: a trigger disabled (or on a disabled tab) deactivates its cadence: every active enrollment halts
+  // now and stays stopped when it comes back. Said before deploy, with how many.
+  const offTabs = new Set(flows.filter((n) => n.type === 'tab' && n.disabled === true).map((n) => n.id));
   for (const t of flows) {
-    if (t.type !== NODE_RED_TYPES.trigger || t.d) continue;
+    if (t.type !== NODE_RED_TYPES.trigger || !(t.d || (t.z && offTabs.has(t.z)))) continue;
+    const host = hostFor(RED, t.engine);
+    if (!host) continue;
+    await host.ready;
+    const row = await host.store.getCadence(t.id);
+    if (row?.status !== 'active') continue;
+    const records = (await host.store.listEnrollments({ cadenceId: t.id, status: 'active', limit: 10_000 })).map((e) => e.enrollment.recordId);
+    if (records.length) stopping.push({ cadenceId: t.id, nodeId: t.id, records, halts: true });
+  }
+  for (const t of flows) {
+    if (t.type !== NODE_RED_TYPES.trigger || t.d || (t.z && offTabs.has(t.z))) continue;
     const host = hostFor(RED, t.engine);
     let def: ReturnType<typeof compileTrigger>;
     try {

@@ -289,6 +289,18 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       expect(nr.got.unmatched.at(-1)?.payload).toMatchObject({ rule: 'D4', reason: expect.stringMatching(/no outcome given: .*msg\.payload\.outcome or msg\.outcome/) });
     });
 
+    it('V3 the editor\'s check says before deploy how many enrollments disabling a trigger (or its tab) stops', async () => {
+      const nr = await start(sales());
+      await nr.settle();
+      await nr.send('en', { payload: [lead('A'), lead('B')] });
+      const check = async (flow: FlowNode[]) => (await helper.request().post('/cadenza/check').send({ flows: withStore(flow) }).expect(200)).body;
+      const off = sales().map((n) => (n.id === 't1' ? { ...n, d: true } : n));
+      expect((await check(off)).stopping).toEqual([{ cadenceId: 't1', nodeId: 't1', records: ['A', 'B'], halts: true }]);
+      const onTab = [{ id: 'tab1', type: 'tab', disabled: true }, ...sales().map((n) => ({ ...n, z: 'tab1' }))];
+      expect((await check(onTab)).stopping).toEqual([{ cadenceId: 't1', nodeId: 't1', records: ['A', 'B'], halts: true }]);
+      expect((await check(sales())).stopping).toEqual([]);
+    });
+
     it('E2 D4 a publish warning reaches the trigger\'s log and status; a refused redeploy keeps the trigger red while the old version runs on', async () => {
       const nr = await start(sales({ t1: { mode: 'view', view: 'true' } }));
       await nr.settle();
