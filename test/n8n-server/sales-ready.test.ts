@@ -26,10 +26,13 @@ afterAll(async () => {
 });
 
 describe('n8n 2.41.1 server: the sales-ready example', () => {
-  it("E2 F6 D5 the README's lead, posted to the webhook, enrolls by the view and its welcome email arrives through n8n's Send Email", async () => {
+  it("E2 F6 D5 E1 D4 the README's lead, posted to the webhook, enrolls by the view and its welcome email arrives through n8n's Send Email; a refused lead gets its reason, not a 500", async () => {
     const answer = await postLead({ First_Name: 'Ada', Last_Name: 'Lovelace', Email: 'ada@example.com', Company: 'Analytical Ltd' });
     expect(answer.status).toBe(200);
     expect(answer.json).toMatchObject({ recordId: 'ada@example.com', enrollments: [{ status: 'enrolled' }] });
+    // E1 D4: a lead the engine refuses gets its reason back, not a bare 500 (the example answers from both outputs).
+    const refused = await postLead({ First_Name: 'No email' });
+    expect([refused.status, refused.json]).toMatchObject([200, { status: 'skipped', rule: 'D4' }]);
     const [mail] = await eventually(() => (s.sink.to('ada@example.com').length ? s.sink.to('ada@example.com') : undefined), 'the welcome email');
     expect(mail.subject).toBe('Ada, thanks for your interest');
     expect(mail.html).toContain('Thanks for reaching out about Analytical Ltd');
