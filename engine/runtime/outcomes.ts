@@ -42,6 +42,8 @@ export async function recordOutcome(core: Core, input: { key: string; outcome: s
  * (our Message-IDs carry the signed key); automatic replies become `auto-replied` (U10).
  */
 export async function recordReply(core: Core, message: InboundMessage & { inReplyTo?: unknown; references?: unknown; from?: string }, actor: Actor = AUTOMATION): Promise<{ key: string; outcome: string; applied: boolean } | null> {
+  // Checked before matching: whether a reply matches must not tell a view-only key who is enrolled (P2).
+  requirePermission(actor, 'enroll');
   const h = Object.fromEntries(Object.entries(message?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   let key = keyFromMessageIds([message?.inReplyTo, message?.references, h['in-reply-to'], h.references].flat(), core.opts.secret);
   // No Message-ID of ours: match by the sender's address to the latest email of an active enrollment.

@@ -151,7 +151,7 @@ describe('HTTP API', () => {
     await request(app).post('/api/v1/cadences/c1/activate').set(as('manager')).expect(200);
   });
 
-  it('E8 F8 U1 U10 records, outcomes and replies', async () => {
+  it('E8 F8 U1 U10 P2 records, outcomes and replies', async () => {
     await seeded();
     const key = h.sent.find((s) => s.recordId === 'A')!.key;
     const oc = await request(app).post('/api/v1/outcomes').set(as('enroller')).send({ key, outcome: 'opened' }).expect(200);
@@ -164,6 +164,11 @@ describe('HTTP API', () => {
     const byAddress = await request(app).post('/api/v1/replies').set(as('enroller')).send({ subject: 'Re: hi', from: 'Ann <A@example.com>' }).expect(200);
     expect(byAddress.body).toMatchObject({ matched: true, outcome: 'replied' }); // matched by the sender's address
     await request(app).post('/api/v1/replies').set(as('enroller')).send({ subject: 'who?', from: 'nobody@example.com' }).expect(404);
+    // P2: a view-only key is refused before any matching, so its answer never tells who is enrolled.
+    for (const from of ['nobody@example.com', 'Bee <B@example.com>']) {
+      const r = await request(app).post('/api/v1/replies').set(as('viewer')).send({ subject: 'probe', from }).expect(403);
+      expect(r.body.error).toMatchObject({ rule: 'P2' });
+    }
     expect((await h.rt.getEnrollment('c1', 'A'))?.status).toBe('stopped');
     await request(app).post('/api/v1/records/Leads/B/unsubscribed').set(as('remover')).expect(200);
     expect((await h.store.getRecord('Leads', 'B'))?.unsubscribed).toBe(true);
