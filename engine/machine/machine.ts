@@ -299,7 +299,10 @@ function schedule(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect[],
   }
   const zone = zoneOf(ctx);
   const due = Math.max(addDelay(anchor, node.delay, zone, ctx.def.sendWindow), ctx.now, s.startedAt);
-  return { ...s, position: node.id, wait: 'due', dueAt: nextOpen(due, ctx.def.sendWindow, zone), heldBy: undefined };
+  const open = nextOpen(due, ctx.def.sendWindow, zone);
+  // A3: the why-log says when the send window, not the delay, set the time.
+  if (open > due) fx.push(log('deferred', `"${node.name ?? node.id}" falls outside the send window: it waits for the next opening (F11)`, { due: new Date(due).toISOString(), until: new Date(open).toISOString() }));
+  return { ...s, position: node.id, wait: 'due', dueAt: open, heldBy: undefined };
 }
 
 interface Exit {

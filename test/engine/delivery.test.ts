@@ -184,16 +184,18 @@ describe('reports, audit and permissions', () => {
     ]);
   });
 
-  it('A3 "why": the ordered log of inputs and decisions behind each send or skip', async () => {
+  it('A3 F11 "why": the ordered log of inputs and decisions behind each send or skip', async () => {
     h = await harness();
     await published(h, emailCadence({ sendWindow: { days: [1, 2, 3, 4, 5], start: '09:00', end: '17:00' }, unenroll: { criteria: 'Stage = "Lost"' } }));
     await h.rt.enroll('c1', [lead('A')], 'rep'); // 08:00: before the window opens
     await h.advance(DAY);
     const log = await h.rt.why('c1:A');
-    expect(log.map((l) => l.event)).toEqual(['enrolled', 'criteria', 'queued', 'executed']);
-    expect(log[1].data).toMatchObject({ exit: null, clock: '2026-03-02T09:00:00.000Z' });
-    expect(log[2].reason).toMatch(/email follow-up "e1" handed to its performer; executed once delivered \(D5\)/);
-    expect(log[3].reason).toMatch(/email follow-up "e1" delivered \(D5\)/);
+    // F11: the window, not the delay, set each send's time, and the log says so (e2 falls due after 17:00).
+    expect(log.map((l) => l.event)).toEqual(['enrolled', 'deferred', 'criteria', 'queued', 'executed', 'deferred']);
+    expect(log[1]).toMatchObject({ reason: '"e1" falls outside the send window: it waits for the next opening (F11)', data: { until: '2026-03-02T09:00:00.000Z' } });
+    expect(log[2].data).toMatchObject({ exit: null, clock: '2026-03-02T09:00:00.000Z' });
+    expect(log[3].reason).toMatch(/email follow-up "e1" handed to its performer; executed once delivered \(D5\)/);
+    expect(log[4].reason).toMatch(/email follow-up "e1" delivered \(D5\)/);
     const seqs = log.map((l) => l.seq!);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
   });
