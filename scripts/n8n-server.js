@@ -82,6 +82,19 @@ async function ensureDatabase(url, name) {
   return u.toString();
 }
 
+/** A loopback port nothing listens on, below the kernel's ephemeral range (outgoing connections never hold it). */
+async function freePort() {
+  const net = require('node:net');
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((ok) => {
+      const s = net.createServer().once('error', () => ok(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
+    });
+    if (free) return port;
+  }
+}
+
 /** The environment n8n runs with: loopback, PostgreSQL, no telemetry, community packages on. */
 function n8nEnv({ userFolder, port, dbUrl, extra = {} }) {
   const db = new URL(dbUrl);
@@ -107,7 +120,10 @@ function n8nEnv({ userFolder, port, dbUrl, extra = {} }) {
 async function startN8n({ dir = cacheDir(), userFolder, port, dbUrl, logFile, env = {}, readyTimeoutMs = 300_000 }) {
   const bin = join(dir, 'node_modules', 'n8n', 'bin', 'n8n');
   const out = logFile ? createWriteStream(logFile, { flags: 'a' }) : null;
-  const child = spawn(process.execPath, [bin, 'start'], { env: n8nEnv({ userFolder, port, dbUrl, extra: env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  // n8n's task broker listens on 5679 unless told otherwise: a second n8n on the machine (a developer's,
+  // another test run) would stop this one from starting. It gets a free port of its own, on loopback.
+  const broker = { N8N_RUNNERS_BROKER_PORT: String(await freePort()), N8N_RUNNERS_BROKER_LISTEN_ADDRESS: '127.0.0.1' };
+  const child = spawn(process.execPath, [bin, 'start'], { env: n8nEnv({ userFolder, port, dbUrl, extra: { ...broker, ...env } }), stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (d) => {
     out?.write(d);
