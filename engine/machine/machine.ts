@@ -48,7 +48,6 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
       if (s.status !== 'active') return s;
       const why = exitReason(s, ctx);
       if (why) return leave(s, why, fx);
-      if (unsubscribedWhileQueued(s, ctx)) return skipUnsubscribed(s, ctx, fx, 'the record unsubscribed before it was sent');
       if (ctx.criteria.errors) fx.push(log('criteria', 'the record changed; some criteria cannot be decided for it, so they do not un-enroll it', { undecided: ctx.criteria.errors }));
       return s;
     }
@@ -78,6 +77,11 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
       return deliveryFailed(s, ev.key, ev.reason, ctx, fx);
     case 'handOffFailed':
       return handOffFailed(s, ev, ctx, fx);
+    case 'emailWithdrawn':
+      // F8: the store took back a queued email no hand-off had in flight (its record unsubscribed).
+      if (s.status === 'active' && queuedKey(s) === ev.key && s.last?.channel === 'email') return skipUnsubscribed(s, ctx, fx, 'the record unsubscribed before it was sent');
+      fx.push(log('ignored', `${ev.key} withdrawn after the enrollment moved on (D3)`, { key: ev.key }));
+      return s;
     case 'retry':
       return retry(s, ev.by, ctx, fx);
   }
@@ -149,10 +153,10 @@ function handOffFailed(s: Enrollment, ev: Extract<MachineEvent, { type: 'handOff
 const unsubscribedWhileQueued = (s: Enrollment, ctx: Context): boolean =>
   !!ctx.record?.unsubscribed && s.wait === 'delivery' && s.last?.channel === 'email' && s.last.delivery === 'queued';
 
-/** F8: that email is not sent (unless its hand-off is in flight already: then it keeps its outcome, D5); the path goes on. */
+/** F8: that email is not sent (none of its hand-offs is in flight: it was withdrawn, or its last one failed); the path goes on. */
 function skipUnsubscribed(s: Enrollment, ctx: Context, fx: Effect[], why: string): Enrollment {
   const last = s.last!;
-  fx.push({ type: 'cancel', key: last.key });
+  fx.push({ type: 'settle', key: last.key, status: 'dead' }); // withdrawn or failed: never handed over again
   fx.push(log('skipped', `"${last.nodeId}": ${why}; no more emails (F8)`, { key: last.key }));
   return enter({ ...s, last: { ...last, delivery: 'cancelled', completedAt: ctx.now } }, follow(ctx.def, last.nodeId, OUT), ctx, fx);
 }
@@ -400,9 +404,11 @@ function runFollowUp(s: Enrollment, node: FollowUpNode, ctx: Context, fx: Effect
 function outcome(s: Enrollment, key: string, what: string, ctx: Context, fx: Effect[]): Enrollment {
   // An outcome (an open, a reply, a task done) proves the action was delivered, even before its performer said so.
   if (s.status === 'active' && queuedKey(s) === key) s = delivered(s, key, ctx, fx);
-  // U1: an un-enroll outcome (a reply) on any follow-up of this run lets the record go, even once the path
-  // moved on past it (a call came after the email they answered); it decides no branch (D3).
-  if (s.status === 'active' && s.last?.key !== key && key.startsWith(`${s.id}:${s.run}:`) && ctx.def.unenroll?.outcomes?.includes(what)) {
+  // U1: an un-enroll outcome (a reply, a bounce) on any email of this run lets the record go, even once the
+  // path moved on past it (a call came after the email they answered): a reply speaks for the whole
+  // conversation. It decides no branch, and a late call result on an earlier call changes nothing (D3).
+  const earlier = s.status === 'active' && s.last?.key !== key && key.startsWith(`${s.id}:${s.run}:`) ? findNode(ctx.def, key.slice(`${s.id}:${s.run}:`.length)) : undefined;
+  if (earlier?.type === 'followUp' && earlier.channel === 'email' && ctx.def.unenroll?.outcomes?.includes(what)) {
     fx.push(log('outcome', `${what} on an earlier follow-up (${key})`, { key, outcome: what }));
     return stop(s, 'stopped', `outcome "${what}" (U1)`, fx);
   }

@@ -120,6 +120,8 @@ export type MachineEvent =
    * email, an unsubscribe, F8).
    */
   | { type: 'handOffFailed'; key: string; retryAt: number; error: string; reason: string; attempt: number }
+  /** F8: the store took back this queued email, which no hand-off had in flight (its record unsubscribed). */
+  | { type: 'emailWithdrawn'; key: string }
   /** Re-runs just the failed step of a failed enrollment, under the same key (D6). */
   | { type: 'retry'; by: string };
 

@@ -5,7 +5,7 @@ import type { Problem } from './errors';
 
 const DELAY = ['amount', 'unit'];
 const KNOWN = {
-  definition: ['id', 'name', 'module', 'timezone', 'enrollment', 'sendWindow', 'senderDailyCap', 'fatigue', 'unenroll', 'nodes', 'edges', 'sample'],
+  definition: ['$schema', 'id', 'name', 'module', 'timezone', 'enrollment', 'sendWindow', 'senderDailyCap', 'fatigue', 'unenroll', 'nodes', 'edges', 'sample'],
   enrollment: ['mode', 'view', 'cap'],
   cap: ['perHour', 'perDay'],
   sendWindow: ['days', 'start', 'end', 'holidays'],

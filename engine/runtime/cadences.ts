@@ -79,6 +79,9 @@ export async function publish(core: Core, id: string, actor: Actor): Promise<{ v
   const def = assertDefinition(row.draft, checks(core));
   if (row.status !== 'active') await checkActiveLimit(core, row.module);
   const warnings = await publishCheck(core, def);
+  // D1: armed before the version goes live, so a process dying anywhere after it (the running
+  // enrollments' update, the module's enrollment) leaves the enrollment of the module to finish.
+  await armBackfill(core, def);
   const version = (row.activeVersion ?? 0) + 1;
   const now = core.clock.now();
   if (!(await core.store.addVersion(id, version, def, now, actorId(actor)))) {
@@ -118,10 +121,11 @@ export async function activate(core: Core, id: string, actor: Actor): Promise<{ 
   if (row.status === 'active') return { enrolled: 0 };
   if (!row.activeVersion) throw new CadenzaError('no_version', 'C2', `cadence "${id}" was never published`);
   await checkActiveLimit(core, row.module);
+  const def = await core.definition(id, row.activeVersion);
+  await armBackfill(core, def);
   await core.store.putCadence({ ...row, status: 'active', updatedAt: core.clock.now() });
   await core.audit({ cadenceId: id, actor, event: 'activated', reason: 'cadence activated (V3)' });
   await core.eachEnrollment(id, 'active', (e) => apply(core, e.enrollment.id, { type: 'activated', by: actorId(actor) }, actor));
-  const def = await core.definition(id, row.activeVersion);
   await scheduleCadenceTimers(core, def);
   return { enrolled: await enrollMatching(core, def) };
 }
@@ -172,11 +176,15 @@ const BACKFILL_GRACE_MS = 5 * 60_000;
  */
 export async function enrollMatching(core: Core, def: CadenceDefinition): Promise<number> {
   if (def.enrollment.mode !== 'view') return 0;
-  const timer = `e2:${def.id}`;
-  await core.store.setTimer({ id: timer, kind: 'backfill', cadenceId: def.id, dueAt: core.clock.now() + BACKFILL_GRACE_MS, priority: 1 });
+  await armBackfill(core, def);
   const n = await enrollAllMatching(core, def);
-  await core.store.deleteTimer(timer);
+  await core.store.deleteTimer(`e2:${def.id}`);
   return n;
+}
+
+/** The durable reminder that the module's matching records are still to enroll (fired by the scheduler after a crash). */
+async function armBackfill(core: Core, def: CadenceDefinition): Promise<void> {
+  if (def.enrollment.mode === 'view') await core.store.setTimer({ id: `e2:${def.id}`, kind: 'backfill', cadenceId: def.id, dueAt: core.clock.now() + BACKFILL_GRACE_MS, priority: 1 });
 }
 
 async function enrollAllMatching(core: Core, def: CadenceDefinition): Promise<number> {

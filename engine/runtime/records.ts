@@ -53,9 +53,22 @@ export async function unsubscribe(core: Core, module: string, id: string, actor:
   const snap = { ...rec, unsubscribed: true };
   await core.store.putRecords([snap], core.clock.now());
   await core.audit({ recordId: id, actor, event: 'unsubscribed', reason: 'record unsubscribed from emails (F8)' });
-  // An email of it waiting for its performer (a failed hand-off held for a retry) is not sent now (F8).
-  const mine = (await core.store.enrollmentsOfRecords([id])).filter((e) => e.enrollment.module === module);
-  await recordsChanged(core, [snap], new Map([[id, mine]]), actor);
+  await withdrawEmails(core, [snap], actor);
+}
+
+/**
+ * F8: an email of these (unsubscribed) records still waiting for its performer — queued, or held for a
+ * retry after a failed hand-off — is taken back and the machine skips it; one a hand-off has in flight
+ * keeps its outcome (D5): if that hand-off fails, the machine drops it then (handOffFailed).
+ */
+async function withdrawEmails(core: Core, recs: RecordSnapshot[], actor: Actor): Promise<void> {
+  const unsubscribed = recs.filter((r) => r.unsubscribed);
+  if (!unsubscribed.length) return;
+  for (const { enrollment: e } of await core.store.enrollmentsOfRecords(unsubscribed.map((r) => r.id))) {
+    const last = e.last;
+    if (e.status !== 'active' || e.wait !== 'delivery' || last?.channel !== 'email' || last.delivery !== 'queued') continue;
+    if (await core.store.withdrawOutbox(last.key, core.clock.now())) await apply(core, e.id, { type: 'emailWithdrawn', key: last.key }, actor);
+  }
 }
 
 /** E8: a converted lead leaves all its cadences. */
@@ -81,6 +94,7 @@ export async function reactMany(core: Core, recs: RecordSnapshot[], actor: Actor
     mine.set(e.enrollment.recordId, [...(mine.get(e.enrollment.recordId) ?? []), e]);
   }
   await recordsChanged(core, recs, mine, actor);
+  await withdrawEmails(core, recs, actor);
   const answers = recs.map((): EnrollAnswer[] => []);
   for (const c of await core.store.listCadences(module)) {
     if (c.status !== 'active' || !c.activeVersion) continue;

@@ -246,6 +246,8 @@ export interface Store {
   /** A transient failure: the row is released to be claimed again at `availableAt` (D6). */
   retryOutbox(key: string, availableAt: number, error: string): Promise<void>;
   getOutbox(key: string): Promise<OutboxRow | undefined>;
+  /** Takes back a pending action no hand-off has in flight (never handed off, or its lease is over): true if it did (F8). */
+  withdrawOutbox(key: string, now: number): Promise<boolean>;
 
   addOutcome(key: string, cadenceId: string, nodeId: string, outcome: string, at: number): Promise<boolean>;
   addAudit(rows: AuditRow[]): Promise<void>;

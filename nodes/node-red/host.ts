@@ -27,6 +27,7 @@ export interface CheckInstance extends Node {
 }
 
 const hosts = new Set<NodeRedHost>();
+let hostCount = 0;
 let routesMounted = false;
 
 /** How long a confirmed step's performer (Complete / Catch) may take before the hand-off counts as failed (as in n8n). */
@@ -76,7 +77,10 @@ export class NodeRedHost {
       // long; a claim of due work keeps the default minute.)
       handOffTimeoutMs: HAND_OFF_TIMEOUT_MS, handOffLeaseMs: 2 * HAND_OFF_TIMEOUT_MS + 60_000, stopGraceMs: CLOSE_GRACE_MS,
     });
-    RED.hooks?.add(`onComplete.cadenza-${node.id}`, this.onComplete);
+    // One label per host instance: a full deploy starts the new host before the old one closes, and
+    // the old one's removal must not take the new one's hook.
+    this.hookName = `onComplete.cadenza-${node.id}-${++hostCount}`;
+    RED.hooks?.add(this.hookName, this.onComplete);
     this.http = cadenzaHttp(this.runtime);
     this.runtime.onDispatch((a) => this.dispatch(a));
     this.runtime.subscribe((e) => this.onEvent(e));
@@ -204,6 +208,7 @@ export class NodeRedHost {
   /** The enabled nodes of the last deploy (undefined until the first): a step not among them was removed. */
   private deployed: Set<string> | undefined;
   private closing = false;
+  private readonly hookName: string;
   /** Cadences whose last deploy was refused: their trigger keeps showing why. */
   private readonly refused = new Set<string>();
 
@@ -276,7 +281,7 @@ export class NodeRedHost {
     hosts.delete(this);
     await this.settled().catch(() => undefined);
     await this.runtime.stop(); // waits up to CLOSE_GRACE_MS for hand-offs in flight, their verdicts read by onComplete
-    this.RED.hooks?.remove(`onComplete.cadenza-${this.node.id}`);
+    this.RED.hooks?.remove(this.hookName);
     await this.store.close();
   }
 }

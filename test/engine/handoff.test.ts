@@ -189,6 +189,22 @@ describe('D6 performers that fail, hang, refuse and recover', () => {
     expect((await h.rt.why('w:unsub')).map((l) => l.reason)).toContain('"welcome": the record unsubscribed before it was sent; no more emails (F8)');
   });
 
+  it('F8 D5 an email in flight when its record unsubscribes keeps its outcome: delivered and logged as sent, and the enrollment completes only after it', async () => {
+    h = await harness();
+    await published(h, emailCadence({ nodes: [{ id: 'e1', type: 'followUp', channel: 'email', template: { subject: 'Hi', body: 'x' } }], edges: [{ from: 'trigger', to: 'e1' }] }));
+    let release: () => void = () => undefined;
+    h.rt.onDispatch(() => new Promise<void>((r) => (release = r)));
+    await h.rt.enroll('c1', [lead('A')], 'rep');
+    const pass = h.rt.tick();
+    await expect.poll(() => h.store.getOutbox('c1:A:1:e1').then((o) => o?.attempts)).toBe(1);
+    await h.rt.unsubscribe('Leads', 'A', 'rep');
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'active', wait: 'delivery' }); // not completed under a send in flight
+    release();
+    await pass;
+    expect(await h.rt.getEnrollment('c1', 'A')).toMatchObject({ status: 'completed', executed: 1, last: { delivery: 'delivered' } });
+    expect((await h.rt.why('c1:A')).map((l) => l.event)).not.toContain('skipped');
+  });
+
   it('D6 U8 a hand-off in flight when its record is un-enrolled keeps its outcome: when it fails, it is not handed over again', async () => {
     h = await harness({ retry: { baseMs: 10 * MIN, jitter: 0 } });
     await published(h, emailCadence());

@@ -321,6 +321,25 @@ describe('versions and activation', () => {
     expect(await h.store.nextDue()).not.toBe(T0 + 5 * MIN); // the backfill timer is gone once done
   });
 
+  it('D1 E2 a new version whose publish dies while updating the running enrollments still enrolls the module\'s new matches after the restart', async () => {
+    h = await harness();
+    await h.store.putRecords([lead('A', { Score: 1 }), lead('B', { Score: 0 })].map((d) => ({ id: d.id, module: 'Leads', data: d, unsubscribed: false })), T0);
+    await h.rt.createCadence(emailCadence({ enrollment: { mode: 'view', view: 'Score = 1' } }), 'admin');
+    await h.rt.publish('c1', 'admin');
+    await h.rt.updateDraft('c1', emailCadence({ enrollment: { mode: 'view', view: 'Score >= 0' } }), 'admin');
+    // The process dies while v2 walks the running enrollments (v2 is live, the module not yet enrolled).
+    const list = h.store.listEnrollments.bind(h.store);
+    let once = true;
+    h.store.listEnrollments = async (f) => {
+      if (once && f.status === 'active') (once = false), (() => { throw new Error('the process died here'); })();
+      return list(f);
+    };
+    await expect(h.rt.publish('c1', 'admin')).rejects.toThrow('the process died here');
+    expect(await h.rt.getEnrollment('c1', 'B')).toBeUndefined();
+    await h.advance(10 * MIN);
+    expect(await h.rt.getEnrollment('c1', 'B')).toMatchObject({ status: expect.any(String), version: 2 });
+  });
+
   it('D4 E2 a view that runs out of time on a stored record is refused at publish, naming the field and the record: it is not published to cost every record its time limit', async () => {
     h = await harness();
     await h.store.putRecords([

@@ -93,8 +93,8 @@ describe('definition validation', () => {
       ':edges[2].lable:', ':sendWindow.Start:start', ':sendwindow:sendWindow', 'b:timout:timeout', 'e1:Delay:delay', 'e1:relativeto:relativeTo', 'e1:template.bdy:body', 'e2:delay.units:unit',
     ].sort());
     expect(validateDefinition(def)[0].message).toMatch(/is not a field the engine reads .*known here are/);
-    // The definition of the README and the examples keep passing: every key they use is known.
-    expect(validateDefinition(emailCadence())).toEqual([]);
+    // The definition of the README and the examples keep passing: every key they use is known, and an editor's $schema.
+    expect(validateDefinition({ $schema: './schema/cadence.schema.json', ...emailCadence() })).toEqual([]);
   });
 
   it('F11 a holiday must be a date that exists', () => {

@@ -17,6 +17,7 @@ export function cadenceJsonSchema() {
     required: ['id', 'name', 'module', 'enrollment', 'nodes', 'edges'],
     additionalProperties: false,
     properties: {
+      $schema: { type: 'string', description: 'this schema, for editors that validate as you type' },
       id: { type: 'string', pattern: PATTERNS.id },
       name: { type: 'string', minLength: 1 },
       module: { type: 'string', pattern: PATTERNS.module, description: 'C1: exactly one module' },

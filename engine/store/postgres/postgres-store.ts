@@ -286,6 +286,10 @@ export class PostgresStore implements Store {
     await this.q("UPDATE outbox SET available_at = $1, locked_until = 0, last_error = $2 WHERE key = $3 AND status = 'pending'", [availableAt, error, key]);
   }
 
+  async withdrawOutbox(key: string, now: number) {
+    return ((await this.pool.query("UPDATE outbox SET status = 'cancelled' WHERE key = $1 AND status = 'pending' AND (attempts = 0 OR locked_until <= $2)", [key, now])).rowCount ?? 0) > 0;
+  }
+
   async getOutbox(key: string) {
     const [r] = await this.q(`SELECT ${OUTBOX_READ} FROM outbox WHERE key = $1`, [key]);
     return r && outboxRow(r);

@@ -301,6 +301,10 @@ export class SqliteStore implements Store {
     this.q("UPDATE outbox SET available_at = ?, locked_until = 0, last_error = ? WHERE key = ? AND status = 'pending'").run(availableAt, error, key);
   }
 
+  async withdrawOutbox(key: string, now: number) {
+    return this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND (attempts = 0 OR locked_until <= ?)").run(key, now).changes > 0;
+  }
+
   async getOutbox(key: string) {
     const r = this.q('SELECT * FROM outbox WHERE key = ?').get(key) as Row | undefined;
     return r && outboxRow(r);
