@@ -10,12 +10,13 @@ import { OUT, TRIGGER, type FollowUpNode, type OutcomeBranchNode } from '../mode
 import { addDelay, nextDayOpen, nextOpen, parseInstant } from '../time/time';
 import { actionKey, capKey, senderOf, zoneOf } from './context';
 import { describe, held } from './fatigue';
+import { delivered, deliveryFailed, handOffFailed, retry, skipUnsubscribed } from './verdicts';
 import type { Context, Effect, Enrollment, MachineEvent, Step } from './types';
 
 export { actionKey, capKey, senderOf, zoneOf };
 
-const log = (event: string, reason: string, data?: Record<string, unknown>): Effect => ({ type: 'log', event, reason, data });
-const reject = (rule: string, reason: string): Effect => ({ type: 'reject', rule, reason });
+export const log = (event: string, reason: string, data?: Record<string, unknown>): Effect => ({ type: 'log', event, reason, data });
+export const reject = (rule: string, reason: string): Effect => ({ type: 'reject', rule, reason });
 
 export function transition(state: Enrollment | null, event: MachineEvent, ctx: Context): Step {
   const fx: Effect[] = [];
@@ -85,106 +86,6 @@ function step(s: Enrollment | null, ev: MachineEvent, ctx: Context, fx: Effect[]
     case 'retry':
       return retry(s, ev.by, ctx, fx);
   }
-}
-
-/** D5: the performer confirmed; the follow-up is executed now, and the path moves on from here. */
-function delivered(s: Enrollment, key: string, ctx: Context, fx: Effect[]): Enrollment {
-  fx.push({ type: 'settle', key, status: 'done' });
-  const last = s.last;
-  if (!last || last.key !== key) {
-    fx.push(log('delivered', `${key} delivered; the enrollment had moved on (D3)`, { key }));
-    return s;
-  }
-  if (last.delivery !== 'queued') {
-    fx.push(log('delivered', `${key} confirmed again; already ${last.delivery ?? 'delivered'} (D2)`, { key }));
-    return s;
-  }
-  const isMessage = last.channel === 'email' || last.channel === 'whatsapp';
-  const next: Enrollment = {
-    ...s, executed: s.executed + 1,
-    last: { ...last, delivery: 'delivered', deliveredAt: ctx.now, completedAt: last.completedAt ?? (isMessage ? ctx.now : null) },
-  };
-  const node = findNode(ctx.def, last.nodeId);
-  fx.push(log('executed', `${last.channel} follow-up "${node?.name ?? last.nodeId}" delivered (D5)`, { key }));
-  if (s.status !== 'active' || s.wait !== 'delivery' || s.position !== last.nodeId) {
-    fx.push(log('delivered', `delivered after the enrollment ${s.status === 'active' ? 'was halted' : 'ended'}: recorded, nothing else changes (D3, D5)`, { key }));
-    return next;
-  }
-  return enter(next, follow(ctx.def, last.nodeId, OUT), ctx, fx);
-}
-
-/** D6, F9: the action cannot be delivered (refused, or held past the hold time): the enrollment fails naming it. */
-function deliveryFailed(s: Enrollment, key: string, reason: string, ctx: Context, fx: Effect[]): Enrollment {
-  fx.push({ type: 'settle', key, status: 'dead' });
-  const last = s.last;
-  if (!last || last.key !== key || last.delivery !== 'queued') {
-    fx.push(log('ignored', `delivery of ${key} failed after the enrollment moved on (D3)`, { key, error: reason }));
-    return s;
-  }
-  const next: Enrollment = { ...s, last: { ...last, delivery: 'failed' } };
-  if (s.status !== 'active' || s.wait !== 'delivery') {
-    fx.push(log('ignored', `delivery of ${key} failed after the enrollment ${s.status === 'active' ? 'was halted' : 'ended'} (D3)`, { key, error: reason }));
-    return next;
-  }
-  const node = findNode(ctx.def, last.nodeId);
-  return stop(next, 'failed', `follow-up "${node?.name ?? last.nodeId}" could not be delivered: ${reason} (F9, D6)`, fx);
-}
-
-/**
- * D6: a hand-off failed and the policy would try again. Only while the enrollment still waits for this
- * very action: one un-enrolled, halted or moved on since does not get it (U8, V3: not executed, so
- * cancelled), and an email to a record that unsubscribed meanwhile is skipped (F8).
- */
-function handOffFailed(s: Enrollment, ev: Extract<MachineEvent, { type: 'handOffFailed' }>, ctx: Context, fx: Effect[]): Enrollment {
-  const last = s.last;
-  if (!last || last.key !== ev.key || last.delivery !== 'queued' || s.status !== 'active' || s.wait !== 'delivery') {
-    const why = s.status !== 'active' ? `the enrollment is ${s.status} (U8)` : s.wait === 'halted' ? 'its cadence was deactivated (V3)' : 'the enrollment moved on (D3)';
-    fx.push({ type: 'settle', key: ev.key, status: 'dead' });
-    fx.push(log('ignored', `${ev.key}: attempt ${ev.attempt} failed (${ev.error}); not handed over again: ${why}`, { key: ev.key, attempt: ev.attempt }));
-    return s;
-  }
-  if (unsubscribedWhileQueued(s, ctx)) return skipUnsubscribed(s, ctx, fx, `attempt ${ev.attempt} failed (${ev.error}) and the record has unsubscribed since`);
-  fx.push({ type: 'retryLater', key: ev.key, at: ev.retryAt, error: ev.error });
-  fx.push(log('waiting', `${last.nodeId}: ${ev.reason} (D6)`, { key: ev.key, attempt: ev.attempt }));
-  return s;
-}
-
-/** An email waiting for its performer (not delivered yet) to a record that has unsubscribed (F8). */
-const unsubscribedWhileQueued = (s: Enrollment, ctx: Context): boolean =>
-  !!ctx.record?.unsubscribed && s.wait === 'delivery' && s.last?.channel === 'email' && s.last.delivery === 'queued';
-
-/** F8: that email is not sent (none of its hand-offs is in flight: it was withdrawn, or its last one failed); the path goes on. */
-function skipUnsubscribed(s: Enrollment, ctx: Context, fx: Effect[], why: string): Enrollment {
-  const last = s.last!;
-  fx.push({ type: 'settle', key: last.key, status: 'dead' }); // withdrawn or failed: never handed over again
-  fx.push(log('skipped', `"${last.nodeId}": ${why}; no more emails (F8)`, { key: last.key }));
-  return enter({ ...s, last: { ...last, delivery: 'cancelled', completedAt: ctx.now } }, follow(ctx.def, last.nodeId, OUT), ctx, fx);
-}
-
-/** D6 retry: just the failed step again, under the same key; what was delivered before is not repeated. */
-function retry(s: Enrollment, by: string, ctx: Context, fx: Effect[]): Enrollment {
-  if (s.status !== 'failed') {
-    fx.push(reject('D6', `only a failed enrollment can be retried; this one is ${s.status}`));
-    return s;
-  }
-  const node = findNode(ctx.def, s.position);
-  if (node?.type !== 'followUp') {
-    fx.push(reject('R3', `the failed follow-up ("${s.position}") is not in version ${s.version}: restart instead`));
-    return s;
-  }
-  if (ctx.criteria.exit) {
-    fx.push(reject('E3', 'matches the un-enrollment criteria'));
-    return s;
-  }
-  const again = { ...s, status: 'active' as const, reason: 'retried', enrolledBy: s.enrolledBy };
-  if (s.last?.nodeId === node.id && s.last.delivery === 'failed') {
-    fx.push(log('retried', `${by} retried "${node.name ?? node.id}": handed over again under ${s.last.key} (D6)`, { key: s.last.key }));
-    fx.push({ type: 'requeue', key: s.last.key });
-    return { ...again, wait: 'delivery', dueAt: null, last: { ...s.last, delivery: 'queued' } };
-  }
-  // It failed before it was queued (F9: no address, a deleted template): run it again now, same run, same key.
-  fx.push(log('retried', `${by} retried "${node.name ?? node.id}": it runs again now (D6)`));
-  return { ...again, wait: 'due', dueAt: ctx.now };
 }
 
 function enroll(s: Enrollment | null, ev: Extract<MachineEvent, { type: 'enroll' }>, ctx: Context, fx: Effect[]): Enrollment | null {
@@ -260,7 +161,7 @@ function reenroll(s: Enrollment, mode: 'resume' | 'restart', version: number, by
 }
 
 /** Walks from `nodeId` through un-enroll checks to the next thing to wait for, or completes (F10). */
-function enter(s: Enrollment, nodeId: string | undefined, ctx: Context, fx: Effect[]): Enrollment {
+export function enter(s: Enrollment, nodeId: string | undefined, ctx: Context, fx: Effect[]): Enrollment {
   for (let hops = 0; hops <= ctx.def.nodes.length; hops++) {
     const node = findNode(ctx.def, nodeId);
     if (!node) {
@@ -333,7 +234,7 @@ function leave(s: Enrollment, why: Exit, fx: Effect[]): Enrollment {
   return stop(s, 'stopped', why.reason, fx);
 }
 
-function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason: string, fx: Effect[]): Enrollment {
+export function stop(s: Enrollment, status: 'stopped' | 'failed' | 'completed', reason: string, fx: Effect[]): Enrollment {
   // U8, D5: what was queued and not yet handed off is cancelled; what was handed off keeps its outcome.
   const key = queuedKey(s);
   fx.push(log(status, reason, { position: s.position, cancelled: s.dueAt !== null ? s.position : undefined, unlessHandedOff: key ?? undefined }));

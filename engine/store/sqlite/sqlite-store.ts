@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { migrationFiles, refuseNewerSchema } from '../migration-files';
 import { cadenceRow, outboxRow, recordRow, stored } from './rows';
-import { SENT_DROPPED } from '../sent';
+import { applyOutboxChanges, CANCEL_IDLE } from './outbox';
 import { ENROLLMENT_READ, stateOf } from '../enrollment-row';
 import { leaseLock } from './lock';
 import { DueClaims } from './due';
@@ -222,13 +222,7 @@ export class SqliteStore implements Store {
     for (const b of c.counters) if (b.max !== undefined && [b.key, ...(b.window ?? [])].reduce((s, k) => s + n(b.scope, k), 0) >= b.max) throw new CapReached();
     for (const b of c.counters) if (!b.checkOnly) this.q('INSERT INTO counters (scope, key, n) VALUES (?, ?, 1) ON CONFLICT (scope, key) DO UPDATE SET n = n + 1').run(b.scope, b.key);
     const at = e.updatedAt;
-    for (const ch of c.outboxChanges ?? []) {
-      if (ch.op === 'cancel') this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND (attempts = 0 OR locked_until <= ?)").run(ch.key, at);
-      else if (ch.op === 'retry') this.q("UPDATE outbox SET available_at = ?, locked_until = 0, last_error = ? WHERE key = ? AND status = 'pending'").run(ch.at, ch.error, ch.key);
-      else if (ch.op === 'done') this.q(`UPDATE outbox SET status = 'done', done_at = ?, locked_until = 0, last_error = NULL, payload = ${SENT_SUMMARY} WHERE key = ? AND status IN ('pending', 'dead')`).run(at, ch.key);
-      else if (ch.op === 'dead') this.q("UPDATE outbox SET status = 'dead', done_at = ?, locked_until = 0 WHERE key = ? AND status = 'pending'").run(at, ch.key);
-      else this.q("UPDATE outbox SET status = 'pending', attempts = 0, available_at = ?, locked_until = 0, created_at = ?, done_at = NULL WHERE key = ? AND status = 'dead'").run(at, at, ch.key);
-    }
+    applyOutboxChanges((sql) => this.q(sql), c.outboxChanges ?? [], at);
     for (const o of c.outbox) {
       this.q(`INSERT INTO outbox (key, enrollment_id, cadence_id, node_id, record_id, channel, payload, status, attempts, available_at, locked_until, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`).run(o.key, o.enrollmentId, o.cadenceId, o.nodeId, o.recordId, o.channel, JSON.stringify(o.payload),
@@ -302,7 +296,7 @@ export class SqliteStore implements Store {
   }
 
   async withdrawOutbox(key: string, now: number) {
-    return this.q("UPDATE outbox SET status = 'cancelled' WHERE key = ? AND status = 'pending' AND (attempts = 0 OR locked_until <= ?)").run(key, now).changes > 0;
+    return this.q(CANCEL_IDLE).run(key, now).changes > 0;
   }
 
   async getOutbox(key: string) {
@@ -388,12 +382,6 @@ export class SqliteStore implements Store {
   }
 }
 
-/**
- * A delivered action keeps what says what was sent (key, channel, version; to, from, subject,
- * Message-ID), not its bodies, the record copy, or the ids its row's columns hold already: nothing
- * reads them after the hand-off, and they were most of a row's bytes (store/sent.ts, shared with PostgreSQL).
- */
-const SENT_SUMMARY = `json_remove(payload, ${SENT_DROPPED.map((path) => `'$.${path.join('.')}'`).join(', ')})`;
 
 
 export class CapReached extends Error {
