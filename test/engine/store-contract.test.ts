@@ -119,7 +119,8 @@ describe('Store contract (both stores)', () => {
     const s = h.store;
     await write(s, commit({ enrollment: enrollment(), expectedRev: null, outbox: [row('c:r:1:e1')] }));
     await s.claimOutbox(T0, 10, T0 + MIN);
-    await s.retryOutbox('c:r:1:e1', T0 + 30_000, '503');
+    // The machine's retry of a failed hand-off, written in its step's commit (D6).
+    await write(s, commit({ enrollment: enrollment(), expectedRev: 1, outboxChanges: [{ key: 'c:r:1:e1', op: 'retry', at: T0 + 30_000, error: '503' }] }));
     expect(await s.getOutbox('c:r:1:e1')).toMatchObject({ status: 'pending', attempts: 1, availableAt: T0 + 30_000, lastError: '503' });
     expect(await s.claimOutbox(T0 + 29_000, 10, T0 + MIN)).toEqual([]);
     expect((await s.claimOutbox(T0 + 30_000, 10, T0 + MIN)).map((r) => r.attempts)).toEqual([2]);

@@ -282,9 +282,6 @@ export class PostgresStore implements Store {
     return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
   }
 
-  async retryOutbox(key: string, availableAt: number, error: string) {
-    await this.q("UPDATE outbox SET available_at = $1, locked_until = 0, last_error = $2 WHERE key = $3 AND status = 'pending'", [availableAt, error, key]);
-  }
 
   async withdrawOutbox(key: string, now: number) {
     return ((await this.pool.query("UPDATE outbox SET status = 'cancelled' WHERE key = $1 AND status = 'pending' AND (attempts = 0 OR locked_until <= $2)", [key, now])).rowCount ?? 0) > 0;

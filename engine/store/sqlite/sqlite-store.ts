@@ -291,9 +291,6 @@ export class SqliteStore implements Store {
     return rows.map(outboxRow).sort((a, b) => a.availableAt - b.availableAt || (a.key < b.key ? -1 : 1));
   }
 
-  async retryOutbox(key: string, availableAt: number, error: string) {
-    this.q("UPDATE outbox SET available_at = ?, locked_until = 0, last_error = ? WHERE key = ? AND status = 'pending'").run(availableAt, error, key);
-  }
 
   async withdrawOutbox(key: string, now: number) {
     return this.q(CANCEL_IDLE).run(key, now).changes > 0;
