@@ -243,7 +243,6 @@ export interface Store {
   subscribeDue?(fn: (cadenceId: string | null) => void, onError?: (e: Error) => void): () => void;
 
   claimOutbox(now: number, limit: number, leaseUntil: number, cadences?: readonly string[]): Promise<OutboxRow[]>;
-  /** A transient failure: the row is released to be claimed again at `availableAt` (D6). */
   getOutbox(key: string): Promise<OutboxRow | undefined>;
   /** Takes back a pending action no hand-off has in flight (never handed off, or its lease is over): true if it did (F8). */
   withdrawOutbox(key: string, now: number): Promise<boolean>;
