@@ -43,6 +43,8 @@ export async function stepStates(store: Store, cadenceId: string): Promise<Recor
 export interface WouldStop {
   recordId: string;
   nodeId: string;
+  /** Not stopped now: its path (on its own version, V1) reaches this step, which `next` deletes, and fails there. Its name. */
+  deleted?: string;
 }
 
 /**
@@ -56,7 +58,25 @@ export async function wouldStop(store: Store, next: CadenceDefinition, definitio
     if (!defs.has(e.version)) defs.set(e.version, definitionOf(e.version));
     const ctx: Context = { now, def: await defs.get(e.version)!, record: null, criteria: { checks: {} }, timezone: 'UTC', templates: new Set(), defaultSender: '', sentToday: {}, actionsLeft: Infinity };
     const r = transition(e, { type: 'published', next, version: e.version + 1, by: 'preview' }, ctx);
-    if (r.next?.status === 'stopped') out.push({ recordId: e.recordId, nodeId: e.position ?? '' });
+    if (r.next?.status === 'stopped') return void out.push({ recordId: e.recordId, nodeId: e.position ?? '' });
+    const gone = e.position ? deletedAhead(ctx.def, next, e.position) : undefined;
+    if (gone) out.push({ recordId: e.recordId, nodeId: gone.id, deleted: gone.name ?? gone.id });
   });
   return out;
+}
+
+/** The first follow-up after `from` on `def`'s paths that `next` no longer has (a deleted step an enrollment would reach). */
+function deletedAhead(def: CadenceDefinition, next: CadenceDefinition, from: string): { id: string; name?: string } | undefined {
+  const kept = new Set(next.nodes.map((n) => n.id));
+  const seen = new Set<string>([from]);
+  const queue = def.edges.filter((e) => e.from === from).map((e) => e.to);
+  while (queue.length) {
+    const id = queue.shift()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const node = def.nodes.find((n) => n.id === id);
+    if (node?.type === 'followUp' && !kept.has(id)) return { id, name: node.name };
+    queue.push(...def.edges.filter((e) => e.from === id).map((e) => e.to));
+  }
+  return undefined;
 }

@@ -12,6 +12,8 @@ export interface StopWarning {
   records: string[];
   /** The trigger is disabled (itself or its tab): the whole cadence halts (V3), nothing to resume onto. */
   halts?: boolean;
+  /** A step this deploy deletes, which these enrollments (on their older version, V1) would reach and fail at: its name. */
+  deleted?: string;
 }
 
 // Once per admin app: a test harness or an embedder may start Node-RED's server more than once per process.
@@ -142,9 +144,13 @@ async function checkFlows(RED: Red, flows: FlowNode[]): Promise<{ problems: Reco
     const row = await host.store.getCadence(def.id);
     if (!row?.activeVersion || row.status !== 'active') continue;
     const stops = await wouldStop(host.store, def, (v) => host.runtime.definition(def.id, v), host.runtime.clock.now());
-    const byNode = new Map<string, string[]>();
-    for (const s of stops) byNode.set(s.nodeId, [...(byNode.get(s.nodeId) ?? []), s.recordId]);
-    for (const [nodeId, records] of byNode) stopping.push({ cadenceId: def.id, nodeId, records });
+    const byNode = new Map<string, { records: string[]; deleted?: string }>();
+    for (const s of stops) {
+      const g = byNode.get(s.nodeId) ?? { records: [], ...(s.deleted ? { deleted: s.deleted } : {}) };
+      g.records.push(s.recordId);
+      byNode.set(s.nodeId, g);
+    }
+    for (const [nodeId, g] of byNode) stopping.push({ cadenceId: def.id, nodeId, ...g });
   }
   return { problems, stopping };
 }

@@ -187,13 +187,16 @@ export function nodeRedSuite(version: string, runtimePath: string) {
       expect(nr3.got.mail).toEqual([]);
     });
 
-    it('V1 R4 a step deleted in the editor that a record of the older version reaches fails that enrollment at once, naming it, instead of being retried for days', async () => {
+    it('V1 R4 a step deleted in the editor is named before deploy with who would reach it; a record of the older version that reaches it fails at once, naming it, instead of being retried for days', async () => {
       const slowWelcome = { s1: { delay: 1, delayUnit: 'days' } };
       const nr = await start(sales(slowWelcome));
       await nr.settle();
       await nr.send('en', { payload: [lead('A')] });
       // v2 deletes the bump (the branch's timeout path ends there); A waits on the welcome, unchanged, so it runs on, on v1.
       const v2 = sales(slowWelcome).filter((n) => n.id !== 'bump').map((n) => (n.id === 'b1' ? { ...n, timeout: undefined, outputs: 2, wires: [['callStep'], ['callStep']] } : n));
+      // Before the deploy, the editor's check names the deleted step and who would reach it.
+      const checked = (await helper.request().post('/cadenza/check').send({ flows: withStore(v2) }).expect(200)).body;
+      expect(checked.stopping).toEqual([{ cadenceId: 't1', nodeId: 'bump', records: ['A'], deleted: 'Bump' }]);
       await helper.setFlows(withStore(v2), 'full');
       const nr2 = attach(v2);
       await nr2.settle();
