@@ -289,13 +289,9 @@ export class NodeRedHost {
 /**
  * D5: the Follow-up Steps whose action reaches a performer watched by a `complete` node that leads to a
  * Record Outcome of this engine in "delivered" mode. Only those wait for a verdict; a step whose
- * performer nobody confirms (a debug node, a task list) is delivered when it sends the action on.
+ * performer nobody confirms (a debug node, a task list) is delivered when it sends the action on. With
+ * them, the performers (a step's direct targets) those `complete` nodes watch.
  */
-export function confirmedSteps(flows: readonly Record<string, unknown>[], engineId: string): Set<string> {
-  return deliveryWatch(flows, engineId).steps;
-}
-
-/** confirmedSteps, and the performers (a step's direct targets) those `complete` nodes watch. */
 export function deliveryWatch(flows: readonly Record<string, unknown>[], engineId: string): { steps: Set<string>; performers: Set<string> } {
   const byId = new Map(flows.map((n) => [n.id as string, n]));
   const wires = (n: Record<string, unknown>) => ((n.wires as string[][] | undefined) ?? []).flat();
